@@ -1,0 +1,45 @@
+// Loading a model and its tokenizer from the file system for the CLI.
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { isGguf, loadModel, loadTokenizer } from "../shared/model/load.ts";
+import type { LoadedModel } from "../shared/model/weights.ts";
+import { Transformer } from "../shared/engine/transformer.ts";
+import type { Tokenizer } from "../shared/tokenizer/tokenizer.ts";
+import { UsageError } from "./usage.ts";
+
+export interface ModelBundle {
+  model: LoadedModel;
+  transformer: Transformer;
+  tokenizer: Tokenizer;
+}
+
+function readFile(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) throw new UsageError(`${what} not found: ${path}`);
+  return new Uint8Array(readFileSync(path));
+}
+
+/**
+ * A llama2.c checkpoint has no tokenizer inside: without --tokenizer, look beside the
+ * model for tokenizer.bin, then tok<vocab>.bin (llama2.c's naming for custom vocabularies).
+ */
+function findTokenizer(modelPath: string, vocabSize: number): string | null {
+  for (const name of ["tokenizer.bin", `tok${vocabSize}.bin`]) {
+    const p = join(dirname(modelPath), name);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+export function loadBundle(modelPath: string, tokenizerPath?: string): ModelBundle {
+  const bytes = readFile(modelPath, "model file");
+  const model = loadModel(bytes);
+  let tokBytes: Uint8Array | null = null;
+  if (tokenizerPath) tokBytes = readFile(tokenizerPath, "tokenizer file");
+  else if (!isGguf(bytes)) {
+    const found = findTokenizer(modelPath, model.config.vocabSize);
+    if (!found) throw new UsageError(`no tokenizer for ${modelPath}: pass --tokenizer <tokenizer.bin>`);
+    tokBytes = readFile(found, "tokenizer file");
+  }
+  const tokenizer = loadTokenizer(model, bytes, tokBytes);
+  return { model, transformer: new Transformer(model), tokenizer };
+}

@@ -1,0 +1,100 @@
+// Prompt in, text out: prefill the prompt, then sample until EOS/BOS or the token limit.
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { StreamDecoder } from "../tokenizer/tokenizer.ts";
+import type { ForwardHooks } from "./hooks.ts";
+import { Sampler, type SamplerOptions } from "./sampler.ts";
+import type { InferenceState, Transformer } from "./transformer.ts";
+
+export interface GenerateOptions extends SamplerOptions {
+  /** New tokens to generate at most. */
+  maxTokens: number;
+  hooks?: ForwardHooks;
+  /** Called before each forward call; DART uses it to switch FFN masks. */
+  beforeForward?(pos: number, token: number, phase: "prompt" | "decode"): void;
+  /** Streams each generated token's text as soon as its bytes are complete. */
+  onText?(text: string, tokenId: number): void;
+  /** Stop when the caller no longer wants the result (for example a client disconnect). */
+  signal?: AbortSignal;
+}
+
+export interface GenerateResult {
+  /** The prompt followed by the continuation, as llama2.c's `run` prints it. */
+  text: string;
+  /** The continuation alone. */
+  completion: string;
+  promptIds: number[];
+  /** Generated token ids (the stop token excluded). */
+  tokens: number[];
+  stopReason: "eos" | "length" | "abort";
+  prefillMs: number;
+  decodeMs: number;
+}
+
+export class PromptTooLongError extends Error {
+  constructor(promptTokens: number, maxTokens: number, seqLen: number) {
+    super(`prompt of ${promptTokens} tokens plus ${maxTokens} new tokens exceeds the model's context length of ${seqLen} tokens`);
+    this.name = "PromptTooLongError";
+  }
+}
+
+export function generate(tf: Transformer, tok: Tokenizer, prompt: string, opts: GenerateOptions): GenerateResult {
+  const promptIds = tok.encode(prompt, { bos: true });
+  return generateFromIds(tf, tok, promptIds, tf.newState(), opts);
+}
+
+/** Generation from token ids; `state` may hold a KV cache for a prefix (`startPos` tokens of promptIds). */
+export function generateFromIds(
+  tf: Transformer,
+  tok: Tokenizer,
+  promptIds: number[],
+  state: InferenceState,
+  opts: GenerateOptions,
+  startPos = 0,
+): GenerateResult {
+  const seqLen = tf.config.seqLen;
+  if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 0) throw new RangeError(`maxTokens must be a non-negative integer, got ${opts.maxTokens}`);
+  if (promptIds.length === 0) throw new RangeError("prompt must hold at least one token (BOS)");
+  if (promptIds.length + opts.maxTokens > seqLen) throw new PromptTooLongError(promptIds.length, opts.maxTokens, seqLen);
+  const sampler = new Sampler(tf.config.vocabSize, opts);
+  const promptText = new StreamDecoder(tok);
+  let text = "";
+  for (const id of promptIds) text += promptText.push(id);
+  text += promptText.flush();
+  const out = new StreamDecoder(tok, promptIds[promptIds.length - 1]);
+
+  const t0 = performance.now();
+  let logits: Float32Array | null = null;
+  for (let pos = startPos; pos < promptIds.length; pos++) {
+    opts.beforeForward?.(pos, promptIds[pos]!, "prompt");
+    logits = tf.forward(state, promptIds[pos]!, pos, opts.hooks);
+  }
+  const t1 = performance.now();
+  if (!logits) throw new RangeError("nothing to prefill: the whole prompt is already cached");
+
+  const tokens: number[] = [];
+  let completion = "";
+  let stopReason: GenerateResult["stopReason"] = "length";
+  for (let i = 0; i < opts.maxTokens; i++) {
+    if (opts.signal?.aborted) {
+      stopReason = "abort";
+      break;
+    }
+    const next = sampler.sample(logits);
+    if (next === tok.eosId || next === tok.bosId) {
+      stopReason = "eos";
+      break;
+    }
+    tokens.push(next);
+    const piece = out.push(next);
+    completion += piece;
+    if (piece) opts.onText?.(piece, next);
+    if (i + 1 === opts.maxTokens) break; // the last token needs no forward pass
+    const pos = promptIds.length + i;
+    opts.beforeForward?.(pos, next, "decode");
+    logits = tf.forward(state, next, pos, opts.hooks);
+  }
+  const tail = out.flush();
+  completion += tail;
+  if (tail) opts.onText?.(tail, -1);
+  return { text: text + completion, completion, promptIds, tokens, stopReason, prefillMs: t1 - t0, decodeMs: performance.now() - t1 };
+}

@@ -1,0 +1,239 @@
+// Reader for GGUF files (versions 1, 2 and 3) holding Llama-architecture models.
+// Version 1 uses 32-bit counts and lengths where versions 2 and 3 use 64-bit ones.
+import { ModelFormatError, kvDim, validateConfig, type ModelConfig } from "./config.ts";
+import { dequantize, ggmlTypeName, tensorBytes } from "./dtypes.ts";
+import type { LayerWeights, LoadedModel } from "./weights.ts";
+import type { TokenizerData } from "../tokenizer/tokenizer.ts";
+
+export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
+const DEFAULT_ALIGNMENT = 32;
+
+export const GGUF_VALUE = {
+  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9,
+  UINT64: 10, INT64: 11, FLOAT64: 12,
+} as const;
+
+export type GgufValue = number | bigint | boolean | string | GgufValue[];
+
+export interface GgufTensorInfo {
+  name: string;
+  /** ggml order: dims[0] is the innermost (row length). */
+  dims: number[];
+  type: number;
+  /** Absolute byte offset of the tensor's data in the file. */
+  offset: number;
+}
+
+export interface GgufFile {
+  version: number;
+  metadata: Map<string, GgufValue>;
+  tensors: Map<string, GgufTensorInfo>;
+  bytes: Uint8Array;
+}
+
+class Cursor {
+  offset = 0;
+  private readonly dv: DataView;
+  private readonly bytes: Uint8Array;
+  private readonly decoder = new TextDecoder("utf-8", { fatal: false });
+  readonly version: number;
+  constructor(bytes: Uint8Array, version = 3) {
+    this.version = version;
+    this.bytes = bytes;
+    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  need(n: number, what: string): void {
+    if (this.offset + n > this.bytes.byteLength) {
+      throw new ModelFormatError(`GGUF truncated while reading ${what} at byte ${this.offset} (file has ${this.bytes.byteLength} bytes)`);
+    }
+  }
+  u8() { this.need(1, "u8"); return this.dv.getUint8(this.offset++); }
+  u32() { this.need(4, "u32"); const v = this.dv.getUint32(this.offset, true); this.offset += 4; return v; }
+  u64(): number {
+    this.need(8, "u64");
+    const v = this.dv.getBigUint64(this.offset, true);
+    this.offset += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ModelFormatError(`GGUF count too large: ${v}`);
+    return Number(v);
+  }
+  /** Counts and lengths: 32-bit in GGUF v1, 64-bit later. */
+  len(): number { return this.version === 1 ? this.u32() : this.u64(); }
+  str(): string {
+    const n = this.len();
+    this.need(n, "string");
+    const s = this.decoder.decode(this.bytes.subarray(this.offset, this.offset + n));
+    this.offset += n;
+    return s;
+  }
+  value(type: number): GgufValue {
+    const dv = this.dv;
+    const at = (n: number) => { this.need(n, "value"); const o = this.offset; this.offset += n; return o; };
+    switch (type) {
+      case GGUF_VALUE.UINT8: return dv.getUint8(at(1));
+      case GGUF_VALUE.INT8: return dv.getInt8(at(1));
+      case GGUF_VALUE.UINT16: return dv.getUint16(at(2), true);
+      case GGUF_VALUE.INT16: return dv.getInt16(at(2), true);
+      case GGUF_VALUE.UINT32: return dv.getUint32(at(4), true);
+      case GGUF_VALUE.INT32: return dv.getInt32(at(4), true);
+      case GGUF_VALUE.FLOAT32: return dv.getFloat32(at(4), true);
+      case GGUF_VALUE.BOOL: return dv.getUint8(at(1)) !== 0;
+      case GGUF_VALUE.STRING: return this.str();
+      case GGUF_VALUE.UINT64: return dv.getBigUint64(at(8), true);
+      case GGUF_VALUE.INT64: return dv.getBigInt64(at(8), true);
+      case GGUF_VALUE.FLOAT64: return dv.getFloat64(at(8), true);
+      case GGUF_VALUE.ARRAY: {
+        const itemType = this.u32();
+        const n = this.len();
+        if (n > this.bytes.byteLength) throw new ModelFormatError(`GGUF array length ${n} exceeds the file size`);
+        const items: GgufValue[] = new Array(n);
+        for (let i = 0; i < n; i++) items[i] = this.value(itemType);
+        return items;
+      }
+      default:
+        throw new ModelFormatError(`GGUF metadata value of unknown type ${type} at byte ${this.offset}`);
+    }
+  }
+}
+
+/** Parses a GGUF file's header, metadata and tensor directory (tensor data is not touched). */
+export function parseGguf(buffer: ArrayBuffer | Uint8Array): GgufFile {
+  const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
+  if (bytes.byteLength < 8) throw new ModelFormatError(`GGUF truncated: ${bytes.byteLength} bytes`);
+  const head = new Cursor(bytes);
+  if (head.u32() !== GGUF_MAGIC) throw new ModelFormatError("not a GGUF file (bad magic)");
+  const version = head.u32();
+  if (version < 1 || version > 3) throw new ModelFormatError(`GGUF version ${version} is not supported (1, 2 or 3)`);
+  const c = new Cursor(bytes, version);
+  c.offset = head.offset;
+  const nTensors = c.len();
+  const nKv = c.len();
+  const metadata = new Map<string, GgufValue>();
+  for (let i = 0; i < nKv; i++) {
+    const key = c.str();
+    metadata.set(key, c.value(c.u32()));
+  }
+  const infos: GgufTensorInfo[] = [];
+  for (let i = 0; i < nTensors; i++) {
+    const name = c.str();
+    const nDims = c.u32();
+    if (nDims > 4) throw new ModelFormatError(`tensor ${name}: ${nDims} dimensions (at most 4)`);
+    const dims: number[] = [];
+    for (let d = 0; d < nDims; d++) dims.push(c.len());
+    const type = c.u32();
+    const offset = c.u64();
+    infos.push({ name, dims, type, offset });
+  }
+  const alignment = Number(metadata.get("general.alignment") ?? DEFAULT_ALIGNMENT);
+  const dataStart = Math.ceil(c.offset / alignment) * alignment;
+  const tensors = new Map<string, GgufTensorInfo>();
+  for (const t of infos) {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    const abs = dataStart + t.offset;
+    const size = tensorBytes(t.type, n, t.name);
+    if (abs + size > bytes.byteLength) {
+      throw new ModelFormatError(`GGUF truncated: tensor ${t.name} needs bytes ${abs}..${abs + size}, file has ${bytes.byteLength}`);
+    }
+    tensors.set(t.name, { ...t, offset: abs });
+  }
+  return { version, metadata, tensors, bytes };
+}
+
+function num(meta: Map<string, GgufValue>, key: string, fallback?: number): number {
+  const v = meta.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new ModelFormatError(`GGUF metadata key ${key} is missing`);
+  }
+  if (typeof v !== "number" && typeof v !== "bigint") throw new ModelFormatError(`GGUF metadata key ${key} is not a number`);
+  return Number(v);
+}
+
+const SUPPORTED_ARCHITECTURES = new Set(["llama"]);
+
+export function ggufConfig(file: GgufFile): ModelConfig {
+  const arch = file.metadata.get("general.architecture");
+  if (typeof arch !== "string") throw new ModelFormatError("GGUF metadata general.architecture is missing");
+  if (!SUPPORTED_ARCHITECTURES.has(arch)) {
+    throw new ModelFormatError(`unknown architecture "${arch}" (supported: ${[...SUPPORTED_ARCHITECTURES].join(", ")})`);
+  }
+  const m = file.metadata;
+  const nHeads = num(m, `${arch}.attention.head_count`);
+  const emb = file.tensors.get("token_embd.weight");
+  const config: ModelConfig = {
+    dim: num(m, `${arch}.embedding_length`),
+    hiddenDim: num(m, `${arch}.feed_forward_length`),
+    nLayers: num(m, `${arch}.block_count`),
+    nHeads,
+    nKvHeads: num(m, `${arch}.attention.head_count_kv`, nHeads),
+    vocabSize: num(m, `${arch}.vocab_size`, emb?.dims[1] ?? 0),
+    seqLen: num(m, `${arch}.context_length`),
+    ropeTheta: num(m, `${arch}.rope.freq_base`, 10000),
+    normEps: num(m, `${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
+  };
+  validateConfig(config);
+  return config;
+}
+
+/** Reads a tensor as fp32 after checking its shape (ggml order: [rowLength, rows]). */
+function tensor(file: GgufFile, name: string, shape: number[]): Float32Array {
+  const t = file.tensors.get(name);
+  if (!t) throw new ModelFormatError(`GGUF tensor ${name} is missing`);
+  const dims = [...t.dims];
+  while (dims.length > shape.length && dims.at(-1) === 1) dims.pop(); // [64, 1] is a vector too
+  if (dims.length !== shape.length || dims.some((d, i) => d !== shape[i])) {
+    throw new ModelFormatError(`tensor ${name} has shape [${t.dims.join(", ")}], expected [${shape.join(", ")}]`);
+  }
+  return dequantize(file.bytes, t.offset, t.type, shape.reduce((a, b) => a * b, 1));
+}
+
+export function readGguf(buffer: ArrayBuffer | Uint8Array): LoadedModel {
+  const file = parseGguf(buffer);
+  const config = ggufConfig(file);
+  const { dim, hiddenDim: hidden, vocabSize: vocab } = config;
+  const kv = kvDim(config);
+  const tokenEmbedding = tensor(file, "token_embd.weight", [dim, vocab]);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.nLayers; l++) {
+    const b = `blk.${l}.`;
+    layers.push({
+      attnNorm: tensor(file, `${b}attn_norm.weight`, [dim]),
+      wq: tensor(file, `${b}attn_q.weight`, [dim, dim]),
+      wk: tensor(file, `${b}attn_k.weight`, [dim, kv]),
+      wv: tensor(file, `${b}attn_v.weight`, [dim, kv]),
+      wo: tensor(file, `${b}attn_output.weight`, [dim, dim]),
+      ffnNorm: tensor(file, `${b}ffn_norm.weight`, [dim]),
+      wGate: tensor(file, `${b}ffn_gate.weight`, [dim, hidden]),
+      wDown: tensor(file, `${b}ffn_down.weight`, [hidden, dim]),
+      wUp: tensor(file, `${b}ffn_up.weight`, [dim, hidden]),
+    });
+  }
+  const finalNorm = tensor(file, "output_norm.weight", [dim]);
+  const classifier = file.tensors.has("output.weight") ? tensor(file, "output.weight", [dim, vocab]) : tokenEmbedding;
+  const dtypes = [...new Set([...file.tensors.values()].map((t) => ggmlTypeName(t.type)))];
+  return {
+    config,
+    weights: { tokenEmbedding, layers, finalNorm, classifier },
+    source: { format: "gguf", version: file.version, dtypes },
+  };
+}
+
+/** The sentencepiece vocabulary embedded in a GGUF file, as the tokenizer's input. */
+export function ggufTokenizer(buffer: ArrayBuffer | Uint8Array | GgufFile): TokenizerData {
+  const file = "metadata" in buffer ? buffer : parseGguf(buffer);
+  const m = file.metadata;
+  const model = m.get("tokenizer.ggml.model");
+  if (model !== "llama") throw new ModelFormatError(`GGUF tokenizer model "${String(model)}" is not supported (llama sentencepiece only)`);
+  const tokens = m.get("tokenizer.ggml.tokens");
+  const scores = m.get("tokenizer.ggml.scores");
+  if (!Array.isArray(tokens)) throw new ModelFormatError("GGUF metadata tokenizer.ggml.tokens is missing");
+  // GGUF stores sentencepiece's visible space U+2581; llama2.c's format stores a plain space.
+  const pieces = tokens.map((t) => String(t).replaceAll("\u2581", " "));
+  const scoreArr = new Float32Array(pieces.length);
+  if (Array.isArray(scores)) scores.forEach((s, i) => (scoreArr[i] = Number(s)));
+  return {
+    pieces,
+    scores: scoreArr,
+    bosId: num(m, "tokenizer.ggml.bos_token_id", 1),
+    eosId: num(m, "tokenizer.ggml.eos_token_id", 2),
+  };
+}

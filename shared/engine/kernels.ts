@@ -1,4 +1,7 @@
 // Reference kernels on fp32 typed arrays. Matrices are row-major, rows = outputs.
+// These are the readable definitions; backend/ holds faster implementations of the
+// hot ones (matvec, attention, compacted FFN) that must agree with them.
+import type { CompactFfn } from "./compact-ffn.ts";
 
 /** out[i] = sum_j w[i*n + j] * x[j] for i < d. */
 export function matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void {
@@ -14,6 +17,61 @@ export function matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: n
     }
     for (; j < n; j++) s0 += w[row + j]! * x[j]!;
     out[i] = s0 + s1 + s2 + s3;
+  }
+}
+
+/** Shape of grouped-query attention: query heads, heads per kv head, head size, kv width. */
+export interface AttentionShape {
+  nHeads: number;
+  kvMul: number;
+  headSize: number;
+  kvDim: number;
+}
+
+/**
+ * Causal attention of one query token over cached positions 0..pos of one layer.
+ * keyCache/valueCache hold seqLen x kvDim rows per layer starting at `layerBase`;
+ * `att` is scratch (>= pos+1 floats); out[h*headSize ..] gets head h's mix of values.
+ */
+export function attention(
+  out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
+  att: Float32Array, layerBase: number, pos: number, a: AttentionShape,
+): void {
+  const hs = a.headSize;
+  const scale = 1 / Math.sqrt(hs);
+  for (let h = 0; h < a.nHeads; h++) {
+    const qo = h * hs;
+    const kvo = ((h / a.kvMul) | 0) * hs;
+    for (let t = 0; t <= pos; t++) {
+      const ko = layerBase + t * a.kvDim + kvo;
+      let score = 0;
+      for (let i = 0; i < hs; i++) score += q[qo + i]! * keyCache[ko + i]!;
+      att[t] = score * scale;
+    }
+    softmax(att, pos + 1);
+    out.fill(0, qo, qo + hs);
+    for (let t = 0; t <= pos; t++) {
+      const p = att[t]!;
+      const vo = layerBase + t * a.kvDim + kvo;
+      for (let i = 0; i < hs; i++) out[qo + i] = out[qo + i]! + p * valueCache[vo + i]!;
+    }
+  }
+}
+
+/**
+ * SwiGLU FFN over kept neurons only: x (normed input, dim) -> out (dim).
+ * Activations SiLU(gate) * up land in hb[0..k); hb2 is scratch.
+ */
+export function compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
+  const k = f.kept.length;
+  matvec(hb, x, f.gate, dim, k);
+  matvec(hb2, x, f.up, dim, k);
+  out.fill(0, 0, dim);
+  for (let i = 0; i < k; i++) {
+    const a = silu(hb[i]!) * hb2[i]!;
+    hb[i] = a;
+    const row = i * dim;
+    for (let d = 0; d < dim; d++) out[d] = out[d]! + a * f.downT[row + d]!;
   }
 }
 

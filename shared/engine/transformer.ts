@@ -1,11 +1,13 @@
 // The Llama forward pass, one token at a time, read top to bottom like llama2.c's run.c:
 // embedding -> per layer [RMSNorm, QKV, RoPE, grouped-query attention with KV cache,
 // o_proj, residual, RMSNorm, SwiGLU FFN (dense or compacted), residual] -> RMSNorm -> classifier.
+// The O(n*d) loops (matvec, attention, compacted FFN) run on a pluggable backend (./backend).
 import { headDim, kvDim, type ModelConfig } from "../model/config.ts";
 import type { LoadedModel, ModelWeights } from "../model/weights.ts";
+import { adoptWeights, createBackend, type Backend, type BackendName } from "./backend/index.ts";
 import type { CompactFfn } from "./compact-ffn.ts";
 import type { ForwardHooks } from "./hooks.ts";
-import { matvec, rmsnorm, silu, softmax } from "./kernels.ts";
+import { rmsnorm, silu, type AttentionShape } from "./kernels.ts";
 
 export class ContextLengthError extends Error {
   constructor(pos: number, seqLen: number) {
@@ -29,18 +31,23 @@ export class InferenceState {
   /** Per layer: null runs the dense FFN, a CompactFfn runs only its kept neurons. */
   readonly ffn: (CompactFfn | null)[];
 
-  constructor(c: ModelConfig) {
+  /** `alloc` gives the backend's memory; the state is one block so its kernels find it all together. */
+  constructor(c: ModelConfig, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     const kv = kvDim(c);
-    this.keyCache = new Float32Array(c.nLayers * c.seqLen * kv);
-    this.valueCache = new Float32Array(c.nLayers * c.seqLen * kv);
-    this.x = new Float32Array(c.dim);
-    this.xb = new Float32Array(c.dim);
-    this.xb2 = new Float32Array(c.dim);
-    this.q = new Float32Array(c.dim);
-    this.hb = new Float32Array(c.hiddenDim);
-    this.hb2 = new Float32Array(c.hiddenDim);
-    this.att = new Float32Array(c.seqLen);
-    this.logits = new Float32Array(c.vocabSize);
+    const sizes = stateSizes(c);
+    const block = alloc(sizes.reduce((a, b) => a + b, 0));
+    let off = 0;
+    const take = (n: number) => block.subarray(off, (off += n));
+    this.keyCache = take(c.nLayers * c.seqLen * kv);
+    this.valueCache = take(c.nLayers * c.seqLen * kv);
+    this.x = take(c.dim);
+    this.xb = take(c.dim);
+    this.xb2 = take(c.dim);
+    this.q = take(c.dim);
+    this.hb = take(c.hiddenDim);
+    this.hb2 = take(c.hiddenDim);
+    this.att = take(c.seqLen);
+    this.logits = take(c.vocabSize);
     this.ffn = new Array(c.nLayers).fill(null);
   }
 
@@ -50,16 +57,29 @@ export class InferenceState {
   }
 }
 
+function stateSizes(c: ModelConfig): number[] {
+  const kv = kvDim(c);
+  return [c.nLayers * c.seqLen * kv * 2, c.dim * 4, c.hiddenDim * 2, c.seqLen, c.vocabSize];
+}
+
+export interface TransformerOptions {
+  /** Backend name or instance (default: the fastest this runtime supports, see backend/index.ts). */
+  backend?: BackendName | Backend;
+}
+
 export class Transformer {
   readonly config: ModelConfig;
+  /** The weights as the backend holds them (for "wasm": views of WASM memory). */
   readonly weights: ModelWeights;
+  readonly backend: Backend;
   private readonly ropeCos: Float32Array; // seqLen x headDim/2
   private readonly ropeSin: Float32Array;
 
-  constructor(model: Pick<LoadedModel, "config" | "weights">) {
+  constructor(model: Pick<LoadedModel, "config" | "weights">, opts: TransformerOptions = {}) {
     this.config = model.config;
-    this.weights = model.weights;
     const c = model.config;
+    this.backend = typeof opts.backend === "object" ? opts.backend : createBackend(opts.backend, { segmentBytes: arenaHint(model) });
+    this.weights = adoptWeights(this.backend, model.weights);
     const half = headDim(c) / 2;
     this.ropeCos = new Float32Array(c.seqLen * half);
     this.ropeSin = new Float32Array(c.seqLen * half);
@@ -73,20 +93,21 @@ export class Transformer {
   }
 
   newState(): InferenceState {
-    return new InferenceState(this.config);
+    return new InferenceState(this.config, (n) => this.backend.alloc(n));
   }
 
   /** Runs token `token` at position `pos` (the cache must hold positions 0..pos-1) and returns the logits. */
   forward(s: InferenceState, token: number, pos: number, hooks?: ForwardHooks): Float32Array {
     const c = this.config;
     const w = this.weights;
+    const be = this.backend;
     const { dim, hiddenDim: hidden, seqLen } = c;
     if (pos < 0 || pos >= seqLen) throw new ContextLengthError(pos, seqLen);
     if (!(token >= 0 && token < c.vocabSize)) throw new RangeError(`token id ${token} out of range 0..${c.vocabSize - 1}`);
     const kv = kvDim(c);
     const hs = headDim(c);
     const half = hs / 2;
-    const kvMul = c.nHeads / c.nKvHeads;
+    const attShape: AttentionShape = { nHeads: c.nHeads, kvMul: c.nHeads / c.nKvHeads, headSize: hs, kvDim: kv };
     const x = s.x;
     x.set(w.tokenEmbedding.subarray(token * dim, (token + 1) * dim));
 
@@ -97,9 +118,9 @@ export class Transformer {
       const cacheBase = l * seqLen * kv;
       const k = s.keyCache.subarray(cacheBase + pos * kv, cacheBase + (pos + 1) * kv);
       const v = s.valueCache.subarray(cacheBase + pos * kv, cacheBase + (pos + 1) * kv);
-      matvec(s.q, s.xb, lw.wq, dim, dim);
-      matvec(k, s.xb, lw.wk, dim, kv);
-      matvec(v, s.xb, lw.wv, dim, kv);
+      be.matvec(s.q, s.xb, lw.wq, dim, dim);
+      be.matvec(k, s.xb, lw.wk, dim, kv);
+      be.matvec(v, s.xb, lw.wv, dim, kv);
       // RoPE on adjacent pairs (Meta's layout, which llama2.c and llama.cpp GGUF files use).
       for (let i = 0; i < dim; i += 2) {
         const r = pos * half + ((i % hs) >> 1);
@@ -113,27 +134,8 @@ export class Transformer {
           k[i + 1] = k0 * sin + k1 * cos;
         }
       }
-      const scale = 1 / Math.sqrt(hs);
-      for (let h = 0; h < c.nHeads; h++) {
-        const qo = h * hs;
-        const kvo = ((h / kvMul) | 0) * hs;
-        const att = s.att;
-        for (let t = 0; t <= pos; t++) {
-          const ko = cacheBase + t * kv + kvo;
-          let score = 0;
-          for (let i = 0; i < hs; i++) score += s.q[qo + i]! * s.keyCache[ko + i]!;
-          att[t] = score * scale;
-        }
-        softmax(att, pos + 1);
-        const xb = s.xb;
-        xb.fill(0, qo, qo + hs);
-        for (let t = 0; t <= pos; t++) {
-          const a = att[t]!;
-          const vo = cacheBase + t * kv + kvo;
-          for (let i = 0; i < hs; i++) xb[qo + i] = xb[qo + i]! + a * s.valueCache[vo + i]!;
-        }
-      }
-      matvec(s.xb2, s.xb, lw.wo, dim, dim);
+      be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos, attShape);
+      be.matvec(s.xb2, s.xb, lw.wo, dim, dim);
       hooks?.attnOutput?.(l, pos, s.xb2);
       for (let i = 0; i < dim; i++) x[i] = x[i]! + s.xb2[i]!;
 
@@ -142,13 +144,13 @@ export class Transformer {
       rmsnorm(s.xb, x, lw.ffnNorm, c.normEps);
       const compact = s.ffn[l];
       if (!compact) {
-        matvec(s.hb, s.xb, lw.wGate, dim, hidden);
-        matvec(s.hb2, s.xb, lw.wUp, dim, hidden);
+        be.matvec(s.hb, s.xb, lw.wGate, dim, hidden);
+        be.matvec(s.hb2, s.xb, lw.wUp, dim, hidden);
         for (let i = 0; i < hidden; i++) s.hb[i] = silu(s.hb[i]!) * s.hb2[i]!;
         hooks?.ffnActivation?.(l, pos, s.hb, null);
-        matvec(s.xb2, s.hb, lw.wDown, hidden, dim);
+        be.matvec(s.xb2, s.hb, lw.wDown, hidden, dim);
       } else {
-        this.compactFfn(compact, s, dim);
+        be.compactFfn(compact, s.xb, s.hb, s.hb2, s.xb2, dim);
         hooks?.ffnActivation?.(l, pos, s.hb.subarray(0, compact.kept.length), compact.kept);
       }
       hooks?.ffnOutput?.(l, pos, s.xb2);
@@ -156,23 +158,18 @@ export class Transformer {
     }
 
     rmsnorm(x, x, w.finalNorm, c.normEps);
-    matvec(s.logits, x, w.classifier, dim, c.vocabSize);
+    be.matvec(s.logits, x, w.classifier, dim, c.vocabSize);
     return s.logits;
   }
+}
 
-  /** FFN over kept neurons only: s.xb (normed input) -> s.xb2 (output); activations land in s.hb[0..k). */
-  private compactFfn(f: CompactFfn, s: InferenceState, dim: number): void {
-    const k = f.kept.length;
-    const xb = s.xb;
-    matvec(s.hb, xb, f.gate, dim, k);
-    matvec(s.hb2, xb, f.up, dim, k);
-    const out = s.xb2;
-    out.fill(0);
-    for (let i = 0; i < k; i++) {
-      const a = silu(s.hb[i]!) * s.hb2[i]!;
-      s.hb[i] = a;
-      const row = i * dim;
-      for (let d = 0; d < dim; d++) out[d] = out[d]! + a * f.downT[row + d]!;
-    }
-  }
+/** WASM segment size for a model: its weights, two states and a full set of compacted FFNs. */
+function arenaHint(model: Pick<LoadedModel, "config" | "weights">): number {
+  const w = model.weights;
+  let floats = w.tokenEmbedding.length + w.finalNorm.length + (w.classifier === w.tokenEmbedding ? 0 : w.classifier.length);
+  for (const l of w.layers) for (const t of Object.values(l)) floats += t.length;
+  const c = model.config;
+  const ffn = c.nLayers * 3 * c.hiddenDim * c.dim;
+  const state = stateSizes(c).reduce((a, b) => a + b, 0);
+  return (floats + ffn + 2 * state) * 4 + (16 << 20);
 }

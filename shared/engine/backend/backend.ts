@@ -1,0 +1,48 @@
+// The compute backend: where the hot loops of the forward pass run. The
+// Transformer calls only these methods for O(n*d) work; everything O(dim)
+// (RMSNorm, RoPE, SiLU, residual adds) stays in plain TypeScript.
+import type { CompactFfn } from "../compact-ffn.ts";
+import { attention, compactFfn, matvec, type AttentionShape } from "../kernels.ts";
+import type { ModelWeights } from "../../model/weights.ts";
+
+export type BackendName = "ts" | "wasm";
+
+export interface Backend {
+  readonly name: BackendName;
+  /** A zeroed array the kernels can read and write in place (WASM memory for "wasm"). */
+  alloc(n: number): Float32Array;
+  /** Returns `a` itself when the kernels can read it in place, else a copy in backend memory. */
+  adopt(a: Float32Array): Float32Array;
+  matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void;
+  attention(out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
+    att: Float32Array, layerBase: number, pos: number, shape: AttentionShape): void;
+  /** Compacted SwiGLU FFN (see kernels.ts compactFfn). */
+  compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void;
+  /** Frees backend memory held for `f` (it stays usable: the next call uploads it again). */
+  release(f: CompactFfn): void;
+}
+
+/** The reference path: the readable kernels of ../kernels.ts on ordinary typed arrays. */
+export const tsBackend: Backend = {
+  name: "ts",
+  alloc: (n) => new Float32Array(n),
+  adopt: (a) => a,
+  matvec,
+  attention,
+  compactFfn,
+  release() {},
+};
+
+/** Every weight tensor adopted by the backend; a tied classifier stays tied. */
+export function adoptWeights(b: Backend, w: ModelWeights): ModelWeights {
+  const tokenEmbedding = b.adopt(w.tokenEmbedding);
+  return {
+    tokenEmbedding,
+    finalNorm: b.adopt(w.finalNorm),
+    classifier: w.classifier === w.tokenEmbedding ? tokenEmbedding : b.adopt(w.classifier),
+    layers: w.layers.map((l) => ({
+      attnNorm: b.adopt(l.attnNorm), wq: b.adopt(l.wq), wk: b.adopt(l.wk), wv: b.adopt(l.wv), wo: b.adopt(l.wo),
+      ffnNorm: b.adopt(l.ffnNorm), wGate: b.adopt(l.wGate), wDown: b.adopt(l.wDown), wUp: b.adopt(l.wUp),
+    })),
+  };
+}

@@ -1,0 +1,145 @@
+// The WASM SIMD kernels (f32x4), written with the tiny encoder in wasm-encoder.ts.
+// All pointers are byte offsets into the imported memory. Vector widths must be
+// multiples of 4 floats; the backend falls back to the TypeScript kernels otherwise.
+// Each mirrors a reference kernel in ../kernels.ts (summation order differs, so
+// results agree to rounding, not bit for bit).
+import { encodeModule, F32, I32, op, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
+
+const { get, set, i32, add, shl, geU, gtU } = op;
+/** local[dst] = local[a] + local[b] (i32). */
+const addTo = (dst: number, a: number, b: number[]) => [...get(a), ...b, ...add, ...set(dst)];
+/** Horizontal sum of the v128 in local `v`, left as an f32 on the stack. */
+const hsum = (v: number) => [
+  ...get(v), ...op.f32x4Lane(0), ...get(v), ...op.f32x4Lane(1), ...op.f32Add,
+  ...get(v), ...op.f32x4Lane(2), ...get(v), ...op.f32x4Lane(3), ...op.f32Add, ...op.f32Add,
+];
+/** acc += load(p + j + off) * load(q + j + off), as f32x4. */
+const fma = (acc: number, p: number, q: number, j: number, off: number) => [
+  ...get(acc),
+  ...get(p), ...get(j), ...add, ...op.v128Load(off),
+  ...get(q), ...get(j), ...add, ...op.v128Load(off),
+  ...op.f32x4Mul, ...op.f32x4Add, ...set(acc),
+];
+/** store(dst + j) = load(dst + j) + splat(s) * load(src + j), `s` a v128 local. */
+const axpy = (dst: number, s: number, src: number, j: number) => [
+  ...get(dst), ...get(j), ...add,
+  ...get(dst), ...get(j), ...add, ...op.v128Load(),
+  ...get(s), ...get(src), ...get(j), ...add, ...op.v128Load(), ...op.f32x4Mul,
+  ...op.f32x4Add, ...op.v128Store(),
+];
+/** Zeroes `bytes` (a local) bytes at local `dst`, using local `j` as the counter. */
+const zero = (dst: number, bytes: number, j: number) => [
+  ...i32(0), ...set(j),
+  ...whileNot([...get(j), ...get(bytes), ...geU], [
+    ...get(dst), ...get(j), ...add, ...op.v128Zero, ...op.v128Store(),
+    ...addTo(j, j, i32(16)),
+  ]),
+];
+
+/** matvec(out, x, w, n, d): out[i] = dot(w row i, x), rows of n floats; four accumulators for ILP. */
+function matvec(): FuncDef {
+  const [out, x, w, n, d] = [0, 1, 2, 3, 4];
+  const [nb, end, j, a0, a1, a2, a3] = [5, 6, 7, 8, 9, 10, 11];
+  return {
+    name: "matvec",
+    params: [I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, V128, V128, V128, V128],
+    body: [
+      ...get(n), ...i32(2), ...shl, ...set(nb),
+      ...get(out), ...get(d), ...i32(2), ...shl, ...add, ...set(end),
+      ...whileNot([...get(out), ...get(end), ...geU], [
+        ...op.v128Zero, ...set(a0), ...op.v128Zero, ...set(a1), ...op.v128Zero, ...set(a2), ...op.v128Zero, ...set(a3),
+        ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...i32(64), ...add, ...get(nb), ...gtU], [
+          ...fma(a0, w, x, j, 0), ...fma(a1, w, x, j, 16), ...fma(a2, w, x, j, 32), ...fma(a3, w, x, j, 48),
+          ...addTo(j, j, i32(64)),
+        ]),
+        ...whileNot([...get(j), ...get(nb), ...geU], [...fma(a0, w, x, j, 0), ...addTo(j, j, i32(16))]),
+        ...get(a0), ...get(a1), ...op.f32x4Add, ...get(a2), ...get(a3), ...op.f32x4Add, ...op.f32x4Add, ...set(a0),
+        ...get(out), ...hsum(a0), ...op.f32Store(),
+        ...addTo(out, out, i32(4)),
+        ...addTo(w, w, get(nb)),
+      ]),
+    ],
+  };
+}
+
+/** accum_rows(out, a, w, k, dim): out = sum_i a[i] * (w row i), rows of dim floats (compacted down_proj). */
+function accumRows(): FuncDef {
+  const [out, a, w, k, dim] = [0, 1, 2, 3, 4];
+  const [db, end, j, av] = [5, 6, 7, 8];
+  return {
+    name: "accum_rows",
+    params: [I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, V128],
+    body: [
+      ...get(dim), ...i32(2), ...shl, ...set(db),
+      ...zero(out, db, j),
+      ...get(a), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
+      ...whileNot([...get(a), ...get(end), ...geU], [
+        ...get(a), ...op.f32Load(), ...op.f32x4Splat, ...set(av),
+        ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(db), ...geU], [...axpy(out, av, w, j), ...addTo(j, j, i32(16))]),
+        ...addTo(a, a, i32(4)),
+        ...addTo(w, w, get(db)),
+      ]),
+    ],
+  };
+}
+
+/** attn_scores(att, q, k, stride, hs, n, scale): att[t] = scale * dot(q, k + t*stride) for t < n (stride in bytes). */
+function attnScores(): FuncDef {
+  const [att, q, k, stride, hs, n, scale] = [0, 1, 2, 3, 4, 5, 6];
+  const [hb, end, j, acc] = [7, 8, 9, 10];
+  return {
+    name: "attn_scores",
+    params: [I32, I32, I32, I32, I32, I32, F32],
+    locals: [I32, I32, I32, V128],
+    body: [
+      ...get(hs), ...i32(2), ...shl, ...set(hb),
+      ...get(att), ...get(n), ...i32(2), ...shl, ...add, ...set(end),
+      ...whileNot([...get(att), ...get(end), ...geU], [
+        ...op.v128Zero, ...set(acc), ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(hb), ...geU], [...fma(acc, q, k, j, 0), ...addTo(j, j, i32(16))]),
+        ...get(att), ...get(scale), ...hsum(acc), ...op.f32Mul, ...op.f32Store(),
+        ...addTo(att, att, i32(4)),
+        ...addTo(k, k, get(stride)),
+      ]),
+    ],
+  };
+}
+
+/** attn_mix(out, att, v, stride, hs, n): out[0..hs) = sum_t att[t] * v[t*stride ..] (stride in bytes). */
+function attnMix(): FuncDef {
+  const [out, att, v, stride, hs, n] = [0, 1, 2, 3, 4, 5];
+  const [hb, end, j, av] = [6, 7, 8, 9];
+  return {
+    name: "attn_mix",
+    params: [I32, I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, V128],
+    body: [
+      ...get(hs), ...i32(2), ...shl, ...set(hb),
+      ...zero(out, hb, j),
+      ...get(att), ...get(n), ...i32(2), ...shl, ...add, ...set(end),
+      ...whileNot([...get(att), ...get(end), ...geU], [
+        ...get(att), ...op.f32Load(), ...op.f32x4Splat, ...set(av),
+        ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(hb), ...geU], [...axpy(out, av, v, j), ...addTo(j, j, i32(16))]),
+        ...addTo(att, att, i32(4)),
+        ...addTo(v, v, get(stride)),
+      ]),
+    ],
+  };
+}
+
+/** The kernels module's bytes (deterministic: the committed kernels.wasm is exactly this). */
+export function kernelsWasmBytes(): Uint8Array {
+  return encodeModule([matvec(), accumRows(), attnScores(), attnMix()]);
+}
+
+export interface KernelExports {
+  matvec(out: number, x: number, w: number, n: number, d: number): void;
+  accum_rows(out: number, a: number, w: number, k: number, dim: number): void;
+  attn_scores(att: number, q: number, k: number, stride: number, hs: number, n: number, scale: number): void;
+  attn_mix(out: number, att: number, v: number, stride: number, hs: number, n: number): void;
+}

@@ -1,0 +1,102 @@
+// The WASM SIMD kernels against the reference TypeScript kernels, one by one,
+// including vectors that live outside WASM memory (the scratch-copy path).
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { WasmBackend } from "../../shared/engine/backend/index.ts";
+import { kernelsWasmBytes } from "../../shared/engine/backend/wasm-kernels.ts";
+import { compactFromDense, type CompactFfn } from "../../shared/engine/compact-ffn.ts";
+import * as ref from "../../shared/engine/kernels.ts";
+import { keepSome, relErr, seeded } from "./helpers.ts";
+
+describe("WASM SIMD kernels", () => {
+  it("the committed kernels.wasm is what the encoder emits (npm run gen:wasm)", () => {
+    const committed = readFileSync(resolve(import.meta.dirname, "../../shared/engine/backend/kernels.wasm"));
+    expect(Buffer.from(kernelsWasmBytes()).equals(committed)).toBe(true);
+  });
+
+  it("matvec agrees with the reference, in place and through scratch copies", () => {
+    const be = new WasmBackend();
+    for (const [n, d] of [[172, 37], [64, 64], [768, 5], [12, 3]] as const) {
+      const w = be.adopt(seeded(n * d, n + d));
+      const xJs = seeded(n, 7);
+      const want = new Float32Array(d);
+      ref.matvec(want, xJs, w, n, d);
+      const outJs = new Float32Array(d);
+      be.matvec(outJs, xJs, w, n, d); // x and out outside WASM memory
+      expect(relErr(outJs, want)).toBeLessThan(1e-6);
+      const x = be.alloc(n), out = be.alloc(d);
+      x.set(xJs);
+      be.matvec(out, x, w, n, d); // everything in place
+      expect(relErr(out, want)).toBeLessThan(1e-6);
+    }
+  });
+
+  it("matvec falls back to the reference for widths that are not a multiple of 4", () => {
+    const be = new WasmBackend();
+    const w = be.adopt(seeded(7 * 5, 3)), x = seeded(7, 4);
+    const got = new Float32Array(5), want = new Float32Array(5);
+    be.matvec(got, x, w, 7, 5);
+    ref.matvec(want, x, w, 7, 5);
+    expect(Array.from(got)).toEqual(Array.from(want));
+  });
+
+  it("attention agrees with the reference (grouped-query, several positions)", () => {
+    const be = new WasmBackend();
+    const shape = { nHeads: 4, kvMul: 2, headSize: 12, kvDim: 24 };
+    const seqLen = 16, layerBase = seqLen * shape.kvDim; // second layer of a two-layer cache
+    const block = be.alloc(2 * 2 * seqLen * shape.kvDim + 48 * 2 + seqLen);
+    const kc = block.subarray(0, 2 * seqLen * 24), vc = block.subarray(2 * seqLen * 24, 4 * seqLen * 24);
+    kc.set(seeded(kc.length, 11));
+    vc.set(seeded(vc.length, 12));
+    const q = block.subarray(4 * seqLen * 24, 4 * seqLen * 24 + 48);
+    q.set(seeded(48, 13));
+    const out = block.subarray(q.byteOffset / 4 - block.byteOffset / 4 + 48).subarray(0, 48);
+    const att = block.subarray(block.length - seqLen);
+    for (const pos of [0, 5, 15]) {
+      const want = new Float32Array(48), attRef = new Float32Array(seqLen);
+      ref.attention(want, q, kc, vc, attRef, layerBase, pos, shape);
+      be.attention(out, q, kc, vc, att, layerBase, pos, shape);
+      expect(relErr(out, want)).toBeLessThan(1e-6);
+    }
+  });
+
+  it("a compacted FFN agrees with the reference, is held once in WASM memory, and survives release", () => {
+    const be = new WasmBackend();
+    const dim = 48, hidden = 128;
+    const layer = {
+      attnNorm: new Float32Array(dim), wq: new Float32Array(0), wk: new Float32Array(0), wv: new Float32Array(0), wo: new Float32Array(0),
+      ffnNorm: new Float32Array(dim), wGate: seeded(hidden * dim, 1), wUp: seeded(hidden * dim, 2), wDown: seeded(dim * hidden, 3),
+    };
+    const kept = keepSome(hidden, 0.3, 9);
+    const plain: CompactFfn = compactFromDense(layer, dim, hidden, kept);
+    const f: CompactFfn = compactFromDense(layer, dim, hidden, kept);
+    const x = seeded(dim, 5);
+    const run = (fn: (hb: Float32Array, out: Float32Array) => void) => {
+      const hb = new Float32Array(hidden), hb2 = new Float32Array(hidden), out = new Float32Array(dim);
+      fn(hb, out);
+      void hb2;
+      return { hb: hb.slice(0, kept.length), out };
+    };
+    const want = run((hb, out) => ref.compactFfn(plain, x, hb, new Float32Array(hidden), out, dim));
+    const got = run((hb, out) => be.compactFfn(f, x, hb, new Float32Array(hidden), out, dim));
+    expect(relErr(got.out, want.out)).toBeLessThan(1e-5);
+    expect(relErr(got.hb, want.hb)).toBeLessThan(1e-5);
+    // Uploaded once: f's arrays are now views of WASM memory, with the same values.
+    expect(be.arena.segmentOf(f.gate)).toBeDefined();
+    expect(Array.from(f.downT)).toEqual(Array.from(plain.downT));
+    const resident = be.compactResidentBytes;
+    expect(resident).toBe(3 * kept.length * dim * 4);
+    be.compactFfn(f, x, new Float32Array(hidden), new Float32Array(hidden), new Float32Array(dim), dim);
+    expect(be.compactResidentBytes).toBe(resident);
+    // Released: back to ordinary arrays, block free for the next mask.
+    be.release(f);
+    expect(be.arena.segmentOf(f.gate)).toBeUndefined();
+    expect(Array.from(f.up)).toEqual(Array.from(plain.up));
+    expect(be.compactResidentBytes).toBe(0);
+    const g = compactFromDense(layer, dim, hidden, keepSome(hidden, 0.2, 10));
+    const before = be.arena.segments[0]!.used;
+    be.compactFfn(g, x, new Float32Array(hidden), new Float32Array(hidden), new Float32Array(dim), dim);
+    expect(be.arena.segments[0]!.used).toBe(before); // reused the freed block
+  });
+});

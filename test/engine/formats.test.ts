@@ -14,7 +14,9 @@ import type { LoadedModel } from "../../shared/model/weights.ts";
 const PROMPT_IDS = [1, 403, 407, 261, 378, 268, 300, 411, 280, 422, 360, 322, 270, 283, 271];
 
 function logitsFor(model: Pick<LoadedModel, "config" | "weights">, ids = PROMPT_IDS): Float32Array[] {
-  const tf = new Transformer(model);
+  // Exact comparisons: the reference kernels accumulate in float64, so a GGUF file's
+  // float32 normEps (1e-5 rounded) cannot flip a logit bit; the f32 SIMD kernels can.
+  const tf = new Transformer(model, { backend: "ts" });
   const s = tf.newState();
   return ids.map((t, pos) => tf.forward(s, t, pos).slice());
 }

@@ -11,6 +11,8 @@ interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
+  synth: () => import("./commands/synth.ts"),
+  bench: () => import("./commands/bench.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

@@ -1,0 +1,147 @@
+// The decode-speed measurement behind `dart bench`: prefill a prompt, decode
+// greedily, count the weight bytes each decoded token reads, and repeat with the
+// configurations interleaved so a noisy machine slows them all alike.
+import { createPruner, parseDartSettings, type Pruner } from "../shared/dart/index.ts";
+import { compactFromDense } from "../shared/engine/compact-ffn.ts";
+import type { InferenceState, Transformer } from "../shared/engine/transformer.ts";
+import { kvDim, type ModelConfig } from "../shared/model/config.ts";
+import { median } from "./membw.ts";
+
+export interface BenchConfig {
+  /** A DART method (createPruner), or "mask": static compacted masks of random neurons, installed directly. */
+  method: string;
+  sparsity: number;
+  tf: Transformer;
+}
+
+export interface BenchResult {
+  method: string;
+  sparsity: number;
+  backend: string;
+  tokensPerSecond: number;
+  prefillTokensPerSecond: number;
+  weightBytesPerToken: number;
+  denseWeightBytesPerToken: number;
+  effectiveSparsity: number;
+  effectiveGBps: number;
+  /** Decoded tokens whose FFN ran dense in every layer (DART tracing), over all repeats. */
+  denseDecodeTokens: number;
+  decodeTokensPerSecondRuns: number[];
+}
+
+/** Bytes of weights one token reads: attention, norms, classifier, one embedding row, and the FFN in force. */
+export function weightBytesPerToken(c: ModelConfig, ffn: readonly ({ kept: Int32Array } | null)[]): { bytes: number; neurons: number } {
+  const kv = kvDim(c);
+  let floats = c.dim + c.vocabSize * c.dim + c.dim; // embedding row, classifier, final norm
+  let neurons = 0;
+  for (let l = 0; l < c.nLayers; l++) {
+    const k = ffn[l] ? ffn[l]!.kept.length : c.hiddenDim;
+    neurons += k;
+    floats += 2 * c.dim * c.dim + 2 * kv * c.dim + 2 * c.dim + 3 * k * c.dim;
+  }
+  return { bytes: floats * 4, neurons };
+}
+
+/** Deterministic pseudo-random prompt ids (synthetic models have no tokenizer). */
+export function promptIds(n: number, vocab: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : (i * 7919 + 13) % vocab));
+}
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}
+
+/** Seeded random kept neurons per layer at `sparsity` (which neurons does not matter for speed). */
+function installMasks(tf: Transformer, state: InferenceState, sparsity: number, seed: number): void {
+  const c = tf.config;
+  const k = Math.round(c.hiddenDim * (1 - sparsity));
+  let s = seed >>> 0 || 1;
+  for (let l = 0; l < c.nLayers; l++) {
+    const idx = Array.from({ length: c.hiddenDim }, (_, i) => i);
+    for (let i = idx.length - 1; i > 0; i--) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      const j = s % (i + 1);
+      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+    }
+    const kept = Int32Array.from(idx.slice(0, k).sort((a, b) => a - b));
+    state.ffn[l] = compactFromDense(tf.weights.layers[l]!, c.dim, c.hiddenDim, kept);
+  }
+}
+
+interface OneRun {
+  prefillTps: number;
+  decodeTps: number;
+  bytes: number[];
+  neurons: number[];
+  denseTokens: number;
+}
+
+function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: number): OneRun {
+  const tf = cfg.tf;
+  const c = tf.config;
+  const state = tf.newState();
+  let pruner: Pruner | null = null;
+  if (cfg.method === "mask") installMasks(tf, state, cfg.sparsity, seed);
+  else pruner = createPruner(tf, state, parseDartSettings({ method: cfg.method, sparsity: cfg.sparsity }));
+  const hooks = pruner?.hooks;
+  let logits: Float32Array = state.logits;
+  const t0 = performance.now();
+  prompt.forEach((tok, pos) => {
+    pruner?.beforeForward(pos, tok, "prompt");
+    logits = tf.forward(state, tok, pos, hooks);
+  });
+  const t1 = performance.now();
+  const bytes: number[] = [], neurons: number[] = [];
+  let denseTokens = 0;
+  let decodeMs = 0;
+  for (let i = 0; i < tokens; i++) {
+    const pos = prompt.length + i;
+    const tok = argmax(logits);
+    const ts = performance.now();
+    pruner?.beforeForward(pos, tok, "decode");
+    logits = tf.forward(state, tok, pos, hooks);
+    decodeMs += performance.now() - ts;
+    const w = weightBytesPerToken(c, state.ffn);
+    bytes.push(w.bytes);
+    neurons.push(w.neurons);
+    if (state.ffn.every((f) => f === null)) denseTokens++;
+  }
+  for (const f of state.ffn) if (f) tf.backend.release(f); // give the WASM blocks back for the next run
+  return { prefillTps: prompt.length / ((t1 - t0) / 1000), decodeTps: tokens / (decodeMs / 1000), bytes, neurons, denseTokens };
+}
+
+/** Measures every config `repeats` times, interleaved; medians per config. */
+export function bench(configs: BenchConfig[], opts: { promptTokens: number; tokens: number; repeats: number; seed: number }): BenchResult[] {
+  const runs: OneRun[][] = configs.map(() => []);
+  // One unmeasured warm-up pass per config (JIT, page faults, first upload of compacted FFNs).
+  configs.forEach((cfg) => runOnce(cfg, promptIds(Math.min(opts.promptTokens, 4), cfg.tf.config.vocabSize), Math.min(opts.tokens, 4), opts.seed));
+  for (let r = 0; r < opts.repeats; r++) {
+    configs.forEach((cfg, i) => {
+      const prompt = promptIds(opts.promptTokens, cfg.tf.config.vocabSize);
+      runs[i]!.push(runOnce(cfg, prompt, opts.tokens, opts.seed + r));
+    });
+  }
+  return configs.map((cfg, i) => {
+    const c = cfg.tf.config;
+    const rs = runs[i]!;
+    const allBytes = rs.flatMap((r) => r.bytes);
+    const allNeurons = rs.flatMap((r) => r.neurons);
+    const weightBytes = allBytes.reduce((a, b) => a + b, 0) / allBytes.length;
+    const tps = median(rs.map((r) => r.decodeTps));
+    return {
+      method: cfg.method,
+      sparsity: cfg.method === "dense" ? 0 : cfg.sparsity,
+      backend: cfg.tf.backend.name,
+      tokensPerSecond: tps,
+      prefillTokensPerSecond: median(rs.map((r) => r.prefillTps)),
+      weightBytesPerToken: weightBytes,
+      denseWeightBytesPerToken: weightBytesPerToken(c, []).bytes,
+      effectiveSparsity: 1 - allNeurons.reduce((a, b) => a + b, 0) / (allNeurons.length * c.nLayers * c.hiddenDim),
+      effectiveGBps: (weightBytes * tps) / 1e9,
+      denseDecodeTokens: rs.reduce((a, r) => a + r.denseTokens, 0),
+      decodeTokensPerSecondRuns: rs.map((r) => r.decodeTps),
+    };
+  });
+}

@@ -1,0 +1,109 @@
+import { existsSync, openSync, readSync, closeSync, readFileSync } from "node:fs";
+import { BACKEND_NAMES, WasmBackend, tsBackend, type Backend, type BackendName } from "../../shared/engine/backend/index.ts";
+import { defaultBackendName } from "../../shared/engine/backend/index.ts";
+import { Transformer } from "../../shared/engine/transformer.ts";
+import { GGUF_MAGIC } from "../../shared/model/gguf.ts";
+import { loadModel } from "../../shared/model/load.ts";
+import type { LoadedModel } from "../../shared/model/weights.ts";
+import { bench, type BenchConfig } from "../bench-core.ts";
+import { readLlama2cFile } from "../llama2c-stream.ts";
+import { memcpyGBps } from "../membw.ts";
+import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
+
+export const usage = `dart bench --model <file> [--method dense,mask,dart,...] [--sparsity 0.5,0.7] [--tokens <n>]
+           [--prompt-tokens <n>] [--repeats <n>] [--backend ts,wasm] [--seed <s>] [--json]
+  Decode speed, one thread: tokensPerSecond (decode only, median over repeats), prefill speed,
+  weight bytes per decoded token (DART's dense tracing tokens included), effective sparsity and
+  GB/s, next to this machine's memory-copy bandwidth floor. "mask" installs static compacted
+  masks of random neurons (speed does not depend on which). Lists run side by side, interleaved;
+  --json prints one JSON object per configuration, one per line.
+dart bench --kernels [--json]   matvec microbenchmark: TypeScript, WASM SIMD, onnxruntime-web`;
+
+const list = (v: string | undefined, fallback: string) => (v ?? fallback).split(",").map((s) => s.trim()).filter(Boolean);
+
+function isGgufFile(path: string): boolean {
+  const fd = openSync(path, "r");
+  const b = new Uint8Array(4);
+  readSync(fd, b, 0, 4, 0);
+  closeSync(fd);
+  return new DataView(b.buffer).getUint32(0, true) === GGUF_MAGIC;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  // Other benchmarks share the command: weight transfer (bench-transfer.ts) and kernels.
+  if (argv.includes("--transfer") && existsSync(new URL("../bench-transfer.ts", import.meta.url))) {
+    return (await import(new URL("../bench-transfer.ts", import.meta.url).href)).run(argv);
+  }
+  if (argv.includes("--kernels")) return (await import("../bench-kernels.ts")).run(argv);
+
+  const v = parseFlags(argv, {
+    model: { type: "string" }, method: { type: "string" }, sparsity: { type: "string" }, tokens: { type: "string" },
+    "prompt-tokens": { type: "string" }, repeats: { type: "string" }, backend: { type: "string" }, seed: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const path = required(v, "model");
+  if (!existsSync(path)) throw new UsageError(`model file not found: ${path}`);
+  const tokens = numberFlag(v, "tokens", 64, { integer: true, min: 1 });
+  const promptTokens = numberFlag(v, "prompt-tokens", 16, { integer: true, min: 1 });
+  const repeats = numberFlag(v, "repeats", 3, { integer: true, min: 1 });
+  const seed = numberFlag(v, "seed", 1, { integer: true, min: 0 });
+  const methods = list(v.method, "dense");
+  const sparsities = list(v.sparsity, "0.5,0.7").map((s) => {
+    const x = Number(s);
+    if (!(x >= 0 && x <= 0.9)) throw new UsageError(`--sparsity values must be in [0, 0.9], got "${s}"`);
+    return x;
+  });
+  const backends = list(v.backend, defaultBackendName()) as BackendName[];
+  for (const b of backends) if (!BACKEND_NAMES.includes(b)) throw new UsageError(`unknown backend "${b}": use ${BACKEND_NAMES.join(", ")}`);
+
+  // Weights are read once, straight into WASM memory when the wasm backend is used; the
+  // TypeScript backend reads the same arrays (its kernels work on any Float32Array).
+  const wasm = backends.includes("wasm") ? new WasmBackend({ segmentBytes: 2 ** 31 }) : null;
+  const alloc = wasm ? (n: number) => wasm.alloc(n) : undefined;
+  const t0 = performance.now();
+  const model: LoadedModel = isGgufFile(path) ? loadModel(new Uint8Array(readFileSync(path))) : readLlama2cFile(path, alloc);
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const byBackend = new Map<BackendName, Transformer>();
+  let first: Transformer | null = null;
+  for (const b of backends) {
+    const be: Backend = b === "wasm" ? wasm! : tsBackend;
+    const tf: Transformer = new Transformer(first ? { config: model.config, weights: first.weights } : model, { backend: be });
+    first ??= tf;
+    byBackend.set(b, tf);
+  }
+
+  const configs: BenchConfig[] = [];
+  for (const b of backends) {
+    for (const method of methods) {
+      for (const sparsity of method === "dense" ? [0] : sparsities) configs.push({ method, sparsity, tf: byBackend.get(b)! });
+    }
+  }
+  const gbps = memcpyGBps();
+  const results = bench(configs, { promptTokens, tokens, repeats, seed });
+  const c = model.config;
+  for (const r of results) {
+    const floorTokensPerSecond = (gbps * 1e9) / r.weightBytesPerToken;
+    const out = {
+      model: path,
+      config: { dim: c.dim, hiddenDim: c.hiddenDim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, vocabSize: c.vocabSize },
+      ...r,
+      idealSpeedup: r.denseWeightBytesPerToken / r.weightBytesPerToken,
+      memcpyGBps: gbps,
+      floorTokensPerSecond,
+      fractionOfFloor: r.tokensPerSecond / floorTokensPerSecond,
+      threads: 1,
+      promptTokens,
+      tokens,
+      repeats,
+      loadSeconds,
+    };
+    if (v.json) process.stdout.write(JSON.stringify(out) + "\n");
+    else {
+      process.stdout.write(
+        `${r.backend.padEnd(5)} ${r.method.padEnd(10)} sparsity ${r.sparsity.toFixed(2)}  ${r.tokensPerSecond.toFixed(2).padStart(9)} tok/s` +
+          `  prefill ${r.prefillTokensPerSecond.toFixed(2).padStart(9)} tok/s  ${(r.weightBytesPerToken / 1e6).toFixed(1)} MB/token` +
+          `  eff. sparsity ${r.effectiveSparsity.toFixed(3)}  ${r.effectiveGBps.toFixed(2)} GB/s  floor ${floorTokensPerSecond.toFixed(2)} tok/s\n`,
+      );
+    }
+  }
+}

@@ -108,7 +108,7 @@ function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: numbe
     neurons.push(w.neurons);
     if (state.ffn.every((f) => f === null)) denseTokens++;
   }
-  for (const f of state.ffn) if (f) tf.backend.release(f); // give the WASM blocks back for the next run
+  tf.releaseState(state); // KV cache and compacted-FFN blocks go back to the backend for the next run
   return { prefillTps: prompt.length / ((t1 - t0) / 1000), decodeTps: tokens / (decodeMs / 1000), bytes, neurons, denseTokens };
 }
 

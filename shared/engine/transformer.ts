@@ -30,12 +30,14 @@ export class InferenceState {
   readonly logits: Float32Array;
   /** Per layer: null runs the dense FFN, a CompactFfn runs only its kept neurons. */
   readonly ffn: (CompactFfn | null)[];
+  /** The one allocation all the buffers above are views of. */
+  readonly block: Float32Array;
 
   /** `alloc` gives the backend's memory; the state is one block so its kernels find it all together. */
   constructor(c: ModelConfig, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     const kv = kvDim(c);
     const sizes = stateSizes(c);
-    const block = alloc(sizes.reduce((a, b) => a + b, 0));
+    const block = (this.block = alloc(sizes.reduce((a, b) => a + b, 0)));
     let off = 0;
     const take = (n: number) => block.subarray(off, (off += n));
     this.keyCache = take(c.nLayers * c.seqLen * kv);
@@ -94,6 +96,12 @@ export class Transformer {
 
   newState(): InferenceState {
     return new InferenceState(this.config, (n) => this.backend.alloc(n));
+  }
+
+  /** Frees a state's backend memory (KV cache, resident compacted FFNs); do not use it afterwards. */
+  releaseState(s: InferenceState): void {
+    for (const f of s.ffn) if (f) this.backend.release(f);
+    this.backend.free(s.block);
   }
 
   /** Runs token `token` at position `pos` (the cache must hold positions 0..pos-1) and returns the logits. */

@@ -100,3 +100,19 @@ describe("WASM SIMD kernels", () => {
     expect(be.arena.segments[0]!.used).toBe(before); // reused the freed block
   });
 });
+
+describe("WASM memory reuse", () => {
+  it("a released inference state's memory is reused by the next state", async () => {
+    const { Transformer } = await import("../../shared/engine/transformer.ts");
+    const { tinyModel } = await import("./helpers.ts");
+    const tf = new Transformer(tinyModel(2), { backend: "wasm" });
+    const a = tf.newState();
+    tf.forward(a, 3, 0);
+    tf.releaseState(a);
+    const used = (tf.backend as WasmBackend).arena.segments.map((s) => s.used);
+    const b = tf.newState();
+    expect((tf.backend as WasmBackend).arena.segments.map((s) => s.used)).toEqual(used);
+    expect(b.block.byteOffset).toBe(a.block.byteOffset);
+    expect(b.keyCache.every((x) => x === 0)).toBe(true); // handed out zeroed
+  });
+});

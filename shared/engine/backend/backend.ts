@@ -11,6 +11,8 @@ export interface Backend {
   readonly name: BackendName;
   /** A zeroed array the kernels can read and write in place (WASM memory for "wasm"). */
   alloc(n: number): Float32Array;
+  /** Gives back an array from alloc() (a finished inference state). */
+  free(a: Float32Array): void;
   /** Returns `a` itself when the kernels can read it in place, else a copy in backend memory. */
   adopt(a: Float32Array): Float32Array;
   matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void;
@@ -26,6 +28,7 @@ export interface Backend {
 export const tsBackend: Backend = {
   name: "ts",
   alloc: (n) => new Float32Array(n),
+  free() {},
   adopt: (a) => a,
   matvec,
   attention,

@@ -2,8 +2,9 @@
 // arena is a list of segments, each a fixed-size memory with its own instance of
 // the kernels module. Memories never grow: growing would detach every
 // Float32Array view into them (the model's weights live in such views).
-// Allocation is a bump pointer; the only memory ever reused is the compacted FFN
-// blocks, which wasm-backend.ts recycles itself.
+// Allocation is a bump pointer plus an exact-size free list: what is freed is
+// inference states (all the same size for one model), and wasm-backend.ts
+// recycles compacted FFN blocks itself.
 import type { KernelExports } from "./wasm-kernels.ts";
 import { wasmApi, type WasmMemory, type WasmModule } from "./wasm-module.ts";
 
@@ -56,8 +57,15 @@ export class WasmArena {
     this.segmentBytes = Math.min(MAX_SEGMENT, Math.max(segmentBytes, 16 << 20));
   }
 
+  private readonly freed = new Map<number, { seg: Segment; off: number }[]>();
+
   /** A zeroed region of `bytes` bytes: its segment and byte offset. */
   take(bytes: number): { seg: Segment; off: number } {
+    const reuse = this.freed.get(bytes)?.pop();
+    if (reuse) {
+      reuse.seg.f32.fill(0, reuse.off >> 2, (reuse.off + bytes) >> 2);
+      return reuse;
+    }
     if (bytes + SCRATCH_BYTES > MAX_SEGMENT) throw new RangeError(`tensor of ${bytes} bytes exceeds one wasm32 memory`);
     for (const seg of this.segments) {
       const off = seg.take(bytes);
@@ -71,6 +79,15 @@ export class WasmArena {
   alloc(n: number): Float32Array {
     const { seg, off } = this.take(n * 4);
     return seg.f32.subarray(off >> 2, (off >> 2) + n);
+  }
+
+  /** Returns an array from alloc() for reuse by a later allocation of the same size. */
+  free(a: Float32Array): void {
+    const seg = this.segmentOf(a);
+    if (!seg) return;
+    const list = this.freed.get(a.byteLength) ?? [];
+    list.push({ seg, off: a.byteOffset });
+    this.freed.set(a.byteLength, list);
   }
 
   /** The segment whose memory backs `a`, if any. */

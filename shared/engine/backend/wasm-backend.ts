@@ -48,6 +48,10 @@ export class WasmBackend implements Backend {
     return this.arena.alloc(n);
   }
 
+  free(a: Float32Array): void {
+    this.arena.free(a);
+  }
+
   adopt(a: Float32Array): Float32Array {
     if (this.arena.segmentOf(a)) return a;
     const out = this.alloc(a.length);

@@ -42,6 +42,7 @@ export const op = {
   i32: (v: number) => [0x41, ...sleb(v)],
   add: [0x6a],
   shl: [0x74],
+  and: [0x71],
   ltU: [0x49],
   geU: [0x4f],
   gtU: [0x4b],
@@ -71,10 +72,11 @@ export interface FuncDef {
   body: number[];
 }
 
-/** A module importing one memory as env.memory and exporting every function. */
-export function encodeModule(funcs: FuncDef[]): Uint8Array {
+/** A module importing one memory as env.memory (optionally shared, max 4 GiB) and exporting every function. */
+export function encodeModule(funcs: FuncDef[], opts: { sharedMemory?: boolean } = {}): Uint8Array {
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((p) => [p])), 0]);
-  const imports = vec([[...utf8("env"), ...utf8("memory"), 0x02, 0x00, 0x00]]);
+  const limits = opts.sharedMemory ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
+  const imports = vec([[...utf8("env"), ...utf8("memory"), 0x02, ...limits]]);
   const funcIdx = vec(funcs.map((_, i) => uleb(i)));
   const exports = vec(funcs.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)]));
   const codes = funcs.map((f) => {

@@ -36,17 +36,42 @@ const zero = (dst: number, bytes: number, j: number) => [
   ]),
 ];
 
-/** matvec(out, x, w, n, d): out[i] = dot(w row i, x), rows of n floats; four accumulators for ILP. */
+/** acc += load(row + j) * xv, as f32x4 (xv a v128 local holding x[j..j+4)). */
+const rowFma = (acc: number, row: number, j: number, xv: number) => [
+  ...get(acc), ...get(row), ...get(j), ...add, ...op.v128Load(), ...get(xv), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc),
+];
+
+/**
+ * matvec(out, x, w, n, d): out[i] = dot(w row i, x), rows of n floats.
+ * Four rows at a time (four memory streams in flight, x loaded once for all four),
+ * then the remaining rows one at a time with four accumulators.
+ */
 function matvec(): FuncDef {
   const [out, x, w, n, d] = [0, 1, 2, 3, 4];
-  const [nb, end, j, a0, a1, a2, a3] = [5, 6, 7, 8, 9, 10, 11];
+  const [nb, end, j, a0, a1, a2, a3, r1, r2, r3, xv, end4] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const store = (acc: number, off: number) => [...get(out), ...hsum(acc), ...op.f32Store(off)];
   return {
     name: "matvec",
     params: [I32, I32, I32, I32, I32],
-    locals: [I32, I32, I32, V128, V128, V128, V128],
+    locals: [I32, I32, I32, V128, V128, V128, V128, I32, I32, I32, V128, I32],
     body: [
       ...get(n), ...i32(2), ...shl, ...set(nb),
       ...get(out), ...get(d), ...i32(2), ...shl, ...add, ...set(end),
+      // end4 = out + 4 * floor(d / 4) floats
+      ...get(out), ...get(d), ...i32(-4), ...op.and, ...i32(2), ...shl, ...add, ...set(end4),
+      ...whileNot([...get(out), ...get(end4), ...geU], [
+        ...addTo(r1, w, get(nb)), ...addTo(r2, r1, get(nb)), ...addTo(r3, r2, get(nb)),
+        ...op.v128Zero, ...set(a0), ...op.v128Zero, ...set(a1), ...op.v128Zero, ...set(a2), ...op.v128Zero, ...set(a3),
+        ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(nb), ...geU], [
+          ...get(x), ...get(j), ...add, ...op.v128Load(), ...set(xv),
+          ...rowFma(a0, w, j, xv), ...rowFma(a1, r1, j, xv), ...rowFma(a2, r2, j, xv), ...rowFma(a3, r3, j, xv),
+          ...addTo(j, j, i32(16)),
+        ]),
+        ...store(a0, 0), ...store(a1, 4), ...store(a2, 8), ...store(a3, 12),
+        ...addTo(out, out, i32(16)),
+        ...addTo(w, r3, get(nb)),
+      ]),
       ...whileNot([...get(out), ...get(end), ...geU], [
         ...op.v128Zero, ...set(a0), ...op.v128Zero, ...set(a1), ...op.v128Zero, ...set(a2), ...op.v128Zero, ...set(a3),
         ...i32(0), ...set(j),
@@ -56,7 +81,7 @@ function matvec(): FuncDef {
         ]),
         ...whileNot([...get(j), ...get(nb), ...geU], [...fma(a0, w, x, j, 0), ...addTo(j, j, i32(16))]),
         ...get(a0), ...get(a1), ...op.f32x4Add, ...get(a2), ...get(a3), ...op.f32x4Add, ...op.f32x4Add, ...set(a0),
-        ...get(out), ...hsum(a0), ...op.f32Store(),
+        ...store(a0, 0),
         ...addTo(out, out, i32(4)),
         ...addTo(w, w, get(nb)),
       ]),
@@ -133,8 +158,8 @@ function attnMix(): FuncDef {
 }
 
 /** The kernels module's bytes (deterministic: the committed kernels.wasm is exactly this). */
-export function kernelsWasmBytes(): Uint8Array {
-  return encodeModule([matvec(), accumRows(), attnScores(), attnMix()]);
+export function kernelsWasmBytes(opts: { sharedMemory?: boolean } = {}): Uint8Array {
+  return encodeModule([matvec(), accumRows(), attnScores(), attnMix()], opts);
 }
 
 export interface KernelExports {

@@ -1,0 +1,47 @@
+// `dart bench --json` on the real stories260K model: the fields exist and hang together.
+import { describe, expect, it } from "vitest";
+import { weightBytesPerToken } from "../../cli/bench-core.ts";
+import { dart } from "../helpers/run-cli.ts";
+import { dataPath, stories } from "../helpers/model-dir.ts";
+
+describe("dart bench", () => {
+  it("counts weight bytes per token: dense, and compacted layers by their kept neurons", () => {
+    const c = stories().model.config;
+    const dense = weightBytesPerToken(c, []);
+    // stories260K: 64-wide, 5 layers, 8 heads of which 4 kv heads, FFN 172, vocab 512 (tied classifier read once).
+    const attn = 2 * 64 * 64 + 2 * 32 * 64 + 2 * 64;
+    expect(dense.bytes).toBe(4 * (64 + 512 * 64 + 64 + 5 * (attn + 3 * 172 * 64)));
+    const half = weightBytesPerToken(c, Array.from({ length: 5 }, (_, l) => (l < 2 ? { kept: new Int32Array(86) } : null)));
+    expect(dense.bytes - half.bytes).toBe(4 * 2 * 86 * 3 * 64);
+    expect(half.neurons).toBe(5 * 172 - 2 * 86);
+  });
+
+  it("prints one JSON object per configuration with sane fields", () => {
+    const r = dart(["bench", "--model", dataPath("stories260K.bin"), "--method", "dense,mask", "--sparsity", "0.7",
+      "--tokens", "8", "--prompt-tokens", "4", "--repeats", "2", "--backend", "ts,wasm", "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(rows.map((x) => `${x.backend}/${x.method}/${x.sparsity}`)).toEqual(["ts/dense/0", "ts/mask/0.7", "wasm/dense/0", "wasm/mask/0.7"]);
+    for (const x of rows) {
+      for (const k of ["tokensPerSecond", "prefillTokensPerSecond", "effectiveGBps", "memcpyGBps", "floorTokensPerSecond"]) {
+        expect(x[k], k).toBeGreaterThan(0);
+      }
+      expect(x.effectiveGBps).toBeCloseTo((x.weightBytesPerToken * x.tokensPerSecond) / 1e9, 6);
+      expect(x.decodeTokensPerSecondRuns).toHaveLength(2);
+    }
+    const [dense, mask] = rows;
+    expect(dense.effectiveSparsity).toBe(0);
+    expect(dense.weightBytesPerToken).toBe(dense.denseWeightBytesPerToken);
+    expect(mask.effectiveSparsity).toBeCloseTo(0.7, 2);
+    expect(mask.weightBytesPerToken).toBeLessThan(dense.weightBytesPerToken);
+    expect(mask.idealSpeedup).toBeCloseTo(dense.weightBytesPerToken / mask.weightBytesPerToken, 9);
+    expect(dense.denseDecodeTokens).toBe(16);
+    expect(mask.denseDecodeTokens).toBe(0);
+  });
+
+  it("rejects a sparsity out of range", () => {
+    const r = dart(["bench", "--model", dataPath("stories260K.bin"), "--method", "mask", "--sparsity", "0.95"]);
+    expect(r.code).toBe(2);
+  });
+});

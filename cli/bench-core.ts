@@ -67,6 +67,7 @@ function installMasks(tf: Transformer, state: InferenceState, sparsity: number, 
     }
     const kept = Int32Array.from(idx.slice(0, k).sort((a, b) => a - b));
     state.ffn[l] = compactFromDense(tf.weights.layers[l]!, c.dim, c.hiddenDim, kept);
+    tf.backend.prepare(state.ffn[l]!); // into WASM memory now: the gathered copy is garbage one layer at a time
   }
 }
 

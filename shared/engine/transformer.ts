@@ -98,9 +98,9 @@ export class Transformer {
     return new InferenceState(this.config, (n) => this.backend.alloc(n));
   }
 
-  /** Frees a state's backend memory (KV cache, resident compacted FFNs); do not use it afterwards. */
+  /** Frees a state's backend memory (KV cache, the compacted FFNs installed in it); use neither afterwards. */
   releaseState(s: InferenceState): void {
-    for (const f of s.ffn) if (f) this.backend.release(f);
+    for (const f of s.ffn) if (f) this.backend.discard(f);
     this.backend.free(s.block);
   }
 

@@ -116,3 +116,31 @@ describe("WASM memory reuse", () => {
     expect(b.keyCache.every((x) => x === 0)).toBe(true); // handed out zeroed
   });
 });
+
+describe("compacted FFN blocks across states", () => {
+  it("releaseState discards the installed compacted FFNs, and the next state's masks reuse their blocks", async () => {
+    const { Transformer } = await import("../../shared/engine/transformer.ts");
+    const { tinyModel } = await import("./helpers.ts");
+    const tf = new Transformer(tinyModel(4), { backend: "wasm" });
+    const be = tf.backend as WasmBackend;
+    const c = tf.config;
+    const install = (s: ReturnType<typeof tf.newState>) => {
+      for (let l = 0; l < c.nLayers; l++) s.ffn[l] = compactFromDense(tf.weights.layers[l]!, c.dim, c.hiddenDim, keepSome(c.hiddenDim, 0.5, l));
+    };
+    const a = tf.newState();
+    install(a);
+    tf.forward(a, 5, 0);
+    const resident = be.compactResidentBytes;
+    expect(resident).toBe(c.nLayers * 3 * 64 * c.dim * 4);
+    tf.releaseState(a);
+    expect(be.compactResidentBytes).toBe(0);
+    const used = be.arena.segments.map((s) => s.used);
+    for (let i = 0; i < 3; i++) {
+      const b = tf.newState();
+      install(b);
+      tf.forward(b, 5, 0);
+      tf.releaseState(b);
+    }
+    expect(be.arena.segments.map((s) => s.used)).toEqual(used); // nothing new allocated
+  });
+});

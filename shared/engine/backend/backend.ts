@@ -20,8 +20,12 @@ export interface Backend {
     att: Float32Array, layerBase: number, pos: number, shape: AttentionShape): void;
   /** Compacted SwiGLU FFN (see kernels.ts compactFfn). */
   compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void;
+  /** Makes `f` resident now (after a re-mask), so its first token does not pay for the upload. */
+  prepare(f: CompactFfn): void;
   /** Frees backend memory held for `f` (it stays usable: the next call uploads it again). */
   release(f: CompactFfn): void;
+  /** Frees backend memory held for `f`, which its owner will not use again (no copy kept). */
+  discard(f: CompactFfn): void;
 }
 
 /** The reference path: the readable kernels of ../kernels.ts on ordinary typed arrays. */
@@ -33,7 +37,9 @@ export const tsBackend: Backend = {
   matvec,
   attention,
   compactFfn,
+  prepare() {},
   release() {},
+  discard() {},
 };
 
 /** Every weight tensor adopted by the backend; a tied classifier stays tied. */

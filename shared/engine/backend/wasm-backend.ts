@@ -124,9 +124,21 @@ export class WasmBackend implements Backend {
     this.copyBack(seg, out, oo, dim);
   }
 
+  prepare(f: CompactFfn): void {
+    this.upload(f);
+  }
+
   release(f: CompactFfn): void {
     const b = this.resident.get(f);
     if (b && b.owner?.deref() === f) this.evict(b);
+  }
+
+  discard(f: CompactFfn): void {
+    const b = this.resident.get(f);
+    if (b && b.owner?.deref() === f) {
+      this.resident.delete(f);
+      b.owner = null;
+    }
   }
 
   /** Bytes of WASM memory held by resident compacted FFNs. */

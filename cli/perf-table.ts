@@ -1,0 +1,31 @@
+// Markdown tables for docs/performance.md from perf-run.ts's results.json
+// (`node cli/perf-table.ts .cache/perf/results.json` re-renders them).
+import { readFileSync } from "node:fs";
+
+type Row = Record<string, any>;
+const f = (x: number, d = 2) => x.toFixed(d);
+
+export function renderTables(r: { rows: Row[]; kernels: Row[]; started: string; node: string; cpus: number; cpuModel?: string }): string {
+  const out: string[] = [];
+  out.push(`Run ${r.started}, Node ${r.node}, ${r.cpus} CPUs (${r.cpuModel ?? "?"}), one thread per engine.`, "");
+  out.push("| model | backend | method | sparsity | decode tok/s | prefill tok/s | MB/token | eff. sparsity | GB/s | speedup vs dense | ideal speedup | % of ideal | floor tok/s | % of floor |");
+  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const x of r.rows) {
+    const dense = r.rows.find((y) => y.label === x.label && y.backend === x.backend && y.method === "dense");
+    const speedup = dense ? x.tokensPerSecond / dense.tokensPerSecond : NaN;
+    out.push(
+      `| ${x.label} | ${x.backend} | ${x.method} | ${f(x.sparsity, 1)} | ${f(x.tokensPerSecond)} | ${f(x.prefillTokensPerSecond)} | ` +
+        `${f(x.weightBytesPerToken / 1e6, 1)} | ${f(x.effectiveSparsity, 3)} | ${f(x.effectiveGBps)} | ${f(speedup)} | ${f(x.idealSpeedup)} | ` +
+        `${f((100 * speedup) / x.idealSpeedup, 0)}% | ${f(x.floorTokensPerSecond)} | ${f(100 * x.fractionOfFloor, 0)}% |`,
+    );
+  }
+  const memcpy = r.rows.map((x) => x.memcpyGBps as number);
+  out.push("", `Memory-copy bandwidth measured by each bench process: ${memcpy.map((x) => f(x, 1)).join(", ")} GB/s.`, "");
+  out.push("| matvec shape | implementation | GFLOP/s | weight GB/s |", "|---|---|---|---|");
+  for (const k of r.kernels) out.push(`| ${k.shape} | ${k.impl} | ${f(k.gflops)} | ${f(k.weightGBps)} |`);
+  return out.join("\n");
+}
+
+if (import.meta.filename === process.argv[1]) {
+  process.stdout.write(renderTables(JSON.parse(readFileSync(process.argv[2] ?? ".cache/perf/results.json", "utf8"))) + "\n");
+}

@@ -12,6 +12,10 @@ export interface BenchConfig {
   method: string;
   sparsity: number;
   tf: Transformer;
+  /** Name reported for the backend (the Transformer's backend may serve several, e.g. wasm and wasm-mt). */
+  backend: string;
+  /** Called before each measured run (e.g. sets the thread count). */
+  setup?(): void;
 }
 
 export interface BenchResult {
@@ -80,6 +84,7 @@ interface OneRun {
 }
 
 function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: number): OneRun {
+  cfg.setup?.();
   const tf = cfg.tf;
   const c = tf.config;
   const state = tf.newState();
@@ -134,7 +139,7 @@ export function bench(configs: BenchConfig[], opts: { promptTokens: number; toke
     return {
       method: cfg.method,
       sparsity: cfg.method === "dense" ? 0 : cfg.sparsity,
-      backend: cfg.tf.backend.name,
+      backend: cfg.backend,
       tokensPerSecond: tps,
       prefillTokensPerSecond: median(rs.map((r) => r.prefillTps)),
       weightBytesPerToken: weightBytes,

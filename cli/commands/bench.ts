@@ -1,5 +1,5 @@
 import { existsSync, openSync, readSync, closeSync, readFileSync } from "node:fs";
-import { BACKEND_NAMES, WasmBackend, tsBackend, type Backend, type BackendName } from "../../shared/engine/backend/index.ts";
+import { BACKEND_NAMES, WasmBackend, tsBackend, type Backend } from "../../shared/engine/backend/index.ts";
 import { defaultBackendName } from "../../shared/engine/backend/index.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
 import { GGUF_MAGIC } from "../../shared/model/gguf.ts";
@@ -9,10 +9,11 @@ import { bench, type BenchConfig } from "../bench-core.ts";
 import { readLlama2cFile } from "../llama2c-stream.ts";
 import { memcpyGBps } from "../membw.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
+import { ThreadedWasmBackend } from "../wasm-threads.ts";
 
 export const usage = `dart bench --model <file> [--method dense,mask,dart,...] [--sparsity 0.5,0.7] [--tokens <n>]
-           [--prompt-tokens <n>] [--repeats <n>] [--backend ts,wasm] [--seed <s>] [--json]
-  Decode speed, one thread: tokensPerSecond (decode only, median over repeats), prefill speed,
+           [--prompt-tokens <n>] [--repeats <n>] [--backend ts,wasm,wasm-mt] [--seed <s>] [--json]
+  Decode speed (wasm-mt: two threads, the rest one): tokensPerSecond (decode only, median over repeats), prefill speed,
   weight bytes per decoded token (DART's dense tracing tokens included), effective sparsity and
   GB/s, next to this machine's memory-copy bandwidth floor. "mask" installs static compacted
   masks of random neurons (speed does not depend on which). Lists run side by side, interleaved;
@@ -53,20 +54,23 @@ export async function run(argv: string[]): Promise<void> {
     if (!(x >= 0 && x <= 0.9)) throw new UsageError(`--sparsity values must be in [0, 0.9], got "${s}"`);
     return x;
   });
-  const backends = list(v.backend, defaultBackendName()) as BackendName[];
-  for (const b of backends) if (!BACKEND_NAMES.includes(b)) throw new UsageError(`unknown backend "${b}": use ${BACKEND_NAMES.join(", ")}`);
+  const names = [...BACKEND_NAMES, "wasm-mt"];
+  const backends = list(v.backend, defaultBackendName());
+  for (const b of backends) if (!names.includes(b)) throw new UsageError(`unknown backend "${b}": use ${names.join(", ")}`);
 
-  // Weights are read once, straight into WASM memory when the wasm backend is used; the
+  // Weights are read once, straight into WASM memory when a wasm backend is used; the
   // TypeScript backend reads the same arrays (its kernels work on any Float32Array).
-  const wasm = backends.includes("wasm") ? new WasmBackend({ segmentBytes: 2 ** 31 }) : null;
+  // With wasm-mt, the memory is shared and "wasm" is the same backend held to one thread.
+  const mt = backends.includes("wasm-mt") ? new ThreadedWasmBackend({ segmentBytes: 2 ** 31 }) : null;
+  const wasm = mt ?? (backends.includes("wasm") ? new WasmBackend({ segmentBytes: 2 ** 31 }) : null);
   const alloc = wasm ? (n: number) => wasm.alloc(n) : undefined;
   const t0 = performance.now();
   const model: LoadedModel = isGgufFile(path) ? loadModel(new Uint8Array(readFileSync(path))) : readLlama2cFile(path, alloc);
   const loadSeconds = (performance.now() - t0) / 1000;
-  const byBackend = new Map<BackendName, Transformer>();
+  const byBackend = new Map<string, Transformer>();
   let first: Transformer | null = null;
   for (const b of backends) {
-    const be: Backend = b === "wasm" ? wasm! : tsBackend;
+    const be: Backend = b === "ts" ? tsBackend : wasm!;
     const tf: Transformer = new Transformer(first ? { config: model.config, weights: first.weights } : model, { backend: be });
     first ??= tf;
     byBackend.set(b, tf);
@@ -75,11 +79,13 @@ export async function run(argv: string[]): Promise<void> {
   const configs: BenchConfig[] = [];
   for (const b of backends) {
     for (const method of methods) {
-      for (const sparsity of method === "dense" ? [0] : sparsities) configs.push({ method, sparsity, tf: byBackend.get(b)! });
+      const setup = mt ? () => void (mt.threads = b === "wasm-mt" ? 2 : 1) : undefined;
+      for (const sparsity of method === "dense" ? [0] : sparsities) configs.push({ method, sparsity, tf: byBackend.get(b)!, backend: b, setup });
     }
   }
   const gbps = memcpyGBps();
   const results = bench(configs, { promptTokens, tokens, repeats, seed });
+  mt?.close();
   const c = model.config;
   for (const r of results) {
     const floorTokensPerSecond = (gbps * 1e9) / r.weightBytesPerToken;
@@ -91,7 +97,7 @@ export async function run(argv: string[]): Promise<void> {
       memcpyGBps: gbps,
       floorTokensPerSecond,
       fractionOfFloor: r.tokensPerSecond / floorTokensPerSecond,
-      threads: 1,
+      threads: r.backend === "wasm-mt" ? 2 : 1,
       promptTokens,
       tokens,
       repeats,

@@ -8,7 +8,8 @@ import type { ModelWeights } from "../../model/weights.ts";
 export type BackendName = "ts" | "wasm";
 
 export interface Backend {
-  readonly name: BackendName;
+  /** "ts", "wasm", or a Node-only variant such as "wasm-mt". */
+  readonly name: string;
   /** A zeroed array the kernels can read and write in place (WASM memory for "wasm"). */
   alloc(n: number): Float32Array;
   /** Gives back an array from alloc() (a finished inference state). */

@@ -12,20 +12,20 @@ const PAGE = 65536;
 const MAX_SEGMENT = 65535 * PAGE; // just under 4 GiB
 /** Floats per scratch slot: vectors copied in when they live in another segment. */
 export const SLOT_FLOATS = 1 << 18;
-const SLOTS = 4;
+const SLOTS = 5;
 const SCRATCH_BYTES = SLOTS * SLOT_FLOATS * 4;
 
 export class Segment {
   readonly memory: WasmMemory;
   readonly kernels: KernelExports;
-  readonly buffer: ArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   readonly f32: Float32Array;
   readonly capacity: number;
   used = SCRATCH_BYTES; // scratch slots first, at offsets 0, SLOT_FLOATS*4, ...
 
-  constructor(module: WasmModule, bytes: number) {
+  constructor(module: WasmModule, bytes: number, shared = false) {
     const pages = Math.ceil(bytes / PAGE);
-    this.memory = new wasmApi.Memory({ initial: pages, maximum: pages });
+    this.memory = new wasmApi.Memory({ initial: pages, maximum: shared ? 65536 : pages, shared });
     this.kernels = new wasmApi.Instance(module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
     this.buffer = this.memory.buffer;
     this.f32 = new Float32Array(this.buffer);
@@ -50,11 +50,18 @@ export class WasmArena {
   readonly segments: Segment[] = [];
   private readonly module: WasmModule;
   private readonly segmentBytes: number;
+  private readonly shared: boolean;
+  /** Called for each new segment (a threaded backend hands it to its worker). */
+  onSegment: ((seg: Segment) => void) | null = null;
 
-  /** `segmentBytes`: size of each new segment (raised to fit a bigger request; capped at 4 GiB). */
-  constructor(module: WasmModule, segmentBytes: number) {
+  /**
+   * `segmentBytes`: size of each new segment (raised to fit a bigger request; capped at 4 GiB).
+   * `shared`: shared memories (SharedArrayBuffer), which other threads can run kernels on.
+   */
+  constructor(module: WasmModule, segmentBytes: number, shared = false) {
     this.module = module;
     this.segmentBytes = Math.min(MAX_SEGMENT, Math.max(segmentBytes, 16 << 20));
+    this.shared = shared;
   }
 
   private readonly freed = new Map<number, { seg: Segment; off: number }[]>();
@@ -71,8 +78,9 @@ export class WasmArena {
       const off = seg.take(bytes);
       if (off >= 0) return { seg, off };
     }
-    const seg = new Segment(this.module, Math.min(MAX_SEGMENT, Math.max(this.segmentBytes, bytes + SCRATCH_BYTES)));
+    const seg = new Segment(this.module, Math.min(MAX_SEGMENT, Math.max(this.segmentBytes, bytes + SCRATCH_BYTES)), this.shared);
     this.segments.push(seg);
+    this.onSegment?.(seg);
     return { seg, off: seg.take(bytes) };
   }
 

@@ -25,12 +25,14 @@ export interface WasmBackendOptions {
   /** Compacted-FFN blocks kept resident before the least recently used is evicted (default 4 GiB). */
   compactBudgetBytes?: number;
   module?: WasmModule;
+  /** Shared memories, so worker threads can share the work (see cli/wasm-threads.ts). */
+  shared?: boolean;
 }
 
-const [SLOT_X, SLOT_OUT, SLOT_H1, SLOT_H2] = [0, 1, 2, 3];
+export const [SLOT_X, SLOT_OUT, SLOT_H1, SLOT_H2, SLOT_ACC] = [0, 1, 2, 3, 4];
 
 export class WasmBackend implements Backend {
-  readonly name = "wasm";
+  readonly name: string = "wasm";
   readonly arena: WasmArena;
   private readonly blocks: Block[] = [];
   private readonly resident = new WeakMap<CompactFfn, Block>();
@@ -38,9 +40,9 @@ export class WasmBackend implements Backend {
   private clock = 0;
 
   constructor(opts: WasmBackendOptions = {}) {
-    const mod = opts.module ?? kernelsModule();
+    const mod = opts.module ?? kernelsModule(opts.shared);
     if (!mod) throw new Error("WebAssembly SIMD kernels are not available in this runtime");
-    this.arena = new WasmArena(mod, opts.segmentBytes ?? 1 << 30);
+    this.arena = new WasmArena(mod, opts.segmentBytes ?? 1 << 30, opts.shared);
     this.compactBudget = opts.compactBudgetBytes ?? 4 * 2 ** 30;
   }
 
@@ -60,7 +62,7 @@ export class WasmBackend implements Backend {
   }
 
   /** Byte offset of v[0..n) inside seg: in place when it lives there, else copied into a scratch slot. */
-  private input(seg: Segment, v: Float32Array, n: number, slot: number): number {
+  protected input(seg: Segment, v: Float32Array, n: number, slot: number): number {
     if (v.buffer === seg.buffer) return v.byteOffset;
     const off = seg.slot(slot);
     seg.f32.set(n === v.length ? v : v.subarray(0, n), off >> 2);
@@ -68,11 +70,11 @@ export class WasmBackend implements Backend {
   }
 
   /** Byte offset where a kernel should write `v`'s n floats: in place, or a scratch slot to copy back from. */
-  private output(seg: Segment, v: Float32Array, slot: number): number {
+  protected output(seg: Segment, v: Float32Array, slot: number): number {
     return v.buffer === seg.buffer ? v.byteOffset : seg.slot(slot);
   }
 
-  private copyBack(seg: Segment, v: Float32Array, off: number, n: number): void {
+  protected copyBack(seg: Segment, v: Float32Array, off: number, n: number): void {
     if (v.buffer !== seg.buffer) v.set(seg.f32.subarray(off >> 2, (off >> 2) + n));
   }
 
@@ -147,7 +149,7 @@ export class WasmBackend implements Backend {
   }
 
   /** Makes f's weights resident (once per CompactFfn) and rebinds its arrays to the resident copy. */
-  private upload(f: CompactFfn): Block {
+  protected upload(f: CompactFfn): Block {
     const hit = this.resident.get(f);
     if (hit && hit.owner?.deref() === f) {
       hit.lastUse = ++this.clock;

@@ -1,0 +1,28 @@
+// The helper thread of cli/wasm-threads.ts: runs kernel calls posted through a
+// shared control block on the same shared WASM memories as the main thread.
+import { receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
+import type { KernelExports } from "../shared/engine/backend/wasm-kernels.ts";
+import { wasmApi, type WasmMemory, type WasmModule } from "../shared/engine/backend/wasm-module.ts";
+import { OP, SLOT } from "./wasm-threads-protocol.ts";
+
+const { control, port, module } = workerData as { control: SharedArrayBuffer; port: MessagePort; module: WasmModule };
+const ctrl = new Int32Array(control);
+const kernels: KernelExports[] = [];
+let seen = 0;
+for (;;) {
+  // Spin briefly (ops come back to back within a token), then sleep until the next one.
+  for (let spins = 0; Atomics.load(ctrl, SLOT.seq) === seen; spins++) {
+    if (spins > 1 << 12) Atomics.wait(ctrl, SLOT.seq, seen, 100);
+  }
+  seen = Atomics.load(ctrl, SLOT.seq);
+  const a = (i: number) => ctrl[SLOT.args + i]!;
+  const op = ctrl[SLOT.op];
+  if (op === OP.exit) break;
+  if (op === OP.segment) {
+    const memory = receiveMessageOnPort(port)!.message as WasmMemory;
+    kernels.push(new wasmApi.Instance(module, { env: { memory } }).exports as KernelExports);
+  } else if (op === OP.matvec) kernels[ctrl[SLOT.segment]!]!.matvec(a(0), a(1), a(2), a(3), a(4));
+  else if (op === OP.accumRows) kernels[ctrl[SLOT.segment]!]!.accum_rows(a(0), a(1), a(2), a(3), a(4));
+  Atomics.store(ctrl, SLOT.done, seen);
+  Atomics.notify(ctrl, SLOT.done);
+}

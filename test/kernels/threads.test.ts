@@ -1,0 +1,35 @@
+// The two-thread WASM backend (Node worker_threads, shared WASM memory) agrees with
+// the reference, with every kernel call split between the threads.
+import { afterAll, describe, expect, it } from "vitest";
+import { ThreadedWasmBackend } from "../../cli/wasm-threads.ts";
+import { compactFromDense } from "../../shared/engine/compact-ffn.ts";
+import { Transformer } from "../../shared/engine/transformer.ts";
+import { stories } from "../helpers/model-dir.ts";
+import { keepSome, relErr } from "./helpers.ts";
+
+describe("wasm-mt backend", () => {
+  const be = new ThreadedWasmBackend({ minSplit: 0 });
+  afterAll(() => be.close());
+
+  it("splits matvecs and compacted FFNs across two threads with logits equal to the reference", () => {
+    const { model } = stories();
+    const mt = new Transformer(model, { backend: be });
+    const ts = new Transformer(model, { backend: "ts" });
+    expect(mt.weights.layers[0]!.wq.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const c = model.config;
+    for (const keep of [null, 0.3]) {
+      const [a, b] = [mt.newState(), ts.newState()];
+      if (keep !== null) {
+        for (let l = 0; l < c.nLayers; l++) {
+          const kept = keepSome(c.hiddenDim, keep, l);
+          a.ffn[l] = compactFromDense(mt.weights.layers[l]!, c.dim, c.hiddenDim, kept);
+          b.ffn[l] = compactFromDense(ts.weights.layers[l]!, c.dim, c.hiddenDim, kept);
+        }
+      }
+      for (const [pos, tok] of [1, 403, 407, 261, 378, 268, 300].entries()) {
+        expect(relErr(mt.forward(a, tok, pos), ts.forward(b, tok, pos))).toBeLessThan(1e-4);
+      }
+      mt.releaseState(a);
+    }
+  });
+});

@@ -60,7 +60,11 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       kind,
       start,
     };
-    const headers: Record<string, string> = { "x-session-id": start.sessionId, "x-dropped-messages": String(start.droppedMessages) };
+    const headers: Record<string, string> = {
+      "x-session-id": start.sessionId,
+      "x-dropped-messages": String(start.droppedMessages),
+      "x-inference-node": start.node,
+    };
 
     if (!req.stream) {
       let text = "";

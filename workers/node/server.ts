@@ -53,6 +53,7 @@ const recent: (TurnRecord & { at: number })[] = [];
 let cacheStats = { entries: 0, bytes: 0 };
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let nextId = 1;
+let stopping = false;
 
 const ready = new Promise<void>((resolve, reject) => {
   engine.on("message", (m: FromEngine) => {
@@ -70,6 +71,7 @@ const ready = new Promise<void>((resolve, reject) => {
   });
   engine.on("error", reject);
   engine.on("exit", (code) => {
+    if (stopping) return;
     process.stderr.write(`engine thread exited with code ${code}\n`);
     process.exit(1);
   });
@@ -183,6 +185,7 @@ server.listen(port, host, () => {
 });
 
 const shutdown = () => {
+  stopping = true;
   server.close();
   void engine.terminate().then(() => process.exit(0));
 };

@@ -1,0 +1,81 @@
+// The Session Durable Object inside workerd: what it stores in SQLite, that it survives
+// eviction, and deletion. Turns run on the real node from global setup.
+import { env, evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../../gateway/middleware/auth.ts";
+import { sessionStub } from "../../gateway/session-stub.ts";
+import type { SessionObject } from "../../workers/session/session-object.ts";
+import { KEY } from "./keys.ts";
+
+const MODEL = "stories260K";
+
+async function chat(content: string, session?: string) {
+  const r = await SELF.fetch("https://gateway.test/v1/chat/completions", {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content }], max_tokens: 6, temperature: 0, ...(session ? { session_id: session } : {}) }),
+  });
+  expect(r.status).toBe(200);
+  return (await r.json()) as { session_id: string; usage: { prompt_tokens: number; completion_tokens: number }; choices: { message: { content: string } }[] };
+}
+
+const getSession = (id: string) => SELF.fetch(`https://gateway.test/v1/sessions/${id}`, { headers: { authorization: `Bearer ${KEY}` } });
+
+describe("Session Durable Object", () => {
+  it("stores messages with their token ids and the usage totals in SQLite", async () => {
+    const a = await chat("Once upon a time");
+    const b = await chat("The dog", a.session_id);
+    const owner = (await sha256Hex(KEY)).slice(0, 32);
+    const stub = sessionStub(env, owner, a.session_id);
+    const rows = await runInDurableObject(stub, (_o: SessionObject, state) =>
+      state.storage.sql.exec<{ role: string; content: string; ids: string; turn: number }>("SELECT role, content, ids, turn FROM messages ORDER BY seq").toArray(),
+    );
+    expect(rows.map((r) => [r.role, r.turn])).toEqual([["user", 1], ["assistant", 1], ["user", 2], ["assistant", 2]]);
+    expect(rows[1]!.content).toBe(a.choices[0]!.message.content);
+    expect((JSON.parse(rows[1]!.ids) as number[]).length).toBe(a.usage.completion_tokens);
+    // The second turn's prompt is BOS plus every stored id.
+    const stored = rows.slice(0, 3).reduce((n, r) => n + (JSON.parse(r.ids) as number[]).length, 0);
+    expect(b.usage.prompt_tokens).toBe(1 + stored);
+    const meta = await runInDurableObject(stub, (_o: SessionObject, state) =>
+      state.storage.sql.exec<{ turns: number; owner: string; prompt_tokens: number }>("SELECT turns, owner, prompt_tokens FROM session").one(),
+    );
+    expect(meta).toEqual({ turns: 2, owner, prompt_tokens: a.usage.prompt_tokens + b.usage.prompt_tokens });
+  });
+
+  it("keeps the session when the object is evicted, and continues it", async () => {
+    const a = await chat("Once upon a time");
+    const before = await (await getSession(a.session_id)).json();
+    const owner = (await sha256Hex(KEY)).slice(0, 32);
+    await evictDurableObject(sessionStub(env, owner, a.session_id));
+    expect(await (await getSession(a.session_id)).json()).toEqual(before);
+    const next = await chat("Then", a.session_id);
+    expect(next.session_id).toBe(a.session_id);
+    const view = (await (await getSession(a.session_id)).json()) as { turns: number; messages: unknown[] };
+    expect(view.turns).toBe(2);
+    expect(view.messages).toHaveLength(4);
+  });
+
+  it("DELETE removes everything; the id then answers 404", async () => {
+    const a = await chat("Once upon a time");
+    const del = await SELF.fetch(`https://gateway.test/v1/sessions/${a.session_id}`, { method: "DELETE", headers: { authorization: `Bearer ${KEY}` } });
+    expect(await del.json()).toEqual({ id: a.session_id, object: "session.deleted", deleted: true });
+    expect((await getSession(a.session_id)).status).toBe(404);
+    const r = await SELF.fetch("https://gateway.test/v1/chat/completions", {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }], session_id: a.session_id }),
+    });
+    expect(r.status).toBe(404);
+  });
+
+  it("refuses to change DART settings mid-session", async () => {
+    const a = await chat("Once upon a time");
+    const r = await SELF.fetch("https://gateway.test/v1/chat/completions", {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }], session_id: a.session_id, dart: { sparsity: 0.3 } }),
+    });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { param: string } }).error.param).toBe("dart");
+  });
+});

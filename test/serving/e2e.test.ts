@@ -106,6 +106,22 @@ describe("chat completions", () => {
   });
 });
 
+describe("completions", () => {
+  it("streams a text completion and continues the session named by the X-Session-Id header", async () => {
+    const stream = await f.client().completions.create({ model: MODEL, prompt: "Once upon a time", max_tokens: 10, temperature: 0, stream: true });
+    let text = "";
+    let session = "";
+    for await (const c of stream) {
+      text += c.choices[0]?.text ?? "";
+      session = (c as unknown as Extra).session_id;
+    }
+    expect(text).toBe(generate(tf, tok, "Once upon a time", { maxTokens: 10, temperature: 0 }).completion);
+    const next = await f.client().completions.create({ model: MODEL, prompt: " The end.", max_tokens: 4, temperature: 0 }, { headers: { "X-Session-Id": session } });
+    expect(extra(next).session_id).toBe(session);
+    expect(next.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThan(0);
+  });
+});
+
 describe("sessions", () => {
   it("answers 409 to a second request while the session is generating", async () => {
     const first = await chat("Once upon a time", { maxTokens: 4 });

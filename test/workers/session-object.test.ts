@@ -79,3 +79,33 @@ describe("Session Durable Object", () => {
     expect(((await r.json()) as { error: { param: string } }).error.param).toBe("dart");
   });
 });
+
+describe("context overflow", () => {
+  it("drops the oldest messages when the history outgrows the context, says so, and keeps them in the history", async () => {
+    let session: string | undefined;
+    let dropped = 0;
+    let last: Response | undefined;
+    for (let turn = 0; turn < 10 && dropped === 0; turn++) {
+      last = await SELF.fetch("https://gateway.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 150, temperature: 0.8, seed: turn, ...(session ? { session_id: session } : {}) }),
+      });
+      expect(last.status).toBe(200);
+      const body = (await last.clone().json()) as { session_id: string; dropped_messages: number };
+      session = body.session_id;
+      dropped = body.dropped_messages;
+    }
+    expect(dropped).toBeGreaterThan(0);
+    expect(last!.headers.get("x-dropped-messages")).toBe(String(dropped));
+    const body = (await last!.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
+    expect(body.usage.prompt_tokens + body.usage.completion_tokens).toBeLessThanOrEqual(512);
+    const view = (await (await getSession(session!)).json()) as { messages: { in_context: boolean; tokens: number; turn: number }[] };
+    const out = view.messages.filter((m) => !m.in_context);
+    expect(out).toHaveLength(dropped);
+    expect(view.messages.slice(0, dropped).every((m) => !m.in_context)).toBe(true); // the oldest ones
+    // The last prompt is BOS + the messages still in context, minus this turn's reply.
+    const inContext = view.messages.filter((m) => m.in_context);
+    expect(body.usage.prompt_tokens).toBe(1 + inContext.slice(0, -1).reduce((n, m) => n + m.tokens, 0));
+  });
+});

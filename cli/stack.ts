@@ -3,7 +3,7 @@
 // (npm start) and by the end-to-end tests. Every process runs in its own process
 // group so stopping kills its children too (wrangler starts workerd).
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -138,10 +138,10 @@ async function waitForHttp(url: string, p: Proc, timeoutMs: number): Promise<voi
   throw new Error(`${p.name}: ${url} not ready after ${timeoutMs} ms`);
 }
 
-export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void): Promise<NodeProcess & { proc: Proc }> {
+export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = ""): Promise<NodeProcess & { proc: Proc }> {
   const args = ["workers/node/server.ts", "--model", opts.modelPath, "--port", "0", "--name", name];
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
-  const proc = new Proc(name, args, { ...process.env }, onLine);
+  const proc = new Proc(name, args, { ...process.env, DART_NODE_TOKEN: nodeToken }, onLine);
   const m = await waitForLine(proc, /listening (http:\/\/\S+)/, 60_000);
   return { name, url: m[1]!, proc, stop: () => proc.stop() };
 }
@@ -159,11 +159,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await Promise.all(procs.map((p) => p.stop()));
   };
   try {
-    const nodes = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, (_, i) => startNode(`node-${i + 1}`, opts, onLine)));
+    // Nodes accept only the Session objects: a fresh shared bearer per stack.
+    const nodeToken = randomBytes(16).toString("hex");
+    const nodes = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, (_, i) => startNode(`node-${i + 1}`, opts, onLine, nodeToken)));
     procs.push(...nodes.map((n) => n.proc));
     const port = opts.port || (await freePort());
     const vars: Record<string, string> = {
       NODES: nodes.map((n) => n.url).join(","),
+      NODE_TOKEN: nodeToken,
       API_KEY_HASHES: opts.apiKeys.map(sha256Hex).join(","),
       ...(opts.rateLimitPerMinute !== undefined ? { RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) } : {}),
       ...(opts.maxBodyBytes !== undefined ? { MAX_BODY_BYTES: String(opts.maxBodyBytes) } : {}),

@@ -190,6 +190,11 @@ describe("sessions", () => {
     expect((await f.api(`/v1/sessions/${session}`)).status).toBe(404);
   });
 
+  it("nodes refuse turns that do not come with the Session objects' token", async () => {
+    const r = await fetch(`${f.stack.nodes[0]!.url}/v1/turn`, { method: "POST", body: "{}" });
+    expect(r.status).toBe(401);
+  });
+
   it("fails over to the next node and replays the history when the session's node is down", async () => {
     const first = await chat("Once upon a time", { maxTokens: 8 });
     const session = extra(first).session_id;

@@ -156,7 +156,8 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
 const server = createServer(async (req, res) => {
   try {
     const url = new URL(req.url ?? "/", "http://node");
-    if (token && req.headers.authorization !== `Bearer ${token}`) {
+    // Turns and cache control need the Session objects' bearer; health and stats hold no conversation data.
+    if (token && url.pathname.startsWith("/v1/") && req.headers.authorization !== `Bearer ${token}`) {
       return json(res, 401, errorBody("missing or wrong node token", "invalid_request_error", null, "invalid_node_token"));
     }
     if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });

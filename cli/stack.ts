@@ -138,11 +138,18 @@ async function waitForHttp(url: string, p: Proc, timeoutMs: number): Promise<voi
   throw new Error(`${p.name}: ${url} not ready after ${timeoutMs} ms`);
 }
 
-export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = ""): Promise<NodeProcess & { proc: Proc }> {
-  const args = ["workers/node/server.ts", "--model", opts.modelPath, "--port", "0", "--name", name];
+/** Starts a node and resolves once it listens (after loading and warming up the model). */
+export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0): Promise<NodeProcess & { proc: Proc }> {
+  const args = ["workers/node/server.ts", "--model", opts.modelPath, "--port", String(port), "--name", name];
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
   const proc = new Proc(name, args, { ...process.env, DART_NODE_TOKEN: nodeToken }, onLine);
-  const m = await waitForLine(proc, /listening (http:\/\/\S+)/, 60_000);
+  let m: RegExpExecArray;
+  try {
+    m = await waitForLine(proc, /listening (http:\/\/\S+)/, 90_000);
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
   return { name, url: m[1]!, proc, stop: () => proc.stop() };
 }
 
@@ -161,11 +168,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     // Nodes accept only the Session objects: a fresh shared bearer per stack.
     const nodeToken = randomBytes(16).toString("hex");
-    const nodes = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, (_, i) => startNode(`node-${i + 1}`, opts, onLine, nodeToken)));
-    procs.push(...nodes.map((n) => n.proc));
+    // Node ports are chosen up front so wrangler starts while the nodes load and warm up.
+    const nodePorts = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, () => freePort()));
+    const nodesReady = Promise.all(
+      nodePorts.map(async (p, i) => {
+        const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, p);
+        procs.push(n.proc);
+        return n;
+      }),
+    );
+    nodesReady.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
     const port = opts.port || (await freePort());
     const vars: Record<string, string> = {
-      NODES: nodes.map((n) => n.url).join(","),
+      NODES: nodePorts.map((p) => `http://127.0.0.1:${p}`).join(","),
       NODE_TOKEN: nodeToken,
       API_KEY_HASHES: opts.apiKeys.map(sha256Hex).join(","),
       ...(opts.rateLimitPerMinute !== undefined ? { RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) } : {}),
@@ -188,7 +203,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const wrangler = new Proc("wrangler", args, env, onLine);
     procs.push(wrangler);
     const url = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${url}/healthz`, wrangler, 90_000);
+    const [nodes] = await Promise.all([nodesReady, waitForHttp(`${url}/healthz`, wrangler, 90_000)]);
     return { url, nodes: nodes.map(({ name, url, stop }) => ({ name, url, stop })), logs: () => lines.join("\n"), stop: stopAll };
   } catch (e) {
     await stopAll();

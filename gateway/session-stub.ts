@@ -1,7 +1,7 @@
 // Sessions are Durable Objects named by (key namespace, session id): another key's id names
 // a different, empty object, so it can only ever answer 404.
 import type { Env } from "../workers/env.ts";
-import { parseDartSettings, type DartSettings } from "../shared/dart/index.ts";
+import { parseDartSettings, type DartSettings } from "../shared/dart/settings.ts";
 
 export function sessionStub(env: Env, owner: string, sessionId: string) {
   return env.SESSIONS.get(env.SESSIONS.idFromName(`${owner}:${sessionId}`));

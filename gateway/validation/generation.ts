@@ -1,5 +1,5 @@
 // Validation of POST /v1/chat/completions and /v1/completions bodies into one request type.
-import { DartSettingsError, parseDartSettings, type DartSettings } from "../../shared/dart/index.ts";
+import { DartSettingsError, parseDartSettings, type DartSettings } from "../../shared/dart/settings.ts";
 import { badRequest } from "../../shared/serving/api-error.ts";
 import { CHAT_ROLES } from "../../shared/serving/chat-template.ts";
 import { asObject, onlyKnown, optBoolean, optNumber, requiredString, SESSION_ID, type Body } from "./fields.ts";

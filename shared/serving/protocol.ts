@@ -1,6 +1,7 @@
 // Messages between the Session Durable Object and an inference node, and between
 // the Session object and the gateway. Both legs stream newline-delimited JSON events.
-import type { DartSettings, DriftEvent, LayerMaskSummary, PrunerStats } from "../dart/index.ts";
+import type { DriftEvent, LayerMaskSummary, PrunerStats } from "../dart/pruner.ts";
+import type { DartSettings } from "../dart/settings.ts";
 
 /** A piece of conversation rendered by the chat template, not yet tokenized. */
 export interface NewSegment {

@@ -10,6 +10,8 @@ type Extra = { session_id: string; dropped_messages: number; usage: { tokens_cac
 const extra = (r: unknown) => r as Extra;
 const { tf, tok } = stories();
 const userTokens = (text: string) => tok.encode(text, { bos: false }).length;
+/** Dense sessions produce exactly the engine's own output, which the tests compute independently. */
+const dense = <T extends object>(params: T): T => ({ ...params, dart: { method: "dense" } });
 
 let f: Fixture;
 beforeAll(async () => {
@@ -34,7 +36,7 @@ async function chat(content: string, opts: { session?: string; maxTokens?: numbe
 describe("chat completions", () => {
   it("answers a non-streaming chat with the engine's own greedy continuation", async () => {
     const { data, response } = await f.client().chat.completions
-      .create({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 24, temperature: 0 })
+      .create(dense({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 24, temperature: 0 }))
       .withResponse();
     const expected = generate(tf, tok, "Once upon a time", { maxTokens: 24, temperature: 0 });
     expect(data.object).toBe("chat.completion");
@@ -47,14 +49,16 @@ describe("chat completions", () => {
   });
 
   it("streams chunks ending in [DONE], with usage when asked", async () => {
-    const stream = await f.client().chat.completions.create({
-      model: MODEL,
-      messages: [{ role: "user", content: "Once upon a time" }],
-      max_tokens: 24,
-      temperature: 0,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
+    const stream = await f.client().chat.completions.create(
+      dense({
+        model: MODEL,
+        messages: [{ role: "user", content: "Once upon a time" }],
+        max_tokens: 24,
+        temperature: 0,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
     const chunks: OpenAI.ChatCompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     const text = chunks.map((c) => c.choices[0]?.delta.content ?? "").join("");
@@ -108,7 +112,7 @@ describe("chat completions", () => {
 
 describe("completions", () => {
   it("streams a text completion and continues the session named by the X-Session-Id header", async () => {
-    const stream = await f.client().completions.create({ model: MODEL, prompt: "Once upon a time", max_tokens: 10, temperature: 0, stream: true });
+    const stream = await f.client().completions.create(dense({ model: MODEL, prompt: "Once upon a time", max_tokens: 10, temperature: 0, stream: true }));
     let text = "";
     let session = "";
     for await (const c of stream) {
@@ -119,6 +123,33 @@ describe("completions", () => {
     const next = await f.client().completions.create({ model: MODEL, prompt: " The end.", max_tokens: 4, temperature: 0 }, { headers: { "X-Session-Id": session } });
     expect(extra(next).session_id).toBe(session);
     expect(next.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThan(0);
+  });
+});
+
+describe("DART", () => {
+  it("prunes by default (wrangler.toml DART_DEFAULTS) and reports masks, events and effective sparsity", async () => {
+    const r = await chat("Once upon a time", { maxTokens: 60 });
+    const d = (r as unknown as { dart: { method: string; effective_sparsity: number; dense_tokens: number; tokens: number } }).dart;
+    expect(d.method).toBe("dart");
+    expect(d.effective_sparsity).toBeGreaterThan(0);
+    expect(d.dense_tokens).toBeLessThan(d.tokens);
+    const view = (await (await f.api(`/v1/sessions/${extra(r).session_id}`)).json()) as {
+      dart: { settings: { method: string }; masks: { kept: number; total: number }[]; events: { turn: number; kind: string }[] };
+    };
+    expect(view.dart.settings.method).toBe("dart");
+    expect(view.dart.masks.some((m) => m.kept < m.total)).toBe(true);
+    expect(view.dart.events.length).toBeGreaterThan(0);
+    expect(view.dart.events.every((e) => e.turn === 1)).toBe(true);
+  });
+
+  it("every method of the request runs behind the same API", async () => {
+    for (const method of ["dense", "static", "griffin", "random", "dart-paper", "dart"]) {
+      const r = await f.client().chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 20, dart: { method, sparsity: 0.5 } } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+      const d = (r as unknown as { dart: { method: string; effective_sparsity: number } }).dart;
+      expect(d.method).toBe(method);
+      if (method === "dense") expect(d.effective_sparsity).toBe(0);
+      else expect(d.effective_sparsity).toBeGreaterThan(0);
+    }
   });
 });
 

@@ -90,11 +90,25 @@ describe("runTurn", () => {
     expect(t.done).toBeUndefined();
   });
 
-  it("restores the pruner from the blob it serialized (round trip through the Session object)", () => {
+  it("continues the DART pruner from the blob it serialized (the Session object's round trip)", () => {
+    const dart = { ...DEFAULT_DART_SETTINGS, method: "dart" as const };
     const e = engine();
-    const t1 = turn(e, request({ segments: [{ text: "Once upon a time" }] }));
-    const t2 = turn(e, request({ context: [t1.start!.segmentIds[0]!, t1.done!.completionIds], segments: [{ text: "Next" }], prunerState: t1.done!.pruner.state }));
-    expect(t2.done!.pruner.stats.tokens).toBeGreaterThan(0);
-    expect(t2.done!.pruner.masks).toHaveLength(tf.config.nLayers);
+    const t1 = turn(e, request({ segments: [{ text: "Once upon a time" }], dart, maxTokens: 30 }));
+    expect(t1.done!.pruner.state.length).toBeGreaterThan(0);
+    expect(t1.done!.pruner.stats.effectiveSparsity).toBeGreaterThan(0);
+    const next = request({ context: [t1.start!.segmentIds[0]!, t1.done!.completionIds], segments: [{ text: "The dog barked." }], dart, prunerState: t1.done!.pruner.state });
+    const t2 = turn(e, next);
+    // Counters carry over: the second report covers both turns' tokens.
+    expect(t2.done!.pruner.stats.tokens).toBe(t1.done!.pruner.stats.tokens + (t2.start!.promptTokens - t2.start!.cachedTokens) + t2.done!.completionIds.length - 1);
+    // A cold node continues from the blob too (its counters carry over), though its replayed
+    // prefill runs dense and so its KV (and maybe its text) differs from the warm node's.
+    const cold = turn(engine(), next);
+    expect(cold.done!.pruner.stats.tokens).toBe(t1.done!.pruner.stats.tokens + cold.start!.promptTokens + cold.done!.completionIds.length - 1);
+  });
+
+  it("a blob it cannot read costs a re-trace, not the turn", () => {
+    const t = turn(engine(), request({ segments: [{ text: "Once upon a time" }], dart: { ...DEFAULT_DART_SETTINGS, method: "dart" }, prunerState: btoa("garbage blob!") }));
+    expect(t.error).toBeUndefined();
+    expect(t.done!.completionIds.length).toBeGreaterThan(0);
   });
 });

@@ -3,6 +3,8 @@
 // Abort travels through shared memory (a job's flag), read between tokens.
 import { parentPort, workerData } from "node:worker_threads";
 import { loadBundle } from "../../cli/model-files.ts";
+import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
+import { setTokenizer } from "../../shared/dart/priors.ts";
 import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
 import { KvCache } from "./kv-cache.ts";
 import { runTurn, type NodeEngine } from "./run-turn.ts";
@@ -21,7 +23,7 @@ export type ToEngine =
   | { kind: "drop"; sessionKey: string };
 
 export type FromEngine =
-  | { kind: "ready"; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number } }
+  | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number } }
   | { kind: "event"; id: number; event: import("../../shared/serving/protocol.ts").NodeEvent }
   | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number } }
   | { kind: "crash"; id: number; message: string };
@@ -58,4 +60,17 @@ port.on("message", (m: ToEngine) => {
   }
 });
 
-send({ kind: "ready", model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim } });
+// The fixed-text DART prior needs the tokenizer. A warm-up turn on a throwaway cache computes
+// the per-model DART priors (forward proxy, generic statistics) and JIT-compiles the engine
+// before the node takes traffic, instead of on some session's first turn.
+setTokenizer(tf, tok);
+const t0 = performance.now();
+runTurn(
+  { ...engine, cache: new KvCache(0), pace: undefined },
+  { sessionKey: "warm-up", context: [], segments: [{ text: "Once upon a time" }], maxTokens: 16, temperature: 0, topP: 1, seed: 1, dart: DEFAULT_DART_SETTINGS, prunerState: "" },
+  () => {},
+  () => false,
+);
+const warmUpMs = performance.now() - t0;
+
+send({ kind: "ready", warmUpMs, model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim } });

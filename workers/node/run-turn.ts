@@ -3,7 +3,7 @@
 // Session object's blob, generate, and report the new pruner state.
 import { generateFromIds } from "../../shared/engine/generate.ts";
 import type { Transformer } from "../../shared/engine/transformer.ts";
-import { createPruner, DartSettingsError } from "../../shared/dart/index.ts";
+import { createPruner, DartSettingsError, StateFormatError, type Pruner } from "../../shared/dart/index.ts";
 import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { commonPrefix, ContextOverflowError, fitContext } from "../../shared/serving/context-window.ts";
@@ -31,6 +31,20 @@ function clientError(message: string, param: string | null, code: string | null)
   return { type: "error", status: 400, message, param, code };
 }
 
+/**
+ * The session's pruner from the Session object's blob. A blob this build cannot read (say,
+ * written by an older state version) costs a re-trace, not the conversation.
+ */
+function restorePruner(engine: NodeEngine, state: Parameters<typeof createPruner>[1], req: NodeTurnRequest): Pruner {
+  const saved = req.prunerState ? fromBase64(req.prunerState) : undefined;
+  try {
+    return createPruner(engine.tf, state, req.dart, saved);
+  } catch (e) {
+    if (!(e instanceof StateFormatError)) throw e;
+    return createPruner(engine.tf, state, req.dart);
+  }
+}
+
 /** Runs synchronously; `isAborted` is polled between tokens. Returns a record for the node's stats. */
 export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: NodeEvent) => void, isAborted: () => boolean): TurnRecord {
   const { tf, tok } = engine;
@@ -53,9 +67,9 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   const entry = engine.cache.acquire(req.sessionKey, () => tf.newState());
   // At least the last prompt token runs, to produce the logits of the first new token.
   const cached = Math.min(commonPrefix(entry.ids, promptIds), promptIds.length - 1);
-  let pruner;
+  let pruner: Pruner;
   try {
-    pruner = createPruner(tf, entry.state, req.dart, req.prunerState ? fromBase64(req.prunerState) : undefined);
+    pruner = restorePruner(engine, entry.state, req);
   } catch (e) {
     if (!(e instanceof DartSettingsError)) throw e;
     emit(clientError(e.message, e.param, "invalid_dart_settings"));

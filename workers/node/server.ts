@@ -59,6 +59,7 @@ const ready = new Promise<void>((resolve, reject) => {
   engine.on("message", (m: FromEngine) => {
     if (m.kind === "ready") {
       model = m.model;
+      process.stderr.write(`engine ready (warm-up ${m.warmUpMs.toFixed(0)} ms)\n`);
       resolve();
       return;
     }

@@ -3,6 +3,7 @@
 // streams the tokens back to the gateway, and persists history, DART state and usage
 // once the turn completes. An aborted or failed turn leaves the stored session unchanged.
 import { DurableObject } from "cloudflare:workers";
+import { sameSettings } from "../../shared/dart/settings.ts";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { parseChatTemplate, renderMessage } from "../../shared/serving/chat-template.ts";
 import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
@@ -12,7 +13,6 @@ import { forgetSession, openTurn, parseNodeList } from "./node-client.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
 import { sessionView } from "./view.ts";
 
-const sameSettings = (a: object, b: object) => JSON.stringify(a) === JSON.stringify(b);
 
 interface Pending {
   role: string;

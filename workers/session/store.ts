@@ -1,7 +1,8 @@
 // The Session object's SQLite tables: one row of session metadata, the messages with
 // their token ids, and the DART re-mask events. Everything a turn changes is written
 // in one transaction, after the turn completes.
-import type { DartSettings, DriftEvent, LayerMaskSummary, PrunerStats } from "../../shared/dart/index.ts";
+import type { DriftEvent, LayerMaskSummary, PrunerStats } from "../../shared/dart/pruner.ts";
+import type { DartSettings } from "../../shared/dart/settings.ts";
 
 export interface SessionMeta {
   sessionId: string;

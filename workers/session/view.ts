@@ -1,5 +1,5 @@
 // What GET /v1/sessions/:id returns: the history, per-layer mask summary, re-mask events, usage.
-import type { DriftEvent } from "../../shared/dart/index.ts";
+import type { DriftEvent } from "../../shared/dart/pruner.ts";
 import type { SessionMeta, StoredMessage } from "./store.ts";
 
 export function sessionView(meta: SessionMeta, messages: StoredMessage[], events: (DriftEvent & { turn: number })[]) {

@@ -36,6 +36,7 @@ export interface StackOptions {
 export interface NodeProcess {
   name: string;
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -150,7 +151,7 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
     await proc.stop();
     throw e;
   }
-  return { name, url: m[1]!, proc, stop: () => proc.stop() };
+  return { name, url: m[1]!, pid: proc.child.pid!, proc, stop: () => proc.stop() };
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -204,7 +205,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     procs.push(wrangler);
     const url = `http://127.0.0.1:${port}`;
     const [nodes] = await Promise.all([nodesReady, waitForHttp(`${url}/healthz`, wrangler, 90_000)]);
-    return { url, nodes: nodes.map(({ name, url, stop }) => ({ name, url, stop })), logs: () => lines.join("\n"), stop: stopAll };
+    return { url, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), stop: stopAll };
   } catch (e) {
     await stopAll();
     throw new Error(`${(e as Error).message}\n--- stack output ---\n${lines.join("\n")}`);

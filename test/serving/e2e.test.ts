@@ -16,7 +16,7 @@ const dense = <T extends object>(params: T): T => ({ ...params, dart: { method: 
 let f: Fixture;
 beforeAll(async () => {
   // 4 ms per generated token: slow enough to catch a generation in flight (409, abort).
-  f = await startFixture({ tokenDelayMs: 4 });
+  f = await startFixture({ tokenDelayMs: 4, vars: { NODE_TIMEOUT_MS: "2000" } });
 }, 120_000);
 afterAll(async () => {
   await f?.dispose();
@@ -224,6 +224,27 @@ describe("sessions", () => {
   it("nodes refuse turns that do not come with the Session objects' token", async () => {
     const r = await fetch(`${f.stack.nodes[0]!.url}/v1/turn`, { method: "POST", body: "{}" });
     expect(r.status).toBe(401);
+  });
+
+  it("fails over when the session's node hangs (accepts connections, never answers)", async () => {
+    const first = await chat("Once upon a time", { maxTokens: 4 });
+    const session = extra(first).session_id;
+    const probe = await f.client().chat.completions
+      .create({ model: MODEL, messages: [{ role: "user", content: "A" }], max_tokens: 2, session_id: session } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    const home = f.stack.nodes.find((n) => n.name === probe.response.headers.get("x-inference-node"))!;
+    process.kill(home.pid, "SIGSTOP"); // a real hang: the kernel still accepts the TCP connection
+    try {
+      const t0 = Date.now();
+      const { data, response } = await f.client().chat.completions
+        .create({ model: MODEL, messages: [{ role: "user", content: "B" }], max_tokens: 2, session_id: session } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+        .withResponse();
+      expect(response.headers.get("x-inference-node")).not.toBe(home.name);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(2000); // NODE_TIMEOUT_MS spent on the hung node
+      expect(data.usage!.prompt_tokens_details!.cached_tokens).toBe(0);
+    } finally {
+      process.kill(home.pid, "SIGCONT");
+    }
   });
 
   it("fails over to the next node and replays the history when the session's node is down", async () => {

@@ -19,7 +19,9 @@ export function parseNodeList(config: string | undefined): string[] {
     .filter(Boolean);
 }
 
-export async function openTurn(nodes: string[], req: NodeTurnRequest, token: string | undefined): Promise<OpenedTurn> {
+export const DEFAULT_NODE_TIMEOUT_MS = 30_000;
+
+export async function openTurn(nodes: string[], req: NodeTurnRequest, token: string | undefined, timeoutMs = DEFAULT_NODE_TIMEOUT_MS): Promise<OpenedTurn> {
   if (nodes.length === 0) throw new ApiError(503, "no inference nodes are configured (NODES)", { code: "no_nodes" });
   const skipped: OpenedTurn["skipped"] = [];
   const body = JSON.stringify(req);
@@ -27,11 +29,17 @@ export async function openTurn(nodes: string[], req: NodeTurnRequest, token: str
   if (token) headers.authorization = `Bearer ${token}`;
   for (const node of rankNodes(nodes, req.sessionKey)) {
     let response: Response;
+    // A node that accepts the connection but never starts the turn counts as down; the timer
+    // stops once the turn starts, so a long generation is never cut.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     try {
-      response = await fetch(`${node}/v1/turn`, { method: "POST", headers, body });
+      response = await fetch(`${node}/v1/turn`, { method: "POST", headers, body, signal: abort.signal });
     } catch (e) {
       skipped.push({ node, reason: (e as Error).message });
       continue;
+    } finally {
+      clearTimeout(timer);
     }
     if (response.status >= 500) {
       skipped.push({ node, reason: `HTTP ${response.status}` });

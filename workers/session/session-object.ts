@@ -80,7 +80,7 @@ export class SessionObject extends DurableObject<Env> {
         dart,
         prunerState: meta?.prunerState ?? "",
       };
-      const opened = await openTurn(parseNodeList(this.env.NODES), nodeReq, this.env.NODE_TOKEN);
+      const opened = await openTurn(parseNodeList(this.env.NODES), nodeReq, this.env.NODE_TOKEN, Number(this.env.NODE_TIMEOUT_MS) || undefined);
       if (!opened.response.ok) return await passError(opened.response);
       const reader = new NdjsonReader<NodeEvent>(opened.response.body!);
       const first = await reader.next();

@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
   serve: () => import("./commands/serve.ts"),
+  "serve-bench": () => import("./commands/serve-bench.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

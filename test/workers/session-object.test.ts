@@ -68,6 +68,25 @@ describe("Session Durable Object", () => {
     expect(r.status).toBe(404);
   });
 
+  it("takes only the messages after the last assistant reply of a resent conversation", async () => {
+    const a = await chat("Once upon a time");
+    const send = (messages: { role: string; content: string }[]) =>
+      SELF.fetch("https://gateway.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, messages, max_tokens: 3, session_id: a.session_id }),
+      });
+    const full = [{ role: "user", content: "Once upon a time" }, { role: "assistant", content: a.choices[0]!.message.content }, { role: "user", content: "The end" }];
+    expect((await send(full)).status).toBe(200);
+    const view = (await (await getSession(a.session_id)).json()) as { messages: { role: string; content: string }[] };
+    expect(view.messages.map((m) => m.content).slice(0, 3)).toEqual(full.map((m) => m.content));
+    expect(view.messages).toHaveLength(4);
+    // Nothing new after the last assistant message: 400, not a silent re-run.
+    const r = await send(full.slice(0, 2));
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("no_new_message");
+  });
+
   it("refuses to change DART settings mid-session", async () => {
     const a = await chat("Once upon a time");
     const r = await SELF.fetch("https://gateway.test/v1/chat/completions", {

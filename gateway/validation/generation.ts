@@ -67,8 +67,7 @@ export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unk
   const temperature = optNumber(o, "temperature", 0, 2) ?? 1;
   const topP = optNumber(o, "top_p", 0, 1, { minExclusive: true }) ?? 1;
   const seed = optNumber(o, "seed", -(2 ** 31), 2 ** 31 - 1, { integer: true });
-  const n = optNumber(o, "n", 1, 1, { integer: true });
-  void n; // only n = 1 is served
+  optNumber(o, "n", 1, 1, { integer: true }); // only n = 1 is served
   const stream = optBoolean(o, "stream") ?? false;
   let includeUsage = false;
   if (o.stream_options !== undefined && o.stream_options !== null) {

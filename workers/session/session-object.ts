@@ -117,7 +117,9 @@ export class SessionObject extends DurableObject<Env> {
   private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>): Response {
     let released = false;
     const release = () => {
-      if (!released) (this.busy = false), (released = true);
+      if (released) return;
+      released = true;
+      this.busy = false;
     };
     const first: SessionEvent = { type: "start", sessionId: meta.sessionId, droppedMessages: start.droppedEntries, node: start.node };
     const stream = new ReadableStream<Uint8Array>({

@@ -79,6 +79,8 @@ describe("request validation", () => {
     ["an unknown DART method", { ...ok, dart: { method: "magic" } }, "dart.method", "invalid_dart_settings"],
     ["a DART sparsity out of range", { ...ok, dart: { sparsity: 0.99 } }, "dart.sparsity", "invalid_dart_settings"],
     ["an unknown DART field", { ...ok, dart: { foo: 1 } }, "dart.foo", "invalid_dart_settings"],
+    // Only the node knows the model's depth: its DartSettingsError must still come back as a 400.
+    ["per-layer sparsities for the wrong number of layers", { ...ok, dart: { layerSparsity: [0.5] } }, "dart.layerSparsity", "invalid_dart_settings"],
   ];
   it.each(cases)("400 for %s", async (_name, body, param, code) => {
     await expectError(await chat(body), 400, param, code);

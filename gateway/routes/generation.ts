@@ -82,11 +82,12 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
     const body = sseStream(
       async () => {
         if (finished) return null;
-        const out: unknown[] = [];
         if (first) {
-          out.push(chunkObject(meta, null, { first: true, includeUsage: req.includeUsage }));
+          // The role chunk goes out at once: the client knows the turn started before any token.
           first = false;
+          return [chunkObject(meta, null, { first: true, includeUsage: req.includeUsage })];
         }
+        const out: unknown[] = [];
         const e = await reader.next();
         if (e?.type === "text") out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));
         else if (e?.type === "done") {

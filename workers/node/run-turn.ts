@@ -25,6 +25,8 @@ export interface TurnRecord {
   cachedTokens: number;
   completionTokens: number;
   stopReason: "eos" | "length" | "abort" | "error";
+  prefillMs: number;
+  decodeMs: number;
 }
 
 function clientError(message: string, param: string | null, code: string | null): TurnError {
@@ -48,7 +50,7 @@ function restorePruner(engine: NodeEngine, state: Parameters<typeof createPruner
 /** Runs synchronously; `isAborted` is polled between tokens. Returns a record for the node's stats. */
 export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: NodeEvent) => void, isAborted: () => boolean): TurnRecord {
   const { tf, tok } = engine;
-  const record: TurnRecord = { sessionKey: req.sessionKey, promptTokens: 0, cachedTokens: 0, completionTokens: 0, stopReason: "error" };
+  const record: TurnRecord = { sessionKey: req.sessionKey, promptTokens: 0, cachedTokens: 0, completionTokens: 0, stopReason: "error", prefillMs: 0, decodeMs: 0 };
   const segmentIds = req.segments.map((s) => tok.encode(s.text, { bos: false }));
   let fit;
   try {
@@ -117,6 +119,8 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   entry.ids = promptIds.concat(r.tokens.slice(0, Math.max(0, forwarded)));
   record.completionTokens = r.tokens.length;
   record.stopReason = r.stopReason;
+  record.prefillMs = r.prefillMs;
+  record.decodeMs = r.decodeMs;
   if (r.stopReason === "abort") return record;
   emit({
     type: "done",

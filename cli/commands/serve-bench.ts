@@ -53,7 +53,11 @@ export async function run(argv: string[]): Promise<void> {
       const c0 = performance.now();
       const cold = await client.chat.completions.create({ model: "stories260K", messages: [...history, { role: "user", content: TURNS[turns - 1]! }], max_tokens: maxTokens, temperature: 0, dart: { method } } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
       const coldLastTurn = { ms: Math.round(performance.now() - c0), prompt: cold.usage!.prompt_tokens, cached: cold.usage!.prompt_tokens_details!.cached_tokens ?? 0 };
+      // Node-side prefill time of the last warm turn and of the cold one (less noisy than round trips).
+      const stats = (await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { turns: { prefillMs: number; promptTokens: number; cachedTokens: number }[] };
+      const [warmNode, coldNode] = stats.turns.slice(-2);
       result[method] = {
+        prefillMs: { warm: Number(warmNode!.prefillMs.toFixed(1)), cold: Number(coldNode!.prefillMs.toFixed(1)) },
         coldLastTurn,
         stream: { ttftMs: Math.round(first - s0), tokens, tokensPerSecond: Math.round((tokens - 1) / ((end - first) / 1000)) },
         turns: perTurn,

@@ -96,6 +96,7 @@ export class ThreadedWasmBackend extends WasmBackend {
     kern.accum_rows(oo, h1, f.downT.byteOffset, half, dim);
     this.join();
     for (let i = oo >> 2, j = acc >> 2, end = (oo >> 2) + dim; i < end; i++, j++) m[i] = m[i]! + m[j]!;
+    if (f.bias) for (let i = oo >> 2, j = 0; j < dim; i++, j++) m[i] = m[i]! + f.bias[j]!;
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
   }

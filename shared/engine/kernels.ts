@@ -59,14 +59,15 @@ export function attention(
 }
 
 /**
- * SwiGLU FFN over kept neurons only: x (normed input, dim) -> out (dim).
+ * SwiGLU FFN over kept neurons only: x (normed input, dim) -> out (dim), plus f.bias if any.
  * Activations SiLU(gate) * up land in hb[0..k); hb2 is scratch.
  */
 export function compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
   const k = f.kept.length;
   matvec(hb, x, f.gate, dim, k);
   matvec(hb2, x, f.up, dim, k);
-  out.fill(0, 0, dim);
+  if (f.bias) out.set(f.bias.subarray(0, dim));
+  else out.fill(0, 0, dim);
   for (let i = 0; i < k; i++) {
     const a = silu(hb[i]!) * hb2[i]!;
     hb[i] = a;

@@ -69,8 +69,9 @@ describe("WASM SIMD kernels", () => {
       ffnNorm: new Float32Array(dim), wGate: seeded(hidden * dim, 1), wUp: seeded(hidden * dim, 2), wDown: seeded(dim * hidden, 3),
     };
     const kept = keepSome(hidden, 0.3, 9);
-    const plain: CompactFfn = compactFromDense(layer, dim, hidden, kept);
-    const f: CompactFfn = compactFromDense(layer, dim, hidden, kept);
+    const bias = seeded(dim, 77); // the pruned neurons' mean output, as DART's compensation adds it
+    const plain: CompactFfn = { ...compactFromDense(layer, dim, hidden, kept), bias };
+    const f: CompactFfn = { ...compactFromDense(layer, dim, hidden, kept), bias };
     const x = seeded(dim, 5);
     const run = (fn: (hb: Float32Array, out: Float32Array) => void) => {
       const hb = new Float32Array(hidden), hb2 = new Float32Array(hidden), out = new Float32Array(dim);

@@ -122,6 +122,7 @@ export class WasmBackend implements Backend {
     for (let i = h1 >> 2, j = h2 >> 2, end = (h1 >> 2) + k; i < end; i++, j++) m[i] = ref.silu(m[i]!) * m[j]!;
     const oo = this.output(seg, out, SLOT_OUT);
     kern.accum_rows(oo, h1, f.downT.byteOffset, k, dim);
+    if (f.bias) for (let i = oo >> 2, j = 0; j < dim; i++, j++) m[i] = m[i]! + f.bias[j]!;
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
   }

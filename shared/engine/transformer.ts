@@ -59,6 +59,23 @@ export class InferenceState {
   }
 }
 
+// States hold backend memory (WASM memory for "wasm") that the garbage collector cannot
+// reclaim by itself: free it once the state and every buffer view of it are collected,
+// so a forgotten state cannot be reused under a caller still holding, say, its logits.
+interface StateHold {
+  backend: Backend;
+  block: Float32Array;
+  live: number;
+  freed: boolean;
+}
+const stateMemory = new FinalizationRegistry<StateHold>((h) => {
+  if (--h.live === 0 && !h.freed) {
+    h.freed = true;
+    h.backend.free(h.block);
+  }
+});
+const holds = new WeakMap<InferenceState, StateHold>();
+
 function stateSizes(c: ModelConfig): number[] {
   const kv = kvDim(c);
   return [c.nLayers * c.seqLen * kv * 2, c.dim * 4, c.hiddenDim * 2, c.seqLen, c.vocabSize];
@@ -94,14 +111,30 @@ export class Transformer {
     }
   }
 
+  /**
+   * A new state in the backend's memory. Its memory goes back to the backend on
+   * releaseState(), or else once the state and all its buffers are garbage.
+   */
   newState(): InferenceState {
-    return new InferenceState(this.config, (n) => this.backend.alloc(n));
+    const s = new InferenceState(this.config, (n) => this.backend.alloc(n));
+    const h: StateHold = { backend: this.backend, block: s.block, live: 0, freed: false };
+    for (const o of [s, s.keyCache, s.valueCache, s.x, s.xb, s.xb2, s.q, s.hb, s.hb2, s.att, s.logits]) {
+      h.live++;
+      stateMemory.register(o, h, h);
+    }
+    holds.set(s, h);
+    return s;
   }
 
   /** Frees a state's backend memory (KV cache, the compacted FFNs installed in it); use neither afterwards. */
   releaseState(s: InferenceState): void {
     for (const f of s.ffn) if (f) this.backend.discard(f);
-    this.backend.free(s.block);
+    const h = holds.get(s);
+    if (h && !h.freed) {
+      h.freed = true;
+      stateMemory.unregister(h);
+      this.backend.free(s.block);
+    }
   }
 
   /** Runs token `token` at position `pos` (the cache must hold positions 0..pos-1) and returns the logits. */

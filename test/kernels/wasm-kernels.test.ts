@@ -145,3 +145,30 @@ describe("compacted FFN blocks across states", () => {
     expect(be.arena.segments.map((s) => s.used)).toEqual(used); // nothing new allocated
   });
 });
+
+describe("states nobody releases", () => {
+  it("go back to the WASM arena once they and their buffers are garbage", async () => {
+    const { setFlagsFromString } = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void; // a real collection, not hope
+    const { Transformer } = await import("../../shared/engine/transformer.ts");
+    const { tinyModel } = await import("./helpers.ts");
+    const tf = new Transformer(tinyModel(5), { backend: "wasm" });
+    const be = tf.backend as WasmBackend;
+    const collect = async () => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 1)); // finalizers run on a later task
+      }
+    };
+    for (let i = 0; i < 3; i++) tf.forward(tf.newState(), 1, 0);
+    await collect();
+    const used = be.arena.segments.map((s) => s.used);
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 3; i++) tf.forward(tf.newState(), 1, 0);
+      await collect();
+    }
+    expect(be.arena.segments.map((s) => s.used)).toEqual(used);
+  });
+});

@@ -30,6 +30,8 @@ export interface BenchResult {
   effectiveGBps: number;
   /** Decoded tokens whose FFN ran dense in every layer (DART tracing), over all repeats. */
   denseDecodeTokens: number;
+  /** Re-masks per run (DART drift), median over repeats. */
+  remasks: number;
   decodeTokensPerSecondRuns: number[];
 }
 
@@ -81,6 +83,7 @@ interface OneRun {
   bytes: number[];
   neurons: number[];
   denseTokens: number;
+  remasks: number;
 }
 
 function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: number): OneRun {
@@ -114,8 +117,9 @@ function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: numbe
     neurons.push(w.neurons);
     if (state.ffn.every((f) => f === null)) denseTokens++;
   }
+  const remasks = pruner?.stats().remasks ?? 0;
   tf.releaseState(state); // KV cache and compacted-FFN blocks go back to the backend for the next run
-  return { prefillTps: prompt.length / ((t1 - t0) / 1000), decodeTps: tokens / (decodeMs / 1000), bytes, neurons, denseTokens };
+  return { prefillTps: prompt.length / ((t1 - t0) / 1000), decodeTps: tokens / (decodeMs / 1000), bytes, neurons, denseTokens, remasks };
 }
 
 /** Measures every config `repeats` times, interleaved; medians per config. */
@@ -147,6 +151,7 @@ export function bench(configs: BenchConfig[], opts: { promptTokens: number; toke
       effectiveSparsity: 1 - allNeurons.reduce((a, b) => a + b, 0) / (allNeurons.length * c.nLayers * c.hiddenDim),
       effectiveGBps: (weightBytes * tps) / 1e9,
       denseDecodeTokens: rs.reduce((a, r) => a + r.denseTokens, 0),
+      remasks: median(rs.map((r) => r.remasks)),
       decodeTokensPerSecondRuns: rs.map((r) => r.decodeTps),
     };
   });

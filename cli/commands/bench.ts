@@ -10,13 +10,15 @@ import { readLlama2cFile } from "../llama2c-stream.ts";
 import { memcpyGBps } from "../membw.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 import { ThreadedWasmBackend } from "../wasm-threads.ts";
+import { setForwardProxy, setGenericStats } from "../../shared/dart/priors.ts";
 
 export const usage = `dart bench --model <file> [--method dense,mask,dart,...] [--sparsity 0.5,0.7] [--tokens <n>]
-           [--prompt-tokens <n>] [--repeats <n>] [--backend ts,wasm,wasm-mt] [--seed <s>] [--json]
+           [--prompt-tokens <n>] [--repeats <n>] [--backend ts,wasm,wasm-mt] [--seed <s>] [--synthetic-priors] [--json]
   Decode speed (wasm-mt: two threads, the rest one): tokensPerSecond (decode only, median over repeats), prefill speed,
   weight bytes per decoded token (DART's dense tracing tokens included), effective sparsity and
   GB/s, next to this machine's memory-copy bandwidth floor. "mask" installs static compacted
-  masks of random neurons (speed does not depend on which). Lists run side by side, interleaved;
+  masks of random neurons (speed does not depend on which). --synthetic-priors gives DART seeded
+  random priors instead of computing them (hours at 8B shapes; for speed on synthetic weights only). Lists run side by side, interleaved;
   --json prints one JSON object per configuration, one per line.
 dart bench --kernels [--json]   matvec microbenchmark: TypeScript, WASM SIMD, onnxruntime-web`;
 
@@ -40,7 +42,7 @@ export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
     model: { type: "string" }, method: { type: "string" }, sparsity: { type: "string" }, tokens: { type: "string" },
     "prompt-tokens": { type: "string" }, repeats: { type: "string" }, backend: { type: "string" }, seed: { type: "string" },
-    json: { type: "boolean" },
+    json: { type: "boolean" }, "synthetic-priors": { type: "boolean" },
   });
   const path = required(v, "model");
   if (!existsSync(path)) throw new UsageError(`model file not found: ${path}`);
@@ -74,6 +76,7 @@ export async function run(argv: string[]): Promise<void> {
     const tf: Transformer = new Transformer(first ? { config: model.config, weights: first.weights } : model, { backend: be });
     first ??= tf;
     byBackend.set(b, tf);
+    if (v["synthetic-priors"]) installSyntheticPriors(tf, seed);
   }
 
   const configs: BenchConfig[] = [];
@@ -112,4 +115,16 @@ export async function run(argv: string[]): Promise<void> {
       );
     }
   }
+}
+
+/** Seeded random stand-ins for DART's per-model priors: the same work per token, no meaning. */
+function installSyntheticPriors(tf: Transformer, seed: number): void {
+  const { nLayers, hiddenDim } = tf.config;
+  let s = seed >>> 0 || 1;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const layers = (f: () => number) => Array.from({ length: nLayers }, () => Float32Array.from({ length: hiddenDim }, f));
+  setForwardProxy(tf, { gMax: layers(() => 1 + rand()), gMean: layers(() => 0.5 + rand()) });
+  const stats = { meanEnergy: layers(() => 0.01 + rand()), meanActivation: layers(() => rand() - 0.5), tokens: 2048 };
+  setGenericStats(tf, "self", stats);
+  setGenericStats(tf, "text", stats);
 }

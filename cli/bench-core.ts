@@ -22,7 +22,12 @@ export interface BenchResult {
   method: string;
   sparsity: number;
   backend: string;
+  /** Decode tokens per second, all decode time counted (the pruner's mask building included). */
   tokensPerSecond: number;
+  /** Decode tokens per second of the forward passes alone (steady state, no mask building). */
+  forwardTokensPerSecond: number;
+  /** Seconds per run spent switching masks during decode (DART's scoring, gathering, upload). */
+  maskSeconds: number;
   prefillTokensPerSecond: number;
   weightBytesPerToken: number;
   denseWeightBytesPerToken: number;
@@ -80,6 +85,8 @@ function installMasks(tf: Transformer, state: InferenceState, sparsity: number, 
 interface OneRun {
   prefillTps: number;
   decodeTps: number;
+  forwardTps: number;
+  maskMs: number;
   bytes: number[];
   neurons: number[];
   denseTokens: number;
@@ -104,14 +111,20 @@ function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: numbe
   const t1 = performance.now();
   const bytes: number[] = [], neurons: number[] = [];
   let denseTokens = 0;
-  let decodeMs = 0;
+  let maskMs = 0, forwardMs = 0;
+  const uploaded = new WeakSet<object>();
+  for (const f of state.ffn) if (f) uploaded.add(f);
   for (let i = 0; i < tokens; i++) {
     const pos = prompt.length + i;
     const tok = argmax(logits);
     const ts = performance.now();
     pruner?.beforeForward(pos, tok, "decode");
+    // A new mask's compacted FFNs go into backend memory here, so the switch is timed as one.
+    for (const f of state.ffn) if (f && !uploaded.has(f)) (uploaded.add(f), tf.backend.prepare(f));
+    const tm = performance.now();
     logits = tf.forward(state, tok, pos, hooks);
-    decodeMs += performance.now() - ts;
+    forwardMs += performance.now() - tm;
+    maskMs += tm - ts;
     const w = weightBytesPerToken(c, state.ffn);
     bytes.push(w.bytes);
     neurons.push(w.neurons);
@@ -119,7 +132,7 @@ function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: numbe
   }
   const remasks = pruner?.stats().remasks ?? 0;
   tf.releaseState(state); // KV cache and compacted-FFN blocks go back to the backend for the next run
-  return { prefillTps: prompt.length / ((t1 - t0) / 1000), decodeTps: tokens / (decodeMs / 1000), bytes, neurons, denseTokens, remasks };
+  return { prefillTps: prompt.length / ((t1 - t0) / 1000), decodeTps: tokens / ((maskMs + forwardMs) / 1000), forwardTps: tokens / (forwardMs / 1000), maskMs, bytes, neurons, denseTokens, remasks };
 }
 
 /** Measures every config `repeats` times, interleaved; medians per config. */
@@ -145,6 +158,8 @@ export function bench(configs: BenchConfig[], opts: { promptTokens: number; toke
       sparsity: cfg.method === "dense" ? 0 : cfg.sparsity,
       backend: cfg.backend,
       tokensPerSecond: tps,
+      forwardTokensPerSecond: median(rs.map((r) => r.forwardTps)),
+      maskSeconds: median(rs.map((r) => r.maskMs / 1000)),
       prefillTokensPerSecond: median(rs.map((r) => r.prefillTps)),
       weightBytesPerToken: weightBytes,
       denseWeightBytesPerToken: weightBytesPerToken(c, []).bytes,

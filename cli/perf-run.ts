@@ -11,7 +11,7 @@ import { renderTables } from "./perf-table.ts";
 const REPO = resolve(import.meta.dirname, "..");
 const CACHE = resolve(REPO, ".cache");
 const DATA = resolve(process.env.DART_MODEL_DIR ?? resolve(REPO, "../shared/data"));
-const methods = process.env.DART_BENCH_METHODS ?? "dense,mask";
+const methods = process.env.DART_BENCH_METHODS ?? "dense,mask,dart";
 
 function dart(args: string[]): Record<string, unknown>[] {
   process.stderr.write(`$ dart ${args.join(" ")}\n`);
@@ -24,9 +24,15 @@ function dart(args: string[]): Record<string, unknown>[] {
 
 mkdirSync(resolve(CACHE, "perf"), { recursive: true });
 const models = [
-  { label: "stories260K", path: resolve(DATA, "stories260K.bin"), args: ["--backend", "ts,wasm", "--tokens", "128", "--prompt-tokens", "16", "--repeats", "5"] },
-  { label: "stories110M shape", shape: "stories110M", path: resolve(CACHE, "stories110M.bin"), args: ["--backend", "ts,wasm", "--tokens", "32", "--prompt-tokens", "8", "--repeats", "3"] },
-  { label: "Llama-3.1-8B shape, 8 layers", shape: "llama3-8b-8l", path: resolve(CACHE, "llama3-8b-8l.bin"), args: ["--backend", "wasm", "--tokens", "8", "--prompt-tokens", "4", "--repeats", "3"] },
+  { label: "stories260K", path: resolve(DATA, "stories260K.bin"), args: ["--backend", "ts,wasm,wasm-mt", "--tokens", "128", "--prompt-tokens", "16", "--repeats", "5"] },
+  {
+    label: "stories110M shape", shape: "stories110M", path: resolve(CACHE, "stories110M.bin"),
+    args: ["--backend", "ts,wasm,wasm-mt", "--tokens", "48", "--prompt-tokens", "8", "--repeats", "3", "--synthetic-priors"],
+  },
+  {
+    label: "Llama-3.1-8B shape, 8 layers", shape: "llama3-8b-8l", path: resolve(CACHE, "llama3-8b-8l.bin"),
+    args: ["--backend", "wasm,wasm-mt", "--tokens", "8", "--prompt-tokens", "4", "--repeats", "3", "--synthetic-priors"],
+  },
 ];
 const started = new Date().toISOString();
 const rows: Record<string, unknown>[] = [];

@@ -8,15 +8,18 @@ const f = (x: number, d = 2) => x.toFixed(d);
 export function renderTables(r: { rows: Row[]; kernels: Row[]; started: string; node: string; cpus: number; cpuModel?: string }): string {
   const out: string[] = [];
   out.push(`Run ${r.started}, Node ${r.node}, ${r.cpus} CPUs (${r.cpuModel ?? "?"}), one thread per engine.`, "");
-  out.push("| model | backend | method | sparsity | decode tok/s | prefill tok/s | MB/token | eff. sparsity | GB/s | speedup vs dense | ideal speedup | % of ideal | floor tok/s | % of floor |");
-  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  out.push(
+    "| model | backend | method | sparsity | decode tok/s | forward-only tok/s | mask switch s/run | prefill tok/s | MB/token | eff. sparsity | GB/s | speedup vs dense (forward-only) | ideal speedup | % of ideal | floor tok/s | % of floor |",
+  );
+  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const x of r.rows) {
     const dense = r.rows.find((y) => y.label === x.label && y.backend === x.backend && y.method === "dense");
     const speedup = dense ? x.tokensPerSecond / dense.tokensPerSecond : NaN;
+    const steady = dense ? x.forwardTokensPerSecond / dense.forwardTokensPerSecond : NaN;
     out.push(
-      `| ${x.label} | ${x.backend} | ${x.method} | ${f(x.sparsity, 1)} | ${f(x.tokensPerSecond)} | ${f(x.prefillTokensPerSecond)} | ` +
-        `${f(x.weightBytesPerToken / 1e6, 1)} | ${f(x.effectiveSparsity, 3)} | ${f(x.effectiveGBps)} | ${f(speedup)} | ${f(x.idealSpeedup)} | ` +
-        `${f((100 * speedup) / x.idealSpeedup, 0)}% | ${f(x.floorTokensPerSecond)} | ${f(100 * x.fractionOfFloor, 0)}% |`,
+      `| ${x.label} | ${x.backend} | ${x.method} | ${f(x.sparsity, 1)} | ${f(x.tokensPerSecond)} | ${f(x.forwardTokensPerSecond)} | ${f(x.maskSeconds, 3)} | ` +
+        `${f(x.prefillTokensPerSecond)} | ${f(x.weightBytesPerToken / 1e6, 1)} | ${f(x.effectiveSparsity, 3)} | ${f(x.effectiveGBps)} | ` +
+        `${f(speedup)} (${f(steady)}) | ${f(x.idealSpeedup)} | ${f((100 * steady) / x.idealSpeedup, 0)}% | ${f(x.floorTokensPerSecond)} | ${f(100 * x.fractionOfFloor, 0)}% |`,
     );
   }
   const memcpy = r.rows.map((x) => x.memcpyGBps as number);

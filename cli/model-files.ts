@@ -6,6 +6,7 @@ import type { LoadedModel } from "../shared/model/weights.ts";
 import { Transformer } from "../shared/engine/transformer.ts";
 import type { Tokenizer } from "../shared/tokenizer/tokenizer.ts";
 import { UsageError } from "./usage.ts";
+import { backendFromEnv } from "./backend-env.ts";
 
 export interface ModelBundle {
   model: LoadedModel;
@@ -43,5 +44,5 @@ export function loadBundle(modelPath: string, tokenizerPath?: string): ModelBund
     tokBytes = readFile(found, "tokenizer file");
   }
   const tokenizer = loadTokenizer(model, bytes, tokBytes);
-  return { model, transformer: new Transformer(model), tokenizer, bytes };
+  return { model, transformer: new Transformer(model, { backend: backendFromEnv() }), tokenizer, bytes };
 }

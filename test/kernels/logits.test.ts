@@ -60,3 +60,13 @@ describe("WASM backend logits agree with the reference", () => {
     expect(s.logits.buffer).toBe(tf.weights.layers[0]!.wGate.buffer);
   });
 });
+
+describe("DART_BACKEND", () => {
+  it("selects the backend of CLI commands, and rejects unknown names", async () => {
+    const { backendFromEnv } = await import("../../cli/backend-env.ts");
+    expect(backendFromEnv({})).toBeUndefined();
+    expect(backendFromEnv({ DART_BACKEND: "ts" })).toBe("ts");
+    expect(backendFromEnv({ DART_BACKEND: "wasm" })).toBe("wasm");
+    expect(() => backendFromEnv({ DART_BACKEND: "gpu" })).toThrow(/DART_BACKEND/);
+  });
+});

@@ -136,11 +136,15 @@ function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: numbe
 }
 
 /** Measures every config `repeats` times, interleaved; medians per config. */
-export function bench(configs: BenchConfig[], opts: { promptTokens: number; tokens: number; repeats: number; seed: number }): BenchResult[] {
+export function bench(
+  configs: BenchConfig[],
+  opts: { promptTokens: number; tokens: number; repeats: number; seed: number; between?: () => void },
+): BenchResult[] {
   const runs: OneRun[][] = configs.map(() => []);
   // One unmeasured warm-up pass per config (JIT, page faults, first upload of compacted FFNs).
   configs.forEach((cfg) => runOnce(cfg, promptIds(Math.min(opts.promptTokens, 4), cfg.tf.config.vocabSize), Math.min(opts.tokens, 4), opts.seed));
   for (let r = 0; r < opts.repeats; r++) {
+    opts.between?.();
     configs.forEach((cfg, i) => {
       const prompt = promptIds(opts.promptTokens, cfg.tf.config.vocabSize);
       runs[i]!.push(runOnce(cfg, prompt, opts.tokens, opts.seed + r));

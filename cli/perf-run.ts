@@ -24,14 +24,14 @@ function dart(args: string[]): Record<string, unknown>[] {
 
 mkdirSync(resolve(CACHE, "perf"), { recursive: true });
 const models = [
-  { label: "stories260K", path: resolve(DATA, "stories260K.bin"), args: ["--backend", "ts,wasm,wasm-mt", "--tokens", "128", "--prompt-tokens", "16", "--repeats", "5"] },
+  { label: "stories260K", path: resolve(DATA, "stories260K.bin"), args: ["--backend", "ts,wasm,wasm-mt", "--tokens", "128", "--prompt-tokens", "16", "--repeats", "7"] },
   {
     label: "stories110M shape", shape: "stories110M", path: resolve(CACHE, "stories110M.bin"),
-    args: ["--backend", "ts,wasm,wasm-mt", "--tokens", "48", "--prompt-tokens", "8", "--repeats", "3", "--synthetic-priors"],
+    args: ["--backend", "wasm,wasm-mt", "--tokens", "32", "--prompt-tokens", "8", "--repeats", "7", "--synthetic-priors"],
   },
   {
     label: "Llama-3.1-8B shape, 8 layers", shape: "llama3-8b-8l", path: resolve(CACHE, "llama3-8b-8l.bin"),
-    args: ["--backend", "wasm,wasm-mt", "--tokens", "8", "--prompt-tokens", "4", "--repeats", "3", "--synthetic-priors"],
+    args: ["--backend", "wasm,wasm-mt", "--tokens", "6", "--prompt-tokens", "3", "--repeats", "7", "--synthetic-priors"],
   },
 ];
 const started = new Date().toISOString();

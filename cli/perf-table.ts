@@ -22,8 +22,12 @@ export function renderTables(r: { rows: Row[]; kernels: Row[]; started: string; 
         `${f(speedup)} (${f(steady)}) | ${f(x.idealSpeedup)} | ${f((100 * steady) / x.idealSpeedup, 0)}% | ${f(x.floorTokensPerSecond)} | ${f(100 * x.fractionOfFloor, 0)}% |`,
     );
   }
-  const memcpy = r.rows.map((x) => x.memcpyGBps as number);
-  out.push("", `Memory-copy bandwidth measured by each bench process: ${memcpy.map((x) => f(x, 1)).join(", ")} GB/s.`, "");
+  const labels = [...new Set(r.rows.map((x) => x.label as string))];
+  const copy = labels.map((l) => {
+    const x = r.rows.find((y) => y.label === l)!;
+    return `${l}: median ${f(x.memcpyGBps, 1)} GB/s, best ${f(x.memcpyGBpsMax ?? x.memcpyGBps, 1)} GB/s`;
+  });
+  out.push("", `Memory-copy bandwidth (128 MiB copies, sampled between the rounds of each model's runs): ${copy.join("; ")}.`, "");
   out.push("| matvec shape | implementation | GFLOP/s | weight GB/s |", "|---|---|---|---|");
   for (const k of r.kernels) out.push(`| ${k.shape} | ${k.impl} | ${f(k.gflops)} | ${f(k.weightGBps)} |`);
   return out.join("\n");

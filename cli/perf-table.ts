@@ -7,7 +7,7 @@ const f = (x: number, d = 2) => x.toFixed(d);
 
 export function renderTables(r: { rows: Row[]; kernels: Row[]; started: string; node: string; cpus: number; cpuModel?: string }): string {
   const out: string[] = [];
-  out.push(`Run ${r.started}, Node ${r.node}, ${r.cpus} CPUs (${r.cpuModel ?? "?"}), one thread per engine.`, "");
+  out.push(`Run ${r.started}, Node ${r.node}, ${r.cpus} CPUs (${r.cpuModel ?? "?"}); wasm-mt runs two threads, every other backend one.`, "");
   out.push(
     "| model | backend | method | sparsity | decode tok/s | forward-only tok/s | mask switch s/run | prefill tok/s | MB/token | eff. sparsity | GB/s | speedup vs dense (forward-only) | ideal speedup | % of ideal | floor tok/s | % of floor |",
   );

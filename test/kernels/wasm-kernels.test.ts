@@ -73,14 +73,15 @@ describe("WASM SIMD kernels", () => {
     const plain: CompactFfn = { ...compactFromDense(layer, dim, hidden, kept), bias };
     const f: CompactFfn = { ...compactFromDense(layer, dim, hidden, kept), bias };
     const x = seeded(dim, 5);
-    const run = (fn: (hb: Float32Array, out: Float32Array) => void) => {
+    /** Runs one implementation; returns its activations (hb[0..k)) and output. */
+    const run = (impl: "ts" | "wasm") => {
       const hb = new Float32Array(hidden), hb2 = new Float32Array(hidden), out = new Float32Array(dim);
-      fn(hb, out);
-      void hb2;
+      if (impl === "ts") ref.compactFfn(plain, x, hb, hb2, out, dim);
+      else be.compactFfn(f, x, hb, hb2, out, dim);
       return { hb: hb.slice(0, kept.length), out };
     };
-    const want = run((hb, out) => ref.compactFfn(plain, x, hb, new Float32Array(hidden), out, dim));
-    const got = run((hb, out) => be.compactFfn(f, x, hb, new Float32Array(hidden), out, dim));
+    const want = run("ts");
+    const got = run("wasm");
     expect(relErr(got.out, want.out)).toBeLessThan(1e-5);
     expect(relErr(got.hb, want.hb)).toBeLessThan(1e-5);
     // Uploaded once: f's arrays are now views of WASM memory, with the same values.

@@ -11,6 +11,7 @@ interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
+  shard: () => import("./commands/shard.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

@@ -1,0 +1,41 @@
+import { rm } from "node:fs/promises";
+import { buildShardSet } from "../../shared/weights/build.ts";
+import { SHARD_DTYPES, type ShardDtype } from "../../shared/weights/dtype-codec.ts";
+import { FolderSource } from "../../workers/weights/folder-source.ts";
+import { loadBundle } from "../model-files.ts";
+import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
+
+export const usage = `dart shard --model <file> --out <dir> [--neurons-per-shard N] [--dtype f32|f16|bf16] [--json]
+  Writes the weight store's objects into <dir>: manifest.json, base.bin (embeddings,
+  attention, norms, classifier) and ffn/<layer>/<shard>.bin, each bundling the gate
+  row, up row and down column of N consecutive FFN neurons (default N = 16).
+  Upload to the local R2 bucket with \`dart shard-upload --dir <dir>\`.`;
+
+export async function run(argv: string[]): Promise<void> {
+  const v = parseFlags(argv, {
+    model: { type: "string" },
+    tokenizer: { type: "string" },
+    out: { type: "string" },
+    "neurons-per-shard": { type: "string" },
+    dtype: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const modelPath = required(v, "model");
+  const out = required(v, "out");
+  const n = numberFlag(v, "neurons-per-shard", 16, { integer: true, min: 1 });
+  if (v.dtype !== undefined && !(SHARD_DTYPES as readonly string[]).includes(v.dtype)) {
+    throw new UsageError(`--dtype must be one of ${SHARD_DTYPES.join(", ")}`);
+  }
+  const { model } = loadBundle(modelPath, v.tokenizer);
+  const folder = new FolderSource(out);
+  await rm(`${folder.root}/ffn`, { recursive: true, force: true }); // no stale shards from another N
+  const m = await buildShardSet(model, { neuronsPerShard: n, dtype: v.dtype as ShardDtype | undefined }, folder.put);
+  const shards = m.layers.reduce((s, l) => s + l.length, 0);
+  const summary = { out: folder.root, dtype: m.dtype, neuronsPerShard: n, baseBytes: m.base.bytes, shards, ffnBytes: m.ffnBytes, forwardProxy: m.forwardProxy };
+  if (v.json) process.stdout.write(JSON.stringify(summary) + "\n");
+  else {
+    process.stdout.write(
+      `wrote ${folder.root}: base ${m.base.bytes} bytes, ${shards} FFN shards of <= ${n} neurons (${m.ffnBytes} bytes, ${m.dtype})\n`,
+    );
+  }
+}

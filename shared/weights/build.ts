@@ -1,0 +1,128 @@
+// Cuts a loaded model into a base blob and per-layer FFN neuron shards, handing
+// each object to a sink (a folder, an R2 bucket, memory) and returning the manifest.
+import { kvDim } from "../model/config.ts";
+import type { LoadedModel } from "../model/weights.ts";
+import { bytesPerElement, encodeInto, shardDtypeFor, type ShardDtype } from "./dtype-codec.ts";
+import { sha256Hex } from "./hash.ts";
+import {
+  MANIFEST_FORMAT, MANIFEST_VERSION, shardBytes, shardKey,
+  type Manifest, type ObjectRef, type ShardRef, type TensorRef,
+} from "./manifest.ts";
+
+export const BASE_KEY = "base.bin";
+
+export interface ForwardProxy {
+  /** Per layer, d_ff values each. */
+  gMax: Float32Array[];
+  gMean: Float32Array[];
+}
+
+export interface BuildOptions {
+  neuronsPerShard: number;
+  /** Defaults to the model's own dtype when that round-trips exactly (f32 for stories260K). */
+  dtype?: ShardDtype;
+  forwardProxy?: ForwardProxy;
+}
+
+export type ObjectSink = (key: string, bytes: Uint8Array) => Promise<void>;
+
+const align8 = (n: number) => (n + 7) & ~7;
+
+function baseTensors(model: LoadedModel, proxy: ForwardProxy | undefined): { name: string; shape: number[]; data: Float32Array }[] {
+  const { config: c, weights: w } = model;
+  const kv = kvDim(c);
+  const out = [{ name: "token_embd", shape: [c.vocabSize, c.dim], data: w.tokenEmbedding }];
+  w.layers.forEach((lw, l) => {
+    out.push(
+      { name: `blk.${l}.attn_norm`, shape: [c.dim], data: lw.attnNorm },
+      { name: `blk.${l}.attn_q`, shape: [c.dim, c.dim], data: lw.wq },
+      { name: `blk.${l}.attn_k`, shape: [kv, c.dim], data: lw.wk },
+      { name: `blk.${l}.attn_v`, shape: [kv, c.dim], data: lw.wv },
+      { name: `blk.${l}.attn_output`, shape: [c.dim, c.dim], data: lw.wo },
+      { name: `blk.${l}.ffn_norm`, shape: [c.dim], data: lw.ffnNorm },
+    );
+    if (proxy) {
+      out.push({ name: `blk.${l}.ffn_gmax`, shape: [c.hiddenDim], data: proxy.gMax[l]! });
+      out.push({ name: `blk.${l}.ffn_gmean`, shape: [c.hiddenDim], data: proxy.gMean[l]! });
+    }
+  });
+  out.push({ name: "output_norm", shape: [c.dim], data: w.finalNorm });
+  if (w.classifier !== w.tokenEmbedding) out.push({ name: "output", shape: [c.vocabSize, c.dim], data: w.classifier });
+  for (const t of out) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== n) throw new RangeError(`tensor ${t.name} has ${t.data.length} values, expected ${n}`);
+  }
+  return out;
+}
+
+/** Encodes neurons [first, first+count) of one layer as a shard: gate rows | up rows | down columns. */
+export function encodeShard(model: LoadedModel, layer: number, first: number, count: number, dtype: ShardDtype): Uint8Array {
+  const { dim, hiddenDim } = model.config;
+  const lw = model.weights.layers[layer]!;
+  const bpe = bytesPerElement(dtype);
+  const out = new Uint8Array(shardBytes(dim, count, bpe));
+  const section = count * dim * bpe;
+  const col = new Float32Array(dim);
+  for (let i = 0; i < count; i++) {
+    const j = first + i;
+    encodeInto(lw.wGate.subarray(j * dim, (j + 1) * dim), dtype, out, i * dim * bpe);
+    encodeInto(lw.wUp.subarray(j * dim, (j + 1) * dim), dtype, out, section + i * dim * bpe);
+    for (let d = 0; d < dim; d++) col[d] = lw.wDown[d * hiddenDim + j]!;
+    encodeInto(col, dtype, out, 2 * section + i * dim * bpe);
+  }
+  return out;
+}
+
+async function put(sink: ObjectSink, key: string, bytes: Uint8Array): Promise<ObjectRef> {
+  const sha256 = await sha256Hex(bytes);
+  await sink(key, bytes);
+  return { key, bytes: bytes.byteLength, sha256 };
+}
+
+/** Writes base and shards through `sink` (the manifest too, last) and returns the manifest. */
+export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink: ObjectSink): Promise<Manifest> {
+  const { config: c } = model;
+  const n = opts.neuronsPerShard;
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`neuronsPerShard must be a positive integer, got ${n}`);
+  const dtype = opts.dtype ?? shardDtypeFor(model.source.dtypes);
+  const bpe = bytesPerElement(dtype);
+
+  const tensors = baseTensors(model, opts.forwardProxy);
+  const refs: TensorRef[] = [];
+  let size = 0;
+  for (const t of tensors) {
+    const bytes = t.data.length * bpe;
+    refs.push({ name: t.name, shape: t.shape, offset: size, bytes });
+    size = align8(size + bytes);
+  }
+  const base = new Uint8Array(size);
+  tensors.forEach((t, i) => encodeInto(t.data, dtype, base, refs[i]!.offset));
+  const baseRef = await put(sink, BASE_KEY, base);
+
+  const layers: ShardRef[][] = [];
+  let ffnBytes = 0;
+  for (let l = 0; l < c.nLayers; l++) {
+    const shards: ShardRef[] = [];
+    for (let first = 0, s = 0; first < c.hiddenDim; first += n, s++) {
+      const count = Math.min(n, c.hiddenDim - first);
+      const ref = await put(sink, shardKey(l, s), encodeShard(model, l, first, count, dtype));
+      shards.push({ ...ref, first, count });
+      ffnBytes += ref.bytes;
+    }
+    layers.push(shards);
+  }
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    config: { ...c },
+    dtype,
+    neuronsPerShard: n,
+    tiedClassifier: model.weights.classifier === model.weights.tokenEmbedding,
+    base: { ...baseRef, tensors: refs },
+    forwardProxy: opts.forwardProxy !== undefined,
+    layers,
+    ffnBytes,
+  };
+  await sink("manifest.json", new TextEncoder().encode(JSON.stringify(manifest, null, 1)));
+  return manifest;
+}

@@ -1,0 +1,175 @@
+// The weight-store client an inference node uses: manifest and base up front,
+// FFN neuron shards on demand into a resident set bounded by a byte budget (LRU).
+// Every object is checked against the manifest's sha256 before anyone sees it.
+import { decodeInto } from "./dtype-codec.ts";
+import { sha256Hex } from "./hash.ts";
+import { MANIFEST_KEY, parseManifest, type Manifest, type ObjectRef, type ShardRef } from "./manifest.ts";
+import { ShardIntegrityError, WeightBudgetError, WeightStoreError, type ObjectSource } from "./source.ts";
+
+export interface WeightStoreOptions {
+  /** Most bytes of FFN shards kept resident; default unlimited. */
+  budgetBytes?: number;
+  /** Parallel fetches per ensure() call. */
+  concurrency?: number;
+}
+
+export interface WeightStoreStats {
+  /** Bytes received from the source for shards (failed attempts included). */
+  bytesFetched: number;
+  shardsFetched: number;
+  /** Requested shards that were already resident. */
+  cacheHits: number;
+  evictions: number;
+  /** Shards that failed verification once and were fetched again. */
+  refetches: number;
+  residentBytes: number;
+  residentShards: number;
+}
+
+export interface ShardId {
+  layer: number;
+  index: number;
+}
+
+interface Resident {
+  ref: ShardRef;
+  bytes: Uint8Array;
+}
+
+export class WeightStore {
+  readonly manifest: Manifest;
+  readonly source: ObjectSource;
+  readonly budgetBytes: number;
+  private readonly concurrency: number;
+  /** Base tensors decoded to fp32, by manifest name. */
+  private readonly baseTensors: Map<string, Float32Array>;
+  /** Map order is recency order: the first entry is the least recently used. */
+  private readonly resident = new Map<string, Resident>();
+  private residentBytes = 0;
+  private counters = { bytesFetched: 0, shardsFetched: 0, cacheHits: 0, evictions: 0, refetches: 0 };
+
+  private constructor(source: ObjectSource, manifest: Manifest, base: Map<string, Float32Array>, opts: WeightStoreOptions) {
+    this.source = source;
+    this.manifest = manifest;
+    this.baseTensors = base;
+    this.budgetBytes = opts.budgetBytes ?? Infinity;
+    this.concurrency = Math.max(1, opts.concurrency ?? 8);
+    if (!(this.budgetBytes >= 0)) throw new RangeError(`budgetBytes must be >= 0, got ${opts.budgetBytes}`);
+  }
+
+  /** Reads and checks the manifest, then fetches and verifies the base blob. */
+  static async open(source: ObjectSource, opts: WeightStoreOptions = {}): Promise<WeightStore> {
+    const raw = await source.get(MANIFEST_KEY);
+    if (!raw) throw new WeightStoreError(`no ${MANIFEST_KEY} in ${source.description}`);
+    const manifest = parseManifest(new TextDecoder().decode(raw));
+    const base = await fetchVerified(source, manifest.base, () => {});
+    const tensors = new Map<string, Float32Array>();
+    for (const t of manifest.base.tensors) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const out = new Float32Array(n);
+      decodeInto(base, t.offset, manifest.dtype, n, out, 0);
+      tensors.set(t.name, out);
+    }
+    return new WeightStore(source, manifest, tensors, opts);
+  }
+
+  /** A base tensor (fp32, engine layout); throws when the manifest has none of that name. */
+  tensor(name: string): Float32Array {
+    const t = this.baseTensors.get(name);
+    if (!t) throw new WeightStoreError(`base blob has no tensor ${name}`);
+    return t;
+  }
+
+  hasTensor(name: string): boolean {
+    return this.baseTensors.has(name);
+  }
+
+  shardRef(id: ShardId): ShardRef {
+    const ref = this.manifest.layers[id.layer]?.[id.index];
+    if (!ref) throw new RangeError(`no shard ${id.index} in layer ${id.layer}`);
+    return ref;
+  }
+
+  /** Index of the shard that holds `neuron` (shards tile each layer in order). */
+  shardOf(neuron: number): number {
+    return Math.floor(neuron / this.manifest.neuronsPerShard);
+  }
+
+  isResident(id: ShardId): boolean {
+    return this.resident.has(this.shardRef(id).key);
+  }
+
+  /**
+   * Makes the shards resident (fetching and verifying the missing ones) and returns
+   * their bytes in request order. Evicts least recently used shards outside the
+   * request until the resident set fits the budget again.
+   */
+  async ensure(ids: ShardId[]): Promise<Uint8Array[]> {
+    const refs = ids.map((id) => this.shardRef(id));
+    const wanted = new Set(refs.map((r) => r.key));
+    let needed = 0;
+    for (const r of new Map(refs.map((r) => [r.key, r])).values()) needed += r.bytes;
+    if (needed > this.budgetBytes) throw new WeightBudgetError(needed, this.budgetBytes);
+
+    const missing = new Map<string, ShardRef>();
+    for (const r of refs) {
+      const hit = this.resident.get(r.key);
+      if (hit) {
+        this.counters.cacheHits++;
+        this.resident.delete(r.key); // move to most recently used
+        this.resident.set(r.key, hit);
+      } else if (!missing.has(r.key)) missing.set(r.key, r);
+    }
+    const queue = [...missing.values()];
+    const worker = async () => {
+      for (let r = queue.shift(); r; r = queue.shift()) {
+        const bytes = await fetchVerified(this.source, r, (n, refetch) => {
+          this.counters.bytesFetched += n;
+          if (refetch) this.counters.refetches++;
+        });
+        this.counters.shardsFetched++;
+        this.resident.set(r.key, { ref: r, bytes });
+        this.residentBytes += bytes.byteLength;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, worker));
+
+    for (const [key, entry] of this.resident) {
+      if (this.residentBytes <= this.budgetBytes) break;
+      if (wanted.has(key)) continue;
+      this.resident.delete(key);
+      this.residentBytes -= entry.bytes.byteLength;
+      this.counters.evictions++;
+    }
+    return refs.map((r) => this.resident.get(r.key)!.bytes);
+  }
+
+  stats(): WeightStoreStats {
+    return { ...this.counters, residentBytes: this.residentBytes, residentShards: this.resident.size };
+  }
+}
+
+/**
+ * Fetches an object and checks size and sha256; a mismatch is fetched once more
+ * (a torn read or a bad cache), a second mismatch is a ShardIntegrityError.
+ * `onBytes` sees every attempt's size.
+ */
+export async function fetchVerified(
+  source: ObjectSource,
+  ref: ObjectRef,
+  onBytes: (n: number, refetch: boolean) => void,
+): Promise<Uint8Array> {
+  let detail = "";
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const bytes = await source.get(ref.key);
+    if (!bytes) throw new WeightStoreError(`weight object ${ref.key} is missing from ${source.description}`);
+    onBytes(bytes.byteLength, attempt > 0);
+    if (bytes.byteLength !== ref.bytes) detail = `${bytes.byteLength} bytes, manifest says ${ref.bytes}`;
+    else {
+      const sha = await sha256Hex(bytes);
+      if (sha === ref.sha256) return bytes;
+      detail = `sha256 ${sha}, manifest says ${ref.sha256}`;
+    }
+  }
+  throw new ShardIntegrityError(ref.key, source.description, detail);
+}

@@ -1,0 +1,87 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { f16ToF32, f32ToF16 } from "../../shared/model/dtypes.ts";
+import { Transformer } from "../../shared/engine/transformer.ts";
+import { parseManifest, ManifestError } from "../../shared/weights/manifest.ts";
+import { modelFromStore } from "../../shared/weights/model-from-store.ts";
+import { WeightStore } from "../../shared/weights/store.ts";
+import { stories } from "../helpers/model-dir.ts";
+import { tempShardSet, type TempShardSet } from "./shard-set.ts";
+
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+describe("shard format on the real stories260K", () => {
+  let set: TempShardSet;
+  beforeAll(async () => {
+    set = await tempShardSet({ neuronsPerShard: 16 });
+  });
+  afterAll(() => set.remove());
+
+  it("lists every object with its size and a sha256 that node:crypto agrees with", () => {
+    const m = parseManifest(readFileSync(join(set.dir, "manifest.json"), "utf8"));
+    const refs = [m.base, ...m.layers.flat()];
+    expect(refs.length).toBe(1 + 5 * Math.ceil(172 / 16));
+    for (const r of refs) {
+      const bytes = readFileSync(join(set.dir, r.key));
+      expect(bytes.byteLength).toBe(r.bytes);
+      expect(createHash("sha256").update(bytes).digest("hex")).toBe(r.sha256);
+    }
+    expect(m.dtype).toBe("f32");
+    expect(m.ffnBytes).toBe(5 * 3 * 172 * 64 * 4);
+  });
+
+  it("bundles gate row, up row and down column of consecutive neurons, last shard partial", () => {
+    const { model } = stories();
+    const shards = set.manifest.layers[3]!;
+    const last = shards.at(-1)!;
+    expect(last.first).toBe(160);
+    expect(last.count).toBe(12);
+    const f = new Float32Array(readFileSync(join(set.dir, last.key)).buffer.slice(0));
+    const lw = model.weights.layers[3]!;
+    const j = 165, i = j - 160, dim = 64;
+    expect(bits(f.subarray(i * dim, (i + 1) * dim))).toEqual(bits(lw.wGate.subarray(j * dim, (j + 1) * dim)));
+    expect(bits(f.subarray(12 * dim + i * dim, 12 * dim + (i + 1) * dim))).toEqual(bits(lw.wUp.subarray(j * dim, (j + 1) * dim)));
+    for (let d = 0; d < dim; d++) expect(f[24 * dim + i * dim + d]).toBe(lw.wDown[d * 172 + j]);
+  });
+
+  it("rebuilds the whole model bit-exactly, and it generates the same logits", async () => {
+    const { model, tf, tok } = stories();
+    const store = await WeightStore.open(set.folder);
+    const back = await modelFromStore(store);
+    expect(bits(back.weights.tokenEmbedding)).toEqual(bits(model.weights.tokenEmbedding));
+    expect(back.weights.classifier).toBe(back.weights.tokenEmbedding);
+    for (let l = 0; l < 5; l++) {
+      for (const k of ["attnNorm", "wq", "wk", "wv", "wo", "ffnNorm", "wGate", "wUp", "wDown"] as const) {
+        expect(bits(back.weights.layers[l]![k]), `layer ${l} ${k}`).toEqual(bits(model.weights.layers[l]![k]));
+      }
+    }
+    const tf2 = new Transformer(back);
+    const s1 = tf.newState(), s2 = tf2.newState();
+    tok.encode("Once upon a time", { bos: true }).forEach((t, pos) => {
+      expect(bits(tf2.forward(s2, t, pos))).toEqual(bits(tf.forward(s1, t, pos)));
+    });
+  });
+
+  it("stores f16 when asked, as the f16 rounding of each weight", async () => {
+    const half = await tempShardSet({ neuronsPerShard: 64, dtype: "f16" });
+    try {
+      expect(half.manifest.ffnBytes).toBe(5 * 3 * 172 * 64 * 2);
+      const back = await modelFromStore(await WeightStore.open(half.folder));
+      const want = stories().model.weights.layers[1]!.wDown;
+      const got = back.weights.layers[1]!.wDown;
+      for (let i = 0; i < want.length; i += 97) expect(got[i]).toBe(f16ToF32(f32ToF16(want[i]!)));
+    } finally {
+      half.remove();
+    }
+  });
+
+  it("rejects manifests that break the tiling or are not manifests", () => {
+    const m = JSON.parse(readFileSync(join(set.dir, "manifest.json"), "utf8"));
+    m.layers[2][1].first = 17;
+    expect(() => parseManifest(JSON.stringify(m))).toThrow(/tiling/);
+    expect(() => parseManifest("{}")).toThrow(ManifestError);
+    expect(() => parseManifest("not json")).toThrow(/not JSON/);
+  });
+});

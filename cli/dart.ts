@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
   shard: () => import("./commands/shard.ts"),
+  "shard-upload": () => import("./commands/shard-upload.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   eval: () => import("./commands/eval.ts"),
   shard: () => import("./commands/shard.ts"),
   "shard-upload": () => import("./commands/shard-upload.ts"),
+  bench: () => import("./commands/bench.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

@@ -42,7 +42,7 @@ describe("bytes per context shift", () => {
   it("records the stand-in pruner's masks over a conversation: one per trace, kept sets of the right size", () => {
     const { tf, tok } = stories();
     const settings = parseDartSettings({ sparsity: 0.5, maskingStep: 4 });
-    const rec = runConversation(tf, tok, (st) => intervalMagnitudePruner(tf, st, settings, 16), ["Once upon a time", "The cat sat on the mat."], 24);
+    const rec = runConversation(tf, tok, (st) => intervalMagnitudePruner(tf, st, settings, 8), ["Once upon a time", "The cat sat on the mat."], 24);
     const turnTokens = tok.encode("Once upon a time", { bos: true }).length + tok.encode("The cat sat on the mat.", { bos: false }).length;
     expect(rec.tokens).toBe(turnTokens + 2 * 24);
     expect(rec.masks.length).toBeGreaterThanOrEqual(3);

@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { createPruner, parseDartSettings, type DartSettings } from "../../shared/dart/index.ts";
 import { intervalMagnitudePruner, INTERVAL_PRUNER_NAME } from "../../shared/weights/bench/interval-pruner.ts";
 import { runConversation, runDrift, type PrunerMaker } from "../../shared/weights/bench/protocols.ts";
+import { activationOrder } from "../../shared/weights/neuron-order.ts";
 import { measureTransfer, randomMasksLike, type TransferStats } from "../../shared/weights/transfer.ts";
 import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
@@ -89,18 +90,26 @@ export async function run(argv: string[]): Promise<void> {
   const sotu = readText(dataDir, "sotu-2016-2019.txt").replace(/\s+/g, " ");
   const t0 = performance.now();
   const drift = runDrift(tf, tok, makePruner, story(stories, 1, 1000), cut(sotu, 1400));
+  // Short turns (about 40 tokens) and 64-token replies: four turns fit the 512-token context.
   const convo = runConversation(tf, tok, makePruner, [
-    story(stories, 2, 220),
-    cut(sotu.slice(4000), 220),
-    story(stories, 3, 220),
-    cut(sotu.slice(20000), 220),
-  ]);
+    story(stories, 2, 130),
+    cut(sotu.slice(4000), 130),
+    story(stories, 3, 130),
+    cut(sotu.slice(20000), 130),
+  ], 64);
   const sequences = [drift.masks, convo.masks];
+  // Activation-ordered layout, from TinyStories text the protocols do not use.
+  const order = activationOrder(tf, tok.encode(cut(stories.slice(200_000).replace(/\s+/g, " "), 2000), { bos: true }));
+  const brief = (s: ReturnType<typeof summary>) => ({
+    deltaBytesPerShift: s.deltaBytesPerShift, newMaskBytes: s.newMaskBytes, deltaOverNewMask: s.deltaOverNewMask, deltaOverFfn: s.deltaOverFfn,
+    newMaskOverFfn: s.newMaskOverFfn, lruFetchedBytesPerShift: s.lru.fetchedBytesPerShift,
+  });
   const perSize = [];
   for (const size of sizes) {
     const real = summary(await measureTransfer(model, sequences, size));
+    const ordered = summary(await measureTransfer(model, sequences, size, 0.75, order));
     const rnd = summary(await measureTransfer(model, sequences.map((s, i) => randomMasksLike(s, tf.config.hiddenDim, 7 + i)), size));
-    perSize.push({ ...real, randomMasks: { deltaBytesPerShift: rnd.deltaBytesPerShift, newMaskBytes: rnd.newMaskBytes, deltaOverNewMask: rnd.deltaOverNewMask } });
+    perSize.push({ ...real, activationOrdered: brief(ordered), randomMasks: brief(rnd) });
   }
   const chosen = perSize.find((p) => p.neuronsPerShard === n)!;
   const out = {
@@ -133,7 +142,9 @@ export async function run(argv: string[]): Promise<void> {
   for (const p of perSize) {
     process.stdout.write(
       `  N=${String(p.neuronsPerShard).padStart(3)}: delta/shift ${kb(p.deltaBytesPerShift)} (${(100 * p.deltaOverNewMask).toFixed(0)}% of new mask ${kb(p.newMaskBytes)}, ` +
-        `${(100 * p.deltaOverFfn).toFixed(0)}% of FFN); random masks ${(100 * p.randomMasks.deltaOverNewMask).toFixed(0)}%; LRU fetched/shift ${kb(p.lru.fetchedBytesPerShift)}\n`,
+        `${(100 * p.deltaOverFfn).toFixed(0)}% of FFN); random masks ${(100 * p.randomMasks.deltaOverNewMask).toFixed(0)}%; LRU fetched/shift ${kb(p.lru.fetchedBytesPerShift)}\n` +
+        `         activation-ordered layout: delta/shift ${kb(p.activationOrdered.deltaBytesPerShift)}, new mask ${kb(p.activationOrdered.newMaskBytes)} ` +
+        `(${(100 * p.activationOrdered.newMaskOverFfn).toFixed(0)}% of FFN)\n`,
     );
   }
 }

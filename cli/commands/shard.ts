@@ -1,14 +1,19 @@
+import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { activationOrder } from "../../shared/weights/neuron-order.ts";
 import { buildShardSet } from "../../shared/weights/build.ts";
 import { SHARD_DTYPES, type ShardDtype } from "../../shared/weights/dtype-codec.ts";
 import { FolderSource } from "../../workers/weights/folder-source.ts";
 import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 
-export const usage = `dart shard --model <file> --out <dir> [--neurons-per-shard N] [--dtype f32|f16|bf16] [--json]
+export const usage = `dart shard --model <file> --out <dir> [--neurons-per-shard N] [--dtype f32|f16|bf16]
+           [--order-text <file> [--order-tokens N]] [--json]
   Writes the weight store's objects into <dir>: manifest.json, base.bin (embeddings,
   attention, norms, classifier) and ffn/<layer>/<shard>.bin, each bundling the gate
-  row, up row and down column of N consecutive FFN neurons (default N = 16).
+  row, up row and down column of N FFN neurons (default N = 16): consecutive neurons,
+  or with --order-text neurons ordered by activation L2 over that text (a layout that
+  makes masks touch fewer shards; the model computes the same).
   Upload to the local R2 bucket with \`dart shard-upload --dir <dir>\`.`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -18,6 +23,8 @@ export async function run(argv: string[]): Promise<void> {
     out: { type: "string" },
     "neurons-per-shard": { type: "string" },
     dtype: { type: "string" },
+    "order-text": { type: "string" },
+    "order-tokens": { type: "string" },
     json: { type: "boolean" },
   });
   const modelPath = required(v, "model");
@@ -26,12 +33,18 @@ export async function run(argv: string[]): Promise<void> {
   if (v.dtype !== undefined && !(SHARD_DTYPES as readonly string[]).includes(v.dtype)) {
     throw new UsageError(`--dtype must be one of ${SHARD_DTYPES.join(", ")}`);
   }
-  const { model } = loadBundle(modelPath, v.tokenizer);
+  const { model, transformer, tokenizer } = loadBundle(modelPath, v.tokenizer);
+  let order: Int32Array[] | undefined;
+  if (v["order-text"] !== undefined) {
+    if (!existsSync(v["order-text"])) throw new UsageError(`text not found: ${v["order-text"]}`);
+    const max = numberFlag(v, "order-tokens", model.config.seqLen, { integer: true, min: 1 });
+    order = activationOrder(transformer, tokenizer.encode(readFileSync(v["order-text"], "utf8"), { bos: true }).slice(0, max));
+  }
   const folder = new FolderSource(out);
   await rm(`${folder.root}/ffn`, { recursive: true, force: true }); // no stale shards from another N
-  const m = await buildShardSet(model, { neuronsPerShard: n, dtype: v.dtype as ShardDtype | undefined }, folder.put);
+  const m = await buildShardSet(model, { neuronsPerShard: n, dtype: v.dtype as ShardDtype | undefined, order }, folder.put);
   const shards = m.layers.reduce((s, l) => s + l.length, 0);
-  const summary = { out: folder.root, dtype: m.dtype, neuronsPerShard: n, baseBytes: m.base.bytes, shards, ffnBytes: m.ffnBytes, forwardProxy: m.forwardProxy };
+  const summary = { out: folder.root, dtype: m.dtype, neuronsPerShard: n, baseBytes: m.base.bytes, shards, ffnBytes: m.ffnBytes, forwardProxy: m.forwardProxy, ordered: m.neuronOrder !== null };
   if (v.json) process.stdout.write(JSON.stringify(summary) + "\n");
   else {
     process.stdout.write(

@@ -22,6 +22,8 @@ export interface BuildOptions {
   /** Defaults to the model's own dtype when that round-trips exactly (f32 for stories260K). */
   dtype?: ShardDtype;
   forwardProxy?: ForwardProxy;
+  /** Per layer, the neuron to store in each slot (a permutation); default: neuron i in slot i. */
+  order?: Int32Array[];
 }
 
 export type ObjectSink = (key: string, bytes: Uint8Array) => Promise<void>;
@@ -55,8 +57,9 @@ function baseTensors(model: LoadedModel, proxy: ForwardProxy | undefined): { nam
   return out;
 }
 
-/** Encodes neurons [first, first+count) of one layer as a shard: gate rows | up rows | down columns. */
-export function encodeShard(model: LoadedModel, layer: number, first: number, count: number, dtype: ShardDtype): Uint8Array {
+/** Encodes the given neurons of one layer, in that order, as a shard: gate rows | up rows | down columns. */
+export function encodeShard(model: LoadedModel, layer: number, neurons: ArrayLike<number>, dtype: ShardDtype): Uint8Array {
+  const count = neurons.length;
   const { dim, hiddenDim } = model.config;
   const lw = model.weights.layers[layer]!;
   const bpe = bytesPerElement(dtype);
@@ -64,7 +67,7 @@ export function encodeShard(model: LoadedModel, layer: number, first: number, co
   const section = count * dim * bpe;
   const col = new Float32Array(dim);
   for (let i = 0; i < count; i++) {
-    const j = first + i;
+    const j = neurons[i]!;
     encodeInto(lw.wGate.subarray(j * dim, (j + 1) * dim), dtype, out, i * dim * bpe);
     encodeInto(lw.wUp.subarray(j * dim, (j + 1) * dim), dtype, out, section + i * dim * bpe);
     for (let d = 0; d < dim; d++) col[d] = lw.wDown[d * hiddenDim + j]!;
@@ -85,6 +88,14 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
   const n = opts.neuronsPerShard;
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`neuronsPerShard must be a positive integer, got ${n}`);
   const dtype = opts.dtype ?? shardDtypeFor(model.source.dtypes);
+  const order = opts.order?.map((o) => Array.from(o)) ?? null;
+  order?.forEach((o, l) => {
+    const seen = new Set(o);
+    if (o.length !== c.hiddenDim || seen.size !== c.hiddenDim || o.some((j) => !(j >= 0 && j < c.hiddenDim))) {
+      throw new RangeError(`order for layer ${l} is not a permutation of 0..${c.hiddenDim - 1}`);
+    }
+  });
+  if (order && order.length !== c.nLayers) throw new RangeError(`order lists ${order.length} layers, the model ${c.nLayers}`);
   const bpe = bytesPerElement(dtype);
 
   const tensors = baseTensors(model, opts.forwardProxy);
@@ -105,7 +116,8 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
     const shards: ShardRef[] = [];
     for (let first = 0, s = 0; first < c.hiddenDim; first += n, s++) {
       const count = Math.min(n, c.hiddenDim - first);
-      const ref = await put(sink, shardKey(l, s), encodeShard(model, l, first, count, dtype));
+      const ids = order ? order[l]!.slice(first, first + count) : Array.from({ length: count }, (_, i) => first + i);
+      const ref = await put(sink, shardKey(l, s), encodeShard(model, l, ids, dtype));
       shards.push({ ...ref, first, count });
       ffnBytes += ref.bytes;
     }
@@ -120,6 +132,7 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
     tiedClassifier: model.weights.classifier === model.weights.tokenEmbedding,
     base: { ...baseRef, tensors: refs },
     forwardProxy: opts.forwardProxy !== undefined,
+    neuronOrder: order,
     layers,
     ffnBytes,
   };

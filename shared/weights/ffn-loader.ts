@@ -15,14 +15,11 @@ export interface DeltaReport {
   layersRebuilt: number;
 }
 
-/** Distinct shard indices holding the kept neurons, ascending. */
-export function shardsForKept(kept: Int32Array, neuronsPerShard: number): number[] {
-  const out: number[] = [];
-  for (const j of kept) {
-    const s = Math.floor(j / neuronsPerShard);
-    if (out.at(-1) !== s) out.push(s);
-  }
-  return out;
+/** Distinct shard indices holding the kept neurons, ascending; `slots` maps neuron -> slot (identity if absent). */
+export function shardsForKept(kept: Int32Array, neuronsPerShard: number, slots?: Int32Array): number[] {
+  const out = new Set<number>();
+  for (const j of kept) out.add(Math.floor((slots ? slots[j]! : j) / neuronsPerShard));
+  return [...out].sort((a, b) => a - b);
 }
 
 function sameKept(a: Int32Array, b: Int32Array): boolean {
@@ -69,7 +66,7 @@ export class FfnDeltaLoader {
     let alreadyResident = 0;
     let residentBytes = 0;
     sets.forEach((k, layer) => {
-      for (const index of shardsForKept(k, neuronsPerShard)) {
+      for (const index of shardsForKept(k, neuronsPerShard, this.store.slots[layer])) {
         const id = { layer, index };
         ids.push(id);
         const b = this.store.shardRef(id).bytes;
@@ -109,15 +106,16 @@ export class FfnDeltaLoader {
     const dim = config.dim;
     const bpe = bytesPerElement(dtype);
     const k = kept.length;
+    const slots = this.store.slots[layer]!;
     const gate = new Float32Array(k * dim);
     const up = new Float32Array(k * dim);
     const downT = new Float32Array(k * dim);
     for (let i = 0; i < k; i++) {
-      const j = kept[i]!;
-      const s = Math.floor(j / n);
+      const slot = slots[kept[i]!]!;
+      const s = Math.floor(slot / n);
       const bytes = shard(s);
       const count = this.store.shardRef({ layer, index: s }).count;
-      const row = (j - s * n) * dim * bpe;
+      const row = (slot - s * n) * dim * bpe;
       const section = count * dim * bpe;
       decodeInto(bytes, row, dtype, dim, gate, i * dim);
       decodeInto(bytes, section + row, dtype, dim, up, i * dim);

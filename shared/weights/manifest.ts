@@ -25,7 +25,8 @@ export interface TensorRef {
 }
 
 /**
- * FFN neurons [first, first + count) of one layer. The object holds three
+ * Slots [first, first + count) of one layer: the neurons neuronOrder[l][first..]
+ * (the neurons first.. themselves when the manifest has no order). The object holds three
  * sections, each `count x dim` in the manifest dtype: the gate rows, the up rows,
  * and the down_proj columns stored as rows (the CompactFfn layout).
  */
@@ -49,7 +50,13 @@ export interface Manifest {
    */
   base: ObjectRef & { tensors: TensorRef[] };
   forwardProxy: boolean;
-  /** layers[l][s]: shard s of layer l, covering neurons in ascending order. */
+  /**
+   * Per layer, the neuron in each slot (a permutation of 0..hiddenDim-1), or null
+   * for the identity. Permuting FFN neurons changes nothing computed; a layout that
+   * puts neurons kept together in the same shards makes masks touch fewer shards.
+   */
+  neuronOrder: number[][] | null;
+  /** layers[l][s]: shard s of layer l, covering slots in ascending order. */
   layers: ShardRef[][];
   /** Bytes of all FFN shards together. */
   ffnBytes: number;
@@ -108,5 +115,31 @@ export function parseManifest(text: string): Manifest {
     });
     if (next !== hiddenDim) throw new ManifestError(`layer ${l} shards cover ${next} neurons, hiddenDim is ${hiddenDim}`);
   });
+  m.neuronOrder ??= null;
+  if (m.neuronOrder !== null) {
+    if (!Array.isArray(m.neuronOrder) || m.neuronOrder.length !== nLayers) throw new ManifestError("neuronOrder must list one order per layer");
+    m.neuronOrder.forEach((order, l) => {
+      const seen = new Uint8Array(hiddenDim);
+      if (!Array.isArray(order) || order.length !== hiddenDim) throw new ManifestError(`neuronOrder[${l}] must list ${hiddenDim} neurons`);
+      for (const j of order) {
+        if (!Number.isInteger(j) || j < 0 || j >= hiddenDim || seen[j]) throw new ManifestError(`neuronOrder[${l}] is not a permutation of 0..${hiddenDim - 1}`);
+        seen[j] = 1;
+      }
+    });
+  }
   return m;
+}
+
+/** Per layer, the slot of each neuron (the inverse of neuronOrder; identity without one). */
+export function neuronSlots(m: Manifest): Int32Array[] {
+  const { nLayers, hiddenDim } = m.config;
+  return Array.from({ length: nLayers }, (_, l) => {
+    const slots = new Int32Array(hiddenDim);
+    const order = m.neuronOrder?.[l];
+    for (let i = 0; i < hiddenDim; i++) {
+      if (order) slots[order[i]!] = i;
+      else slots[i] = i;
+    }
+    return slots;
+  });
 }

@@ -5,7 +5,7 @@ import { bytesPerElement, decodeInto } from "./dtype-codec.ts";
 import type { WeightStore } from "./store.ts";
 
 export async function modelFromStore(store: WeightStore): Promise<Pick<LoadedModel, "config" | "weights">> {
-  const { config: c, dtype, layers: shardLayers } = store.manifest;
+  const { config: c, dtype, layers: shardLayers, neuronOrder } = store.manifest;
   const { dim, hiddenDim } = c;
   const bpe = bytesPerElement(dtype);
   const layers: LayerWeights[] = [];
@@ -18,11 +18,12 @@ export async function modelFromStore(store: WeightStore): Promise<Pick<LoadedMod
     const col = new Float32Array(dim);
     refs.forEach((ref, s) => {
       const section = ref.count * dim * bpe;
-      decodeInto(bytes[s]!, 0, dtype, ref.count * dim, wGate, ref.first * dim);
-      decodeInto(bytes[s]!, section, dtype, ref.count * dim, wUp, ref.first * dim);
       for (let i = 0; i < ref.count; i++) {
+        const j = neuronOrder ? neuronOrder[l]![ref.first + i]! : ref.first + i;
+        decodeInto(bytes[s]!, i * dim * bpe, dtype, dim, wGate, j * dim);
+        decodeInto(bytes[s]!, section + i * dim * bpe, dtype, dim, wUp, j * dim);
         decodeInto(bytes[s]!, 2 * section + i * dim * bpe, dtype, dim, col, 0);
-        for (let d = 0; d < dim; d++) wDown[d * hiddenDim + ref.first + i] = col[d]!;
+        for (let d = 0; d < dim; d++) wDown[d * hiddenDim + j] = col[d]!;
       }
     });
     const t = (name: string) => store.tensor(`blk.${l}.${name}`);

@@ -3,7 +3,7 @@
 // Every object is checked against the manifest's sha256 before anyone sees it.
 import { decodeInto } from "./dtype-codec.ts";
 import { sha256Hex } from "./hash.ts";
-import { MANIFEST_KEY, parseManifest, type Manifest, type ObjectRef, type ShardRef } from "./manifest.ts";
+import { MANIFEST_KEY, neuronSlots, parseManifest, type Manifest, type ObjectRef, type ShardRef } from "./manifest.ts";
 import { ShardIntegrityError, WeightBudgetError, WeightStoreError, type ObjectSource } from "./source.ts";
 
 export interface WeightStoreOptions {
@@ -40,6 +40,8 @@ export class WeightStore {
   readonly manifest: Manifest;
   readonly source: ObjectSource;
   readonly budgetBytes: number;
+  /** Per layer, the slot of each neuron (see Manifest.neuronOrder). */
+  readonly slots: Int32Array[];
   private readonly concurrency: number;
   /** Base tensors decoded to fp32, by manifest name. */
   private readonly baseTensors: Map<string, Float32Array>;
@@ -54,6 +56,7 @@ export class WeightStore {
     this.baseTensors = base;
     this.budgetBytes = opts.budgetBytes ?? Infinity;
     this.concurrency = Math.max(1, opts.concurrency ?? 8);
+    this.slots = neuronSlots(manifest);
     if (!(this.budgetBytes >= 0)) throw new RangeError(`budgetBytes must be >= 0, got ${opts.budgetBytes}`);
   }
 
@@ -90,9 +93,9 @@ export class WeightStore {
     return ref;
   }
 
-  /** Index of the shard that holds `neuron` (shards tile each layer in order). */
-  shardOf(neuron: number): number {
-    return Math.floor(neuron / this.manifest.neuronsPerShard);
+  /** Index of the shard of `layer` that holds `neuron` (shards tile each layer's slots in order). */
+  shardOf(layer: number, neuron: number): number {
+    return Math.floor(this.slots[layer]![neuron]! / this.manifest.neuronsPerShard);
   }
 
   isResident(id: ShardId): boolean {

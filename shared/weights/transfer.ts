@@ -4,7 +4,7 @@
 import type { LoadedModel } from "../model/weights.ts";
 import { buildShardSet } from "./build.ts";
 import { FfnDeltaLoader, shardsForKept } from "./ffn-loader.ts";
-import type { Manifest } from "./manifest.ts";
+import { neuronSlots, type Manifest } from "./manifest.ts";
 import { MemorySource } from "./source.ts";
 import { WeightStore } from "./store.ts";
 
@@ -32,11 +32,11 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function maskShardBytes(manifest: Manifest, mask: Int32Array[]): { keys: Set<string>; bytes: number } {
+function maskShardBytes(manifest: Manifest, slots: Int32Array[], mask: Int32Array[]): { keys: Set<string>; bytes: number } {
   const keys = new Set<string>();
   let bytes = 0;
   mask.forEach((kept, l) => {
-    for (const s of shardsForKept(kept, manifest.neuronsPerShard)) {
+    for (const s of shardsForKept(kept, manifest.neuronsPerShard, slots[l])) {
       const ref = manifest.layers[l]![s]!;
       keys.add(ref.key);
       bytes += ref.bytes;
@@ -55,21 +55,23 @@ export async function measureTransfer(
   sequences: Int32Array[][][],
   neuronsPerShard: number,
   budgetFraction = 0.75,
+  order?: Int32Array[],
 ): Promise<TransferStats> {
   const mem = new MemorySource();
-  const manifest = await buildShardSet(model as LoadedModel, { neuronsPerShard }, mem.put);
+  const manifest = await buildShardSet(model as LoadedModel, { neuronsPerShard, order }, mem.put);
+  const slots = neuronSlots(manifest);
   const byKey = new Map(manifest.layers.flat().map((r) => [r.key, r.bytes]));
   const deltas: number[] = [];
   const whole: number[] = [];
   const newNeurons: number[] = [];
   const fetched: number[] = [];
   const firsts: number[] = [];
-  const maxMask = Math.max(0, ...sequences.flat().map((m) => maskShardBytes(manifest, m).bytes));
+  const maxMask = Math.max(0, ...sequences.flat().map((m) => maskShardBytes(manifest, slots, m).bytes));
   const budgetBytes = Math.max(Math.ceil(budgetFraction * manifest.ffnBytes), maxMask);
   const lru = { budgetBytes, fetchedBytesPerShift: 0, bytesFetched: 0, cacheHits: 0, shardsFetched: 0 };
 
   for (const masks of sequences) {
-    const perMask = masks.map((m) => maskShardBytes(manifest, m));
+    const perMask = masks.map((m) => maskShardBytes(manifest, slots, m));
     if (perMask[0]) firsts.push(perMask[0].bytes);
     for (let i = 1; i < masks.length; i++) {
       let d = 0;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compactFromDense, type CompactFfn } from "../../shared/engine/compact-ffn.ts";
 import { FfnDeltaLoader, shardsForKept } from "../../shared/weights/ffn-loader.ts";
+import { modelFromStore } from "../../shared/weights/model-from-store.ts";
 import { WeightStore } from "../../shared/weights/store.ts";
 import { stories } from "../helpers/model-dir.ts";
 import { randomKept, tempShardSet, type TempShardSet } from "./shard-set.ts";
@@ -73,6 +74,29 @@ describe("delta loading from resident shards", () => {
     tok.encode("The cat sat", { bos: true }).forEach((t, pos) => {
       expect(bits(tf.forward(s2, t, pos))).toEqual(bits(tf.forward(s1, t, pos)));
     });
+  });
+
+  it("with a permuted neuron layout, fetches the shards that hold the kept neurons and still matches compactFromDense", async () => {
+    const { model } = stories();
+    // Layer l stores neurons in reverse order, shifted by l: neuron j sits in slot (171 - j + l) % 172.
+    const order = Array.from({ length: 5 }, (_, l) => Int32Array.from({ length: 172 }, (_, i) => (171 - i + l + 172) % 172));
+    const set = await tempShardSet({ neuronsPerShard: 16, order });
+    try {
+      const store = await WeightStore.open(set.folder);
+      const loader = new FfnDeltaLoader(store);
+      const kept = Array.from({ length: 5 }, () => Int32Array.from([0, 1, 171]));
+      const { ffn, report } = await loader.load(kept);
+      ffn.forEach((f, l) => expectSameCompact(f, compactFromDense(model.weights.layers[l]!, 64, 172, kept[l]!)));
+      // Layer 0: neurons 0 and 1 sit in slots 171 and 170 (shard 10), neuron 171 in slot 0 (shard 0).
+      expect(store.isResident({ layer: 0, index: 10 }) && store.isResident({ layer: 0, index: 0 })).toBe(true);
+      // Layer 1: slots 0, 171, 1 (shards 0 and 10); layers 2-4: slots l-1, l-2, l, all in shard 0.
+      expect(report.shardsNeeded).toBe(2 + 2 + 1 + 1 + 1);
+      expect(store.shardOf(0, 171)).toBe(0);
+      const back = await modelFromStore(store);
+      expect(bits(back.weights.layers[3]!.wDown)).toEqual(bits(model.weights.layers[3]!.wDown));
+    } finally {
+      set.remove();
+    }
   });
 
   it("maps kept neurons to distinct shards and rejects bad kept sets", async () => {

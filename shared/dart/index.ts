@@ -1,31 +1,22 @@
-// Entry point: createPruner picks the implementation for a method.
+// Entry point: createPruner builds the pruner for a method, or restores one from its saved state.
 import type { InferenceState, Transformer } from "../engine/transformer.ts";
+import { MaskingPruner } from "./masking-pruner.ts";
 import type { Pruner } from "./pruner.ts";
-import { DartSettingsError, type DartSettings } from "./settings.ts";
+import { sameSettings, type DartSettings } from "./settings.ts";
 
 export type { Pruner, DriftEvent, LayerMaskSummary, PrunerStats } from "./pruner.ts";
+export { StateFormatError } from "./state-codec.ts";
 export * from "./settings.ts";
 
-/** Dense: every layer runs its full FFN. The reference every method is compared with. */
-function densePruner(tf: Transformer, state: InferenceState, settings: DartSettings): Pruner {
-  let tokens = 0;
-  return {
-    settings,
-    hooks: {},
-    beforeForward() {
-      tokens++;
-      state.ffn.fill(null);
-    },
-    beginTurn() {},
-    events: () => [],
-    masks: () => tf.weights.layers.map((_, layer) => ({ layer, kept: tf.config.hiddenDim, total: tf.config.hiddenDim })),
-    stats: () => ({ tokens, denseTokens: tokens, effectiveSparsity: 0, remasks: 0 }),
-    serialize: () => new Uint8Array(0),
-  };
-}
-
+/**
+ * A pruner for `settings`, or, with `saved` (from pruner.serialize()), the pruner that
+ * state describes, continuing exactly where it stopped. Saved state made under other
+ * settings is discarded in favour of a fresh pruner: settings changed between turns.
+ */
 export function createPruner(tf: Transformer, state: InferenceState, settings: DartSettings, saved?: Uint8Array): Pruner {
-  void saved;
-  if (settings.method === "dense") return densePruner(tf, state, settings);
-  throw new DartSettingsError("dart.method", `method ${settings.method} is not available yet`);
+  if (saved && saved.byteLength > 0) {
+    const p = MaskingPruner.restore(tf, state, saved);
+    if (sameSettings(p.settings, settings)) return p;
+  }
+  return new MaskingPruner(tf, state, settings);
 }

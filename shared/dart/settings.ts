@@ -7,14 +7,26 @@ export type RankingMethod = (typeof RANKINGS)[number];
 export const BUDGETS = ["uniform", "auto"] as const;
 export type BudgetMode = (typeof BUDGETS)[number];
 
+export const AGGREGATIONS = ["l2", "ema"] as const;
+export type Aggregation = (typeof AGGREGATIONS)[number];
+export const PRIORS = ["self", "text"] as const;
+
 export interface DartSettings {
   method: MethodName;
   /** Fraction of FFN neurons pruned, 0..0.9. */
   sparsity: number;
-  /** Tokens traced densely (prompt tail plus generated) before masks are built. */
+  /** Generated tokens traced densely after the prompt (and after a drift) before masks are built. */
   maskingStep: number;
   budget: BudgetMode;
   ranking: RankingMethod;
+  /** How traced activations accumulate: sum of squares (L2) or an exponential moving average. */
+  aggregation: Aggregation;
+  /** EMA decay in (0, 1), used when aggregation is "ema". */
+  emaDecay: number;
+  /** Explicit per-layer prune ratios; overrides sparsity and budget when set. */
+  layerSparsity?: number[];
+  /** Generic prior for static and dart: text the model writes itself ("self") or a fixed text. */
+  prior: (typeof PRIORS)[number];
 }
 
 export const DEFAULT_DART_SETTINGS: DartSettings = {
@@ -23,6 +35,9 @@ export const DEFAULT_DART_SETTINGS: DartSettings = {
   maskingStep: 10,
   budget: "uniform",
   ranking: "combined",
+  aggregation: "l2",
+  emaDecay: 0.9,
+  prior: "self",
 };
 
 /** Thrown for settings a client or user got wrong; `param` names the field. */
@@ -47,12 +62,27 @@ export function parseDartSettings(input: unknown, base: DartSettings = DEFAULT_D
   if (input === undefined || input === null) return { ...base };
   if (typeof input !== "object" || Array.isArray(input)) throw new DartSettingsError("dart", "dart must be an object");
   const o = input as Record<string, unknown>;
-  const known = new Set(["method", "sparsity", "maskingStep", "budget", "ranking"]);
+  const known = new Set(["method", "sparsity", "maskingStep", "budget", "ranking", "aggregation", "emaDecay", "layerSparsity", "prior"]);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new DartSettingsError(`dart.${k}`, `unknown DART setting dart.${k}`);
   const s = { ...base };
   if (o.method !== undefined) s.method = oneOf("dart.method", o.method, METHODS);
   if (o.budget !== undefined) s.budget = oneOf("dart.budget", o.budget, BUDGETS);
   if (o.ranking !== undefined) s.ranking = oneOf("dart.ranking", o.ranking, RANKINGS);
+  if (o.aggregation !== undefined) s.aggregation = oneOf("dart.aggregation", o.aggregation, AGGREGATIONS);
+  if (o.prior !== undefined) s.prior = oneOf("dart.prior", o.prior, PRIORS);
+  if (o.emaDecay !== undefined) {
+    if (typeof o.emaDecay !== "number" || !(o.emaDecay > 0 && o.emaDecay < 1)) {
+      throw new DartSettingsError("dart.emaDecay", `dart.emaDecay must be a number in (0, 1); got ${JSON.stringify(o.emaDecay)}`);
+    }
+    s.emaDecay = o.emaDecay;
+  }
+  if (o.layerSparsity !== undefined) {
+    const l = o.layerSparsity;
+    if (!Array.isArray(l) || l.length === 0 || l.some((x) => typeof x !== "number" || !(x >= 0 && x <= 0.9))) {
+      throw new DartSettingsError("dart.layerSparsity", "dart.layerSparsity must be a non-empty array of numbers in [0, 0.9]");
+    }
+    s.layerSparsity = l.slice();
+  }
   if (o.sparsity !== undefined) {
     if (typeof o.sparsity !== "number" || !(o.sparsity >= 0 && o.sparsity <= 0.9)) {
       throw new DartSettingsError("dart.sparsity", `dart.sparsity must be a number in [0, 0.9]; got ${JSON.stringify(o.sparsity)}`);
@@ -66,4 +96,11 @@ export function parseDartSettings(input: unknown, base: DartSettings = DEFAULT_D
     s.maskingStep = o.maskingStep;
   }
   return s;
+}
+
+/** Field-by-field equality (key order does not matter). */
+export function sameSettings(a: DartSettings, b: DartSettings): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as (keyof DartSettings)[]);
+  for (const k of keys) if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return false;
+  return true;
 }

@@ -1,0 +1,397 @@
+// One pruner for every masking method. What differs between methods is when statistics
+// are traced, how neurons are scored, and whether drift re-masks; the mechanics (dense vs
+// compacted FFN per forward, counters, events) are shared.
+//
+//   static  : one mask per model from generic text, used for every context.
+//   random  : one seeded random mask per model.
+//   griffin : mask from the prompt's per-token-normalised activations, at the end of each prompt.
+//   dart-paper: trace the prompt and the first maskingStep generated tokens densely, mask,
+//             then watch drift windows; a shift re-traces maskingStep tokens and re-masks.
+//   dart    : mask at the end of the prompt from the prompt's statistics blended with a
+//             generic prior and weighted by each neuron's W_down column norm (no dense
+//             generated tokens); drift is watched with out-of-sample calibration.
+import { compactFromDense, type CompactFfn } from "../engine/compact-ffn.ts";
+import type { ForwardHooks } from "../engine/hooks.ts";
+import type { InferenceState, Transformer } from "../engine/transformer.ts";
+import { Rng } from "../engine/sampler.ts";
+import { autoRatios, keptCount, uniformRatios } from "./budget.ts";
+import { DriftDetector, PAPER_DRIFT, type DriftOptions } from "./drift.ts";
+import type { DriftEvent, LayerMaskSummary, Pruner, PrunerStats } from "./pruner.ts";
+import { downNorms, forwardProxy, genericStats } from "./priors.ts";
+import { scoreLayer, topK } from "./ranking.ts";
+import { DartSettingsError, type DartSettings } from "./settings.ts";
+import { Tracer } from "./tracer.ts";
+import { decodeState, encodeState, StateFormatError } from "./state-codec.ts";
+
+function concat(arrays: Float32Array[]): Float32Array {
+  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
+  let o = 0;
+  for (const a of arrays) {
+    out.set(a, o);
+    o += a.length;
+  }
+  return out;
+}
+
+function concatInt(arrays: Int32Array[]): Int32Array {
+  const out = new Int32Array(arrays.reduce((n, a) => n + a.length, 0));
+  let o = 0;
+  for (const a of arrays) {
+    out.set(a, o);
+    o += a.length;
+  }
+  return out;
+}
+
+function split(a: Float32Array, width: number): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let o = 0; o + width <= a.length; o += width) out.push(a.slice(o, o + width));
+  return out;
+}
+
+/** Tunables of the improved `dart` method (see docs/quality.md for how they were chosen). */
+export const DART_TUNING = {
+  /** Weight of the generic prior, in tokens. */
+  priorWeight: 200,
+  /** Cap on the prompt's weight, in tokens. */
+  promptCap: 50,
+  drift: { windowSize: 5, sigmaFactor: 1, minMargin: 0.05, trigger: 2, calibration: "leave-one-out" } as DriftOptions,
+  /** Dense tokens traced after a detected shift. */
+  retraceTokens: 5,
+};
+
+type Mode = "tracing" | "masked";
+
+export class MaskingPruner implements Pruner {
+  readonly settings: DartSettings;
+  readonly hooks: ForwardHooks;
+  private readonly tf: Transformer;
+  private readonly state: InferenceState;
+  private readonly L: number;
+  private readonly hidden: number;
+  readonly tracer: Tracer;
+  readonly drift: DriftDetector | null;
+  mode: Mode = "tracing";
+  /** Generated tokens still to trace densely before masking. */
+  traceLeft = 0;
+  /** Whether the current forward call feeds the tracer. */
+  private tracingNow = false;
+  /** A drift check asked for a re-trace, applied at the next forward call. */
+  pendingRemask = false;
+  kept: (Int32Array | null)[];
+  private compact: (CompactFfn | null)[];
+  private log: DriftEvent[] = [];
+  counters = { tokens: 0, denseTokens: 0, neuronEvals: 0, neuronSlots: 0, remasks: 0 };
+
+  constructor(tf: Transformer, state: InferenceState, settings: DartSettings) {
+    this.tf = tf;
+    this.state = state;
+    this.settings = settings;
+    const c = tf.config;
+    this.L = c.nLayers;
+    this.hidden = c.hiddenDim;
+    if (settings.layerSparsity && settings.layerSparsity.length !== c.nLayers) {
+      throw new DartSettingsError("dart.layerSparsity", `dart.layerSparsity needs ${c.nLayers} entries (one per layer), got ${settings.layerSparsity.length}`);
+    }
+    const m = settings.method;
+    this.tracer = new Tracer(c.nLayers, c.hiddenDim, c.dim, {
+      aggregation: settings.aggregation,
+      emaDecay: settings.emaDecay,
+      normalizePerToken: m === "griffin",
+      importance: settings.budget === "auto",
+    });
+    this.drift = m === "dart-paper" ? new DriftDetector(c.dim, PAPER_DRIFT) : m === "dart" ? new DriftDetector(c.dim, DART_TUNING.drift) : null;
+    this.kept = new Array(c.nLayers).fill(null);
+    this.compact = new Array(c.nLayers).fill(null);
+    if (m === "static" || m === "random") this.setMasks(this.fixedMasks());
+    // Methods without tracing start (and stay) masked; dense keeps every kept set null.
+    if (!this.tracesPrompt) this.mode = "masked";
+    this.traceLeft = this.decodeTraceTokens;
+    this.hooks = this.makeHooks();
+  }
+
+  private makeHooks(): ForwardHooks {
+    const last = this.L - 1;
+    return {
+      ffnActivation: (l, _pos, a) => {
+        if (this.tracingNow) this.tracer.activation(l, a);
+      },
+      ffnInput: (l, _pos, h) => {
+        if (this.tracingNow) this.tracer.ffnInput(l, h);
+      },
+      ffnOutput: (l, _pos, m) => {
+        if (this.tracingNow) this.tracer.ffnOutput(l, m);
+      },
+      attnOutput: (l, pos, o) => {
+        if (l !== last || !this.drift) return;
+        if (this.tracingNow) {
+          this.drift.observeTraced(o);
+          return;
+        }
+        const check = this.drift.observe(o);
+        if (!check) return;
+        const remask = check.fired && !this.pendingRemask;
+        if (remask) this.pendingRemask = true;
+        this.log.push({ pos, kind: "window", cosine: check.cosine, threshold: check.threshold, remask });
+      },
+    };
+  }
+
+  private get tracesPrompt(): boolean {
+    const m = this.settings.method;
+    return m === "griffin" || m === "dart-paper" || m === "dart";
+  }
+
+  /** Generated tokens traced densely after a prompt: the paper's masking step; none for the others. */
+  private get decodeTraceTokens(): number {
+    return this.settings.method === "dart-paper" ? this.settings.maskingStep : 0;
+  }
+
+  beginTurn(pos: number, nTokens: number): void {
+    if (!this.tracesPrompt || nTokens < 2) return; // a single token continues the current masks
+    this.startTrace(this.decodeTraceTokens);
+    this.log.push({ pos, kind: "turn", remask: true });
+  }
+
+  /** Resets statistics and runs dense from now on; `decodeTokens` generated tokens are traced too. */
+  private startTrace(decodeTokens: number): void {
+    this.tracer.reset();
+    this.drift?.reset();
+    this.mode = "tracing";
+    this.traceLeft = decodeTokens;
+    this.pendingRemask = false;
+  }
+
+  beforeForward(pos: number, _token: number, phase: "prompt" | "decode"): void {
+    const m = this.settings.method;
+    if (this.tracingNow) this.tracer.endToken();
+    this.tracingNow = false;
+    let dense: boolean;
+    if (m === "dense") dense = true;
+    else if (phase === "prompt") {
+      // The prompt runs dense for every method (the evaluation protocol), traced where the method reads it.
+      dense = true;
+      this.tracingNow = this.tracesPrompt && this.mode === "tracing";
+    } else {
+      if (this.pendingRemask) {
+        this.counters.remasks++;
+        this.startTrace(m === "dart" ? DART_TUNING.retraceTokens : this.settings.maskingStep);
+        this.log.push({ pos, kind: "mask", remask: true });
+      }
+      if (this.mode === "tracing" && this.traceLeft > 0) {
+        this.traceLeft--;
+        dense = true;
+        this.tracingNow = true;
+      } else {
+        if (this.mode === "tracing") this.buildMasks(pos);
+        dense = this.kept.every((k) => k === null);
+      }
+    }
+    this.install(dense);
+    this.counters.tokens++;
+    if (dense) this.counters.denseTokens++;
+    this.counters.neuronSlots += this.L * this.hidden;
+    for (let l = 0; l < this.L; l++) this.counters.neuronEvals += dense ? this.hidden : this.compact[l]?.kept.length ?? this.hidden;
+  }
+
+  private install(dense: boolean): void {
+    for (let l = 0; l < this.L; l++) this.state.ffn[l] = dense ? null : this.compact[l]!;
+  }
+
+  private ratios(): number[] {
+    const s = this.settings;
+    if (s.layerSparsity) return s.layerSparsity;
+    if (s.budget === "auto" && this.tracer.tokens > 0) return autoRatios(this.tracer.meanImportance(), s.sparsity);
+    return uniformRatios(this.L, s.sparsity);
+  }
+
+  /** Ends a trace: scores, per-layer budgets, kept sets, compacted FFNs, drift baseline. */
+  private buildMasks(pos: number): void {
+    const ratios = this.ratios();
+    const scores = new Float32Array(this.hidden);
+    const masks: Int32Array[] = [];
+    for (let l = 0; l < this.L; l++) {
+      this.scoreTraced(l, scores);
+      masks.push(topK(scores, keptCount(this.hidden, ratios[l]!)));
+    }
+    this.setMasks(masks);
+    this.drift?.calibrate();
+    this.mode = "masked";
+    this.log.push({ pos, kind: "mask", remask: false });
+  }
+
+  private scoreTraced(l: number, out: Float32Array): void {
+    const s = this.settings;
+    const energy = this.tracer.energy[l]!;
+    if (s.method === "dart") {
+      this.scoreBlend(l, energy, out);
+      return;
+    }
+    if (s.method === "griffin") {
+      scoreLayer("magnitude", energy, undefined, undefined, out);
+      return;
+    }
+    const proxy = s.ranking === "magnitude" ? undefined : forwardProxy(this.tf);
+    scoreLayer(s.ranking, energy, proxy?.gMax[l], proxy?.gMean[l], out);
+  }
+
+  /** score_j = ||W_down[:, j]|| * sqrt((P prior~_j + c prompt~_j) / (P + c)), each statistic divided by its layer mean. */
+  private scoreBlend(l: number, energy: Float32Array, out: Float32Array): void {
+    const prior = genericStats(this.tf, this.settings.prior).meanEnergy[l]!;
+    const norms = downNorms(this.tf)[l]!;
+    const n = this.hidden;
+    const t = this.tracer.tokens;
+    const c = Math.min(t, DART_TUNING.promptCap);
+    const P = DART_TUNING.priorWeight;
+    let priorMean = 0, promptMean = 0;
+    for (let j = 0; j < n; j++) {
+      priorMean += prior[j]!;
+      promptMean += energy[j]!;
+    }
+    priorMean /= n;
+    promptMean /= n;
+    for (let j = 0; j < n; j++) {
+      const pr = priorMean > 0 ? prior[j]! / priorMean : 0;
+      const pm = promptMean > 0 ? energy[j]! / promptMean : 0;
+      out[j] = norms[j]! * Math.sqrt((P * pr + c * pm) / (P + c));
+    }
+  }
+
+  private fixedMasks(): Int32Array[] {
+    const s = this.settings;
+    const ratios = s.layerSparsity ?? uniformRatios(this.L, s.sparsity);
+    const masks: Int32Array[] = [];
+    if (s.method === "random") {
+      const rng = new Rng(0x5eed);
+      for (let l = 0; l < this.L; l++) {
+        const idx = Array.from({ length: this.hidden }, (_, i) => i);
+        for (let i = idx.length - 1; i > 0; i--) {
+          const j = rng.nextU32() % (i + 1);
+          [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+        }
+        masks.push(Int32Array.from(idx.slice(0, keptCount(this.hidden, ratios[l]!))).sort());
+      }
+      return masks;
+    }
+    const generic = genericStats(this.tf, s.prior);
+    const proxy = s.ranking === "magnitude" ? undefined : forwardProxy(this.tf);
+    const scores = new Float32Array(this.hidden);
+    for (let l = 0; l < this.L; l++) {
+      scoreLayer(s.ranking, generic.meanEnergy[l]!, proxy?.gMax[l], proxy?.gMean[l], scores);
+      masks.push(topK(scores, keptCount(this.hidden, ratios[l]!)));
+    }
+    return masks;
+  }
+
+  /** Installs kept sets; a ratio of 0 keeps the layer dense (null). Unchanged layers keep their buffers. */
+  setMasks(masks: (Int32Array | null)[]): void {
+    const { dim } = this.tf.config;
+    masks.forEach((kept, l) => {
+      const full = !kept || kept.length >= this.hidden;
+      const prev = this.kept[l];
+      if (full) {
+        this.kept[l] = null;
+        this.compact[l] = null;
+      } else if (!prev || prev.length !== kept.length || prev.some((v, i) => v !== kept[i])) {
+        this.kept[l] = kept;
+        this.compact[l] = compactFromDense(this.tf.weights.layers[l]!, dim, this.hidden, kept);
+      }
+    });
+  }
+
+  events(): DriftEvent[] {
+    return this.log.slice();
+  }
+
+  /** Takes the events logged so far and clears the log (for callers that persist them). */
+  drainEvents(): DriftEvent[] {
+    const e = this.log;
+    this.log = [];
+    return e;
+  }
+
+  masks(): LayerMaskSummary[] {
+    return this.kept.map((k, layer) => ({ layer, kept: k ? k.length : this.hidden, total: this.hidden }));
+  }
+
+  stats(): PrunerStats {
+    const c = this.counters;
+    return {
+      tokens: c.tokens,
+      denseTokens: c.denseTokens,
+      effectiveSparsity: c.neuronSlots ? 1 - c.neuronEvals / c.neuronSlots : 0,
+      remasks: c.remasks,
+    };
+  }
+
+  serialize(): Uint8Array {
+    const t = this.tracer;
+    const d = this.drift;
+    const kept = this.kept.map((k) => k ?? new Int32Array(0));
+    const header = {
+      settings: this.settings,
+      mode: this.mode,
+      traceLeft: this.traceLeft,
+      pendingRemask: this.pendingRemask,
+      // A traced forward whose token is not yet counted is counted now; restore starts between forwards.
+      tracerTokens: t.tokens + (this.tracingNow ? 1 : 0),
+      keptLengths: kept.map((k) => k.length),
+      fullLayers: this.kept.map((k) => k === null),
+      counters: this.counters,
+      drift: d && {
+        calibWindows: d.calibWindows.length, currentCount: d.currentCount, tracedCount: d.tracedCount,
+        hasBaseline: d.baseline !== null, threshold: d.threshold, pressure: d.pressure,
+      },
+    };
+    const arrays: Record<string, Float32Array | Float64Array | Int32Array | Uint8Array> = {
+      energy: concat(t.energy),
+      importance: t.importance,
+      seen: t.seenLayers,
+      kept: concatInt(kept),
+    };
+    if (d) {
+      arrays.driftTotal = d.total;
+      arrays.driftCurrent = d.current;
+      arrays.driftWindows = concat(d.calibWindows);
+      if (d.baseline) arrays.driftBaseline = d.baseline;
+    }
+    return encodeState(header, arrays);
+  }
+
+  /** Restores the state serialize() wrote; the settings come from the state itself. */
+  static restore(tf: Transformer, state: InferenceState, bytes: Uint8Array): MaskingPruner {
+    type Header = ReturnType<typeof JSON.parse>;
+    const { header: h, arrays: a } = decodeState<Header>(bytes);
+    const p = new MaskingPruner(tf, state, h.settings as DartSettings);
+    const c = tf.config;
+    if ((a.energy as Float32Array).length !== c.nLayers * c.hiddenDim) throw new StateFormatError("tracer state belongs to a model of another shape");
+    p.mode = h.mode;
+    p.traceLeft = h.traceLeft;
+    p.pendingRemask = h.pendingRemask;
+    p.counters = { ...h.counters };
+    p.tracer.tokens = h.tracerTokens;
+    split(a.energy as Float32Array, c.hiddenDim).forEach((e, l) => p.tracer.energy[l]!.set(e));
+    p.tracer.importance.set(a.importance as Float64Array);
+    p.tracer.seenLayers.set(a.seen as Uint8Array);
+    const keptAll = a.kept as Int32Array;
+    let off = 0;
+    const masks = (h.keptLengths as number[]).map((n, l) => {
+      const k = keptAll.slice(off, off + n);
+      off += n;
+      return h.fullLayers[l] ? null : k;
+    });
+    p.setMasks(masks);
+    const d = p.drift;
+    if (d && h.drift) {
+      d.total.set(a.driftTotal as Float32Array);
+      d.current.set(a.driftCurrent as Float32Array);
+      d.calibWindows = split(a.driftWindows as Float32Array, c.dim).slice(0, h.drift.calibWindows);
+      d.currentCount = h.drift.currentCount;
+      d.tracedCount = h.drift.tracedCount;
+      d.baseline = h.drift.hasBaseline ? (a.driftBaseline as Float32Array).slice() : null;
+      d.threshold = h.drift.threshold;
+      d.pressure = h.drift.pressure;
+    }
+    return p;
+  }
+}

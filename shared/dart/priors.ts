@@ -1,0 +1,117 @@
+// Per-model quantities DART needs, computed once per model and shared by every session:
+// the forward proxy, W_down column norms, and generic activation statistics (the
+// calibration-free prior: either text the model writes itself from BOS, or a fixed
+// generic text). All are memoised per Transformer; callers may inject cached copies.
+import type { Transformer } from "../engine/transformer.ts";
+import { Sampler } from "../engine/sampler.ts";
+import { computeForwardProxy, downColumnNorms, type ForwardProxy } from "./forward-proxy.ts";
+import { GENERIC_TEXT } from "./generic-text.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+
+export type PriorSource = "self" | "text";
+
+/** Mean a^2 per neuron per layer over a generic token stream. */
+export interface GenericStats {
+  meanEnergy: Float32Array[];
+  tokens: number;
+}
+
+interface ModelPriors {
+  proxy?: ForwardProxy;
+  downNorms?: Float32Array[];
+  generic: Partial<Record<PriorSource, GenericStats>>;
+  tokenizer?: Tokenizer;
+}
+
+const cache = new WeakMap<Transformer, ModelPriors>();
+
+function priors(tf: Transformer): ModelPriors {
+  let p = cache.get(tf);
+  if (!p) cache.set(tf, (p = { generic: {} }));
+  return p;
+}
+
+export function forwardProxy(tf: Transformer): ForwardProxy {
+  const p = priors(tf);
+  return (p.proxy ??= computeForwardProxy(tf.config, tf.weights));
+}
+
+/** Installs a forward proxy computed earlier (for example read from a cache file). */
+export function setForwardProxy(tf: Transformer, proxy: ForwardProxy): void {
+  priors(tf).proxy = proxy;
+}
+
+export function downNorms(tf: Transformer): Float32Array[] {
+  const p = priors(tf);
+  return (p.downNorms ??= downColumnNorms(tf.config, tf.weights));
+}
+
+/** The fixed-text prior needs a tokenizer; the self-generated one does not. */
+export function setTokenizer(tf: Transformer, tok: Tokenizer): void {
+  priors(tf).tokenizer = tok;
+}
+
+export const GENERIC_TOKENS = 2048;
+const SELF_SEQUENCE = 256;
+const SELF_SEED = 1234;
+
+/** Token streams the prior is measured on; each inner array starts at position 0 (BOS first). */
+export function genericSequences(tf: Transformer, source: PriorSource, tokens = GENERIC_TOKENS): number[][] {
+  if (source === "text") {
+    const tok = priors(tf).tokenizer;
+    if (!tok) throw new Error("the text prior needs setTokenizer(tf, tokenizer) first");
+    const ids = tok.encode(GENERIC_TEXT, { bos: false });
+    const seqs: number[][] = [];
+    const len = Math.min(SELF_SEQUENCE, tf.config.seqLen) - 1;
+    for (let i = 0; i < ids.length; i += len) seqs.push([tok.bosId, ...ids.slice(i, i + len)]);
+    return seqs;
+  }
+  // The model's own unconditional text: seeded sampling at temperature 1 from BOS.
+  const bos = 1;
+  const seqs: number[][] = [];
+  const sampler = new Sampler(tf.config.vocabSize, { temperature: 1, seed: SELF_SEED });
+  const state = tf.newState();
+  const len = Math.min(SELF_SEQUENCE, tf.config.seqLen);
+  let total = 0;
+  while (total < tokens) {
+    const seq = [bos];
+    let logits = tf.forward(state, bos, 0);
+    while (seq.length < len) {
+      const next = sampler.sample(logits);
+      if (next === bos || next === 2) break;
+      seq.push(next);
+      logits = tf.forward(state, next, seq.length - 1);
+    }
+    seqs.push(seq);
+    total += seq.length;
+  }
+  return seqs;
+}
+
+export function genericStats(tf: Transformer, source: PriorSource): GenericStats {
+  const p = priors(tf);
+  const hit = p.generic[source];
+  if (hit) return hit;
+  const { nLayers, hiddenDim } = tf.config;
+  const sums = Array.from({ length: nLayers }, () => new Float64Array(hiddenDim));
+  let count = 0;
+  const state = tf.newState();
+  const hooks = {
+    ffnActivation(l: number, _pos: number, a: Float32Array) {
+      const s = sums[l]!;
+      for (let j = 0; j < hiddenDim; j++) s[j] = s[j]! + a[j]! * a[j]!;
+    },
+  };
+  for (const seq of genericSequences(tf, source)) {
+    seq.forEach((t, pos) => tf.forward(state, t, pos, hooks));
+    count += seq.length;
+  }
+  const stats = { meanEnergy: sums.map((s) => Float32Array.from(s, (v) => v / count)), tokens: count };
+  p.generic[source] = stats;
+  return stats;
+}
+
+/** Installs generic statistics computed earlier. */
+export function setGenericStats(tf: Transformer, source: PriorSource, stats: GenericStats): void {
+  priors(tf).generic[source] = stats;
+}

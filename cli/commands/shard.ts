@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { activationOrder } from "../../shared/weights/neuron-order.ts";
+import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-proxy.ts";
 import { buildShardSet } from "../../shared/weights/build.ts";
 import { SHARD_DTYPES, type ShardDtype } from "../../shared/weights/dtype-codec.ts";
 import { FolderSource } from "../../workers/weights/folder-source.ts";
@@ -8,12 +9,14 @@ import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 
 export const usage = `dart shard --model <file> --out <dir> [--neurons-per-shard N] [--dtype f32|f16|bf16]
-           [--order-text <file> [--order-tokens N]] [--json]
+           [--order-text <file> [--order-tokens N]] [--no-priors] [--json]
   Writes the weight store's objects into <dir>: manifest.json, base.bin (embeddings,
   attention, norms, classifier) and ffn/<layer>/<shard>.bin, each bundling the gate
   row, up row and down column of N FFN neurons (default N = 16): consecutive neurons,
   or with --order-text neurons ordered by activation L2 over that text (a layout that
-  makes masks touch fewer shards; the model computes the same).
+  makes masks touch fewer shards; the model computes the same). The base blob also
+  carries DART's forward proxy (g_max, g_mean) and W_down column norms per layer,
+  unless --no-priors.
   Upload to the local R2 bucket with \`dart shard-upload --dir <dir>\`.`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -25,6 +28,7 @@ export async function run(argv: string[]): Promise<void> {
     dtype: { type: "string" },
     "order-text": { type: "string" },
     "order-tokens": { type: "string" },
+    "no-priors": { type: "boolean" },
     json: { type: "boolean" },
   });
   const modelPath = required(v, "model");
@@ -42,7 +46,13 @@ export async function run(argv: string[]): Promise<void> {
   }
   const folder = new FolderSource(out);
   await rm(`${folder.root}/ffn`, { recursive: true, force: true }); // no stale shards from another N
-  const m = await buildShardSet(model, { neuronsPerShard: n, dtype: v.dtype as ShardDtype | undefined, order }, folder.put);
+  const m = await buildShardSet(model, {
+    neuronsPerShard: n,
+    dtype: v.dtype as ShardDtype | undefined,
+    order,
+    forwardProxy: v["no-priors"] ? undefined : computeForwardProxy(model.config, model.weights),
+    downNorms: v["no-priors"] ? undefined : downColumnNorms(model.config, model.weights),
+  }, folder.put);
   const shards = m.layers.reduce((s, l) => s + l.length, 0);
   const summary = { out: folder.root, dtype: m.dtype, neuronsPerShard: n, baseBytes: m.base.bytes, shards, ffnBytes: m.ffnBytes, forwardProxy: m.forwardProxy, ordered: m.neuronOrder !== null };
   if (v.json) process.stdout.write(JSON.stringify(summary) + "\n");

@@ -11,8 +11,8 @@ import {
 
 export const BASE_KEY = "base.bin";
 
+/** DART's forward proxy (shared/dart/forward-proxy.ts computes it): per layer, d_ff values each. */
 export interface ForwardProxy {
-  /** Per layer, d_ff values each. */
   gMax: Float32Array[];
   gMean: Float32Array[];
 }
@@ -22,6 +22,8 @@ export interface BuildOptions {
   /** Defaults to the model's own dtype when that round-trips exactly (f32 for stories260K). */
   dtype?: ShardDtype;
   forwardProxy?: ForwardProxy;
+  /** Per layer, the L2 norm of each W_down column (d_ff values): DART priors need it and it spans all shards. */
+  downNorms?: Float32Array[];
   /** Per layer, the neuron to store in each slot (a permutation); default: neuron i in slot i. */
   order?: Int32Array[];
 }
@@ -30,7 +32,7 @@ export type ObjectSink = (key: string, bytes: Uint8Array) => Promise<void>;
 
 const align8 = (n: number) => (n + 7) & ~7;
 
-function baseTensors(model: LoadedModel, proxy: ForwardProxy | undefined): { name: string; shape: number[]; data: Float32Array }[] {
+function baseTensors(model: LoadedModel, proxy: ForwardProxy | undefined, downNorms: Float32Array[] | undefined): { name: string; shape: number[]; data: Float32Array }[] {
   const { config: c, weights: w } = model;
   const kv = kvDim(c);
   const out = [{ name: "token_embd", shape: [c.vocabSize, c.dim], data: w.tokenEmbedding }];
@@ -47,6 +49,7 @@ function baseTensors(model: LoadedModel, proxy: ForwardProxy | undefined): { nam
       out.push({ name: `blk.${l}.ffn_gmax`, shape: [c.hiddenDim], data: proxy.gMax[l]! });
       out.push({ name: `blk.${l}.ffn_gmean`, shape: [c.hiddenDim], data: proxy.gMean[l]! });
     }
+    if (downNorms) out.push({ name: `blk.${l}.ffn_down_norm`, shape: [c.hiddenDim], data: downNorms[l]! });
   });
   out.push({ name: "output_norm", shape: [c.dim], data: w.finalNorm });
   if (w.classifier !== w.tokenEmbedding) out.push({ name: "output", shape: [c.vocabSize, c.dim], data: w.classifier });
@@ -98,7 +101,7 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
   if (order && order.length !== c.nLayers) throw new RangeError(`order lists ${order.length} layers, the model ${c.nLayers}`);
   const bpe = bytesPerElement(dtype);
 
-  const tensors = baseTensors(model, opts.forwardProxy);
+  const tensors = baseTensors(model, opts.forwardProxy, opts.downNorms);
   const refs: TensorRef[] = [];
   let size = 0;
   for (const t of tensors) {
@@ -132,6 +135,7 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
     tiedClassifier: model.weights.classifier === model.weights.tokenEmbedding,
     base: { ...baseRef, tensors: refs },
     forwardProxy: opts.forwardProxy !== undefined,
+    downNorms: opts.downNorms !== undefined,
     neuronOrder: order,
     layers,
     ffnBytes,

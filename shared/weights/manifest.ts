@@ -46,10 +46,12 @@ export interface Manifest {
   /**
    * Tensors: token_embd, output_norm, output (untied only), blk.<l>.{attn_norm,
    * attn_q, attn_k, attn_v, attn_output, ffn_norm}, and when `forwardProxy` is
-   * true blk.<l>.ffn_gmax and blk.<l>.ffn_gmean (DART's forward-proxy vectors, d_ff each).
+   * true blk.<l>.ffn_gmax and blk.<l>.ffn_gmean (DART's forward-proxy vectors, d_ff each),
+   * when `downNorms` is true blk.<l>.ffn_down_norm (L2 norm of each W_down column).
    */
   base: ObjectRef & { tensors: TensorRef[] };
   forwardProxy: boolean;
+  downNorms: boolean;
   /**
    * Per layer, the neuron in each slot (a permutation of 0..hiddenDim-1), or null
    * for the identity. Permuting FFN neurons changes nothing computed; a layout that
@@ -116,6 +118,13 @@ export function parseManifest(text: string): Manifest {
     if (next !== hiddenDim) throw new ManifestError(`layer ${l} shards cover ${next} neurons, hiddenDim is ${hiddenDim}`);
   });
   m.neuronOrder ??= null;
+  m.downNorms ??= false;
+  const names = new Set(m.base.tensors?.map((t) => t.name));
+  for (let l = 0; l < nLayers; l++) {
+    for (const [flag, suffix] of [[m.forwardProxy, "ffn_gmax"], [m.forwardProxy, "ffn_gmean"], [m.downNorms, "ffn_down_norm"]] as const) {
+      if (flag && !names.has(`blk.${l}.${suffix}`)) throw new ManifestError(`base lacks blk.${l}.${suffix}`);
+    }
+  }
   if (m.neuronOrder !== null) {
     if (!Array.isArray(m.neuronOrder) || m.neuronOrder.length !== nLayers) throw new ManifestError("neuronOrder must list one order per layer");
     m.neuronOrder.forEach((order, l) => {

@@ -87,6 +87,19 @@ export class WeightStore {
     return this.baseTensors.has(name);
   }
 
+  /** DART's forward proxy from the base blob, or null when the shard set has none (give it to shared/dart's setForwardProxy). */
+  forwardProxy(): { gMax: Float32Array[]; gMean: Float32Array[] } | null {
+    if (!this.manifest.forwardProxy) return null;
+    const layers = Array.from({ length: this.manifest.config.nLayers }, (_, l) => l);
+    return { gMax: layers.map((l) => this.tensor(`blk.${l}.ffn_gmax`)), gMean: layers.map((l) => this.tensor(`blk.${l}.ffn_gmean`)) };
+  }
+
+  /** Per layer L2 norms of W_down's columns, or null when the shard set has none. */
+  downNorms(): Float32Array[] | null {
+    if (!this.manifest.downNorms) return null;
+    return Array.from({ length: this.manifest.config.nLayers }, (_, l) => this.tensor(`blk.${l}.ffn_down_norm`));
+  }
+
   shardRef(id: ShardId): ShardRef {
     const ref = this.manifest.layers[id.layer]?.[id.index];
     if (!ref) throw new RangeError(`no shard ${id.index} in layer ${id.layer}`);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { f16ToF32, f32ToF16 } from "../../shared/model/dtypes.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
+import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-proxy.ts";
 import { parseManifest, ManifestError } from "../../shared/weights/manifest.ts";
 import { modelFromStore } from "../../shared/weights/model-from-store.ts";
 import { WeightStore } from "../../shared/weights/store.ts";
@@ -74,6 +75,28 @@ describe("shard format on the real stories260K", () => {
       for (let i = 0; i < want.length; i += 97) expect(got[i]).toBe(f16ToF32(f32ToF16(want[i]!)));
     } finally {
       half.remove();
+    }
+  });
+
+  it("carries DART's forward proxy and W_down column norms in the base when given", async () => {
+    const { model } = stories();
+    const proxy = computeForwardProxy(model.config, model.weights);
+    const norms = downColumnNorms(model.config, model.weights);
+    const withPriors = await tempShardSet({ neuronsPerShard: 64, forwardProxy: proxy, downNorms: norms });
+    try {
+      const store = await WeightStore.open(withPriors.folder);
+      const got = store.forwardProxy()!;
+      for (let l = 0; l < 5; l++) {
+        expect(bits(got.gMax[l]!)).toEqual(bits(proxy.gMax[l]!));
+        expect(bits(got.gMean[l]!)).toEqual(bits(proxy.gMean[l]!));
+        expect(bits(store.downNorms()![l]!)).toEqual(bits(norms[l]!));
+      }
+      expect((await WeightStore.open(set.folder)).forwardProxy()).toBeNull();
+      const m = JSON.parse(readFileSync(join(withPriors.dir, "manifest.json"), "utf8"));
+      m.base.tensors = m.base.tensors.filter((t: { name: string }) => t.name !== "blk.2.ffn_gmean");
+      expect(() => parseManifest(JSON.stringify(m))).toThrow(/blk.2.ffn_gmean/);
+    } finally {
+      withPriors.remove();
     }
   });
 

@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<void> {
     json: { type: "boolean" },
   });
   const modelPath = required(v, "model");
-  const n = numberFlag(v, "neurons-per-shard", 16, { integer: true, min: 1 });
+  const n = numberFlag(v, "neurons-per-shard", 1, { integer: true, min: 1 });
   const sizes = [...new Set([...(v["shard-sizes"] ?? "1,4,16,64").split(",").map((x) => Number(x)), n])].sort((a, b) => a - b);
   if (sizes.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError("--shard-sizes must be positive integers, comma-separated");
   const method = v.method ?? "dart";

@@ -12,7 +12,7 @@ export const usage = `dart shard --model <file> --out <dir> [--neurons-per-shard
            [--order-text <file> [--order-tokens N]] [--no-priors] [--json]
   Writes the weight store's objects into <dir>: manifest.json, base.bin (embeddings,
   attention, norms, classifier) and ffn/<layer>/<shard>.bin, each bundling the gate
-  row, up row and down column of N FFN neurons (default N = 16): consecutive neurons,
+  row, up row and down column of N FFN neurons (default N = 1): consecutive neurons,
   or with --order-text neurons ordered by activation L2 over that text (a layout that
   makes masks touch fewer shards; the model computes the same). The base blob also
   carries DART's forward proxy (g_max, g_mean) and W_down column norms per layer,
@@ -33,7 +33,8 @@ export async function run(argv: string[]): Promise<void> {
   });
   const modelPath = required(v, "model");
   const out = required(v, "out");
-  const n = numberFlag(v, "neurons-per-shard", 16, { integer: true, min: 1 });
+  // Default 1: a scattered 50% mask touches nearly every shard of 4+ neurons (docs/transfer.md).
+  const n = numberFlag(v, "neurons-per-shard", 1, { integer: true, min: 1 });
   if (v.dtype !== undefined && !(SHARD_DTYPES as readonly string[]).includes(v.dtype)) {
     throw new UsageError(`--dtype must be one of ${SHARD_DTYPES.join(", ")}`);
   }

@@ -1,0 +1,34 @@
+// dart shard + dart shard-upload --local, read back by wrangler itself from the
+// same local state (what `wrangler dev --persist-to` serves to the R2 binding).
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { dataPath } from "../helpers/model-dir.ts";
+
+const root = resolve(import.meta.dirname, "../..");
+const tmp = mkdtempSync(join(tmpdir(), "dart-seed-"));
+const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
+const dart = (...args: string[]) => execFileSync(process.execPath, [join(root, "cli/dart.ts"), ...args], { encoding: "utf8", env });
+
+describe("seeding wrangler dev's local R2 bucket", () => {
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("uploads a shard set once, readable by wrangler r2 object get --local", () => {
+    const dir = join(tmp, "stories260K");
+    const state = join(tmp, "state");
+    const shard = JSON.parse(dart("shard", "--model", dataPath("stories260K.bin"), "--out", dir, "--neurons-per-shard", "64", "--json"));
+    expect(shard).toMatchObject({ shards: 15, ffnBytes: 5 * 172 * 3 * 64 * 4, forwardProxy: true });
+    const up = JSON.parse(dart("shard-upload", "--dir", dir, "--local", "--persist-to", state, "--json"));
+    expect(up).toMatchObject({ prefix: "stories260K", skipped: false, objects: 17 });
+    const got = execFileSync(
+      process.execPath,
+      [join(root, "node_modules/wrangler/bin/wrangler.js"), "r2", "object", "get", "dart-weights/stories260K/ffn/3/2.bin",
+        "--local", "--persist-to", state, "--pipe", "-c", join(root, "workers/weights/wrangler.toml")],
+      { env, cwd: root },
+    );
+    expect(Buffer.compare(got, readFileSync(join(dir, "ffn/3/2.bin")))).toBe(0);
+    expect(JSON.parse(dart("shard-upload", "--dir", dir, "--local", "--persist-to", state, "--json"))).toMatchObject({ skipped: true, objects: 0 });
+  });
+});

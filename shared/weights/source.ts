@@ -6,6 +6,8 @@ export interface ObjectSource {
   readonly description: string;
   /** The object's bytes, or null when it does not exist. Throws on transport errors. */
   get(key: string): Promise<Uint8Array | null>;
+  /** Several objects in one round trip (HTTP batch route), in order; sources without it get one by one. */
+  getMany?(keys: string[]): Promise<(Uint8Array | null)[]>;
 }
 
 export class WeightStoreError extends Error {

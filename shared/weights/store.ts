@@ -9,8 +9,10 @@ import { ShardIntegrityError, WeightBudgetError, WeightStoreError, type ObjectSo
 export interface WeightStoreOptions {
   /** Most bytes of FFN shards kept resident; default unlimited. */
   budgetBytes?: number;
-  /** Parallel fetches per ensure() call. */
+  /** Parallel requests per ensure() call. */
   concurrency?: number;
+  /** Objects per request when the source has getMany (default 64). */
+  batchSize?: number;
 }
 
 export interface WeightStoreStats {
@@ -43,6 +45,7 @@ export class WeightStore {
   /** Per layer, the slot of each neuron (see Manifest.neuronOrder). */
   readonly slots: Int32Array[];
   private readonly concurrency: number;
+  private readonly batchSize: number;
   /** Base tensors decoded to fp32, by manifest name. */
   private readonly baseTensors: Map<string, Float32Array>;
   /** Map order is recency order: the first entry is the least recently used. */
@@ -56,6 +59,7 @@ export class WeightStore {
     this.baseTensors = base;
     this.budgetBytes = opts.budgetBytes ?? Infinity;
     this.concurrency = Math.max(1, opts.concurrency ?? 8);
+    this.batchSize = Math.max(1, opts.batchSize ?? 64);
     this.slots = neuronSlots(manifest);
     if (!(this.budgetBytes >= 0)) throw new RangeError(`budgetBytes must be >= 0, got ${opts.budgetBytes}`);
   }
@@ -136,19 +140,32 @@ export class WeightStore {
         this.resident.set(r.key, hit);
       } else if (!missing.has(r.key)) missing.set(r.key, r);
     }
-    const queue = [...missing.values()];
+    // Work items: single refs, or batches of refs when the source can get many at once.
+    const all = [...missing.values()];
+    const per = this.source.getMany ? this.batchSize : 1;
+    const queue: ShardRef[][] = [];
+    for (let i = 0; i < all.length; i += per) queue.push(all.slice(i, i + per));
+    const onBytes = (n: number, refetch: boolean) => {
+      this.counters.bytesFetched += n;
+      if (refetch) this.counters.refetches++;
+    };
+    const fetched = new Map<string, Uint8Array>();
     const worker = async () => {
-      for (let r = queue.shift(); r; r = queue.shift()) {
-        const bytes = await fetchVerified(this.source, r, (n, refetch) => {
-          this.counters.bytesFetched += n;
-          if (refetch) this.counters.refetches++;
-        });
-        this.counters.shardsFetched++;
-        this.resident.set(r.key, { ref: r, bytes });
-        this.residentBytes += bytes.byteLength;
+      for (let batch = queue.shift(); batch; batch = queue.shift()) {
+        const first = this.source.getMany ? await this.source.getMany(batch.map((r) => r.key)) : undefined;
+        for (const [i, r] of batch.entries()) {
+          fetched.set(r.key, await fetchVerified(this.source, r, onBytes, first ? first[i] ?? null : undefined));
+          this.counters.shardsFetched++;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, worker));
+    // Insert in request order, not arrival order, so recency (and eviction) is deterministic.
+    for (const r of all) {
+      const bytes = fetched.get(r.key)!;
+      this.resident.set(r.key, { ref: r, bytes });
+      this.residentBytes += bytes.byteLength;
+    }
 
     for (const [key, entry] of this.resident) {
       if (this.residentBytes <= this.budgetBytes) break;
@@ -168,16 +185,18 @@ export class WeightStore {
 /**
  * Fetches an object and checks size and sha256; a mismatch is fetched once more
  * (a torn read or a bad cache), a second mismatch is a ShardIntegrityError.
- * `onBytes` sees every attempt's size.
+ * `onBytes` sees every attempt's size. `firstAttempt`: bytes already received
+ * for the first attempt (from a batch; null = missing there).
  */
 export async function fetchVerified(
   source: ObjectSource,
   ref: ObjectRef,
   onBytes: (n: number, refetch: boolean) => void,
+  firstAttempt?: Uint8Array | null,
 ): Promise<Uint8Array> {
   let detail = "";
   for (let attempt = 0; attempt < 2; attempt++) {
-    const bytes = await source.get(ref.key);
+    const bytes = attempt === 0 && firstAttempt !== undefined ? firstAttempt : await source.get(ref.key);
     if (!bytes) throw new WeightStoreError(`weight object ${ref.key} is missing from ${source.description}`);
     onBytes(bytes.byteLength, attempt > 0);
     if (bytes.byteLength !== ref.bytes) detail = `${bytes.byteLength} bytes, manifest says ${ref.bytes}`;

@@ -70,4 +70,32 @@ describe("weight store on a real R2 binding (workerd)", () => {
     expect((await put("Bearer test-upload-token")).status).toBe(204);
     expect(new TextDecoder().decode((await new R2Source(bucket, "up").get("x.bin"))!)).toBe("abc");
   });
+
+  it("fetches many shards per request through the batch route, and still verifies each", async () => {
+    const requests: string[] = [];
+    const counted = (u: string, i?: RequestInit) => {
+      requests.push(`${i?.method ?? "GET"} ${new URL(u).pathname}`);
+      return SELF.fetch(u, i);
+    };
+    const http = new HttpSource(`http://weights.test/weights/${PREFIX}/`, counted);
+    const store = await WeightStore.open(http, { batchSize: 64 });
+    requests.length = 0;
+    const kept = fixture.masks[0]!.kept.map((k) => Int32Array.from(k));
+    const { ffn, report } = await new FfnDeltaLoader(store).load(kept);
+    for (let l = 0; l < 5; l++) expect(await digest(ffn[l]!)).toBe(fixture.masks[0]!.digests[l]);
+    expect(report.shardsFetched).toBeGreaterThan(1);
+    expect(report.shardsFetched).toBeLessThanOrEqual(64);
+    expect(requests).toEqual([`POST /weights/${PREFIX}/_batch`]);
+    // A shard corrupted in the bucket: the batch copy fails, one GET refetch fails too.
+    const bad = decode(fixture.objects["ffn/1/7.bin"]!);
+    bad[5] ^= 0x10;
+    await bucket.put(`${PREFIX}/ffn/1/7.bin`, bad);
+    const fresh = await WeightStore.open(http);
+    requests.length = 0;
+    const err = await fresh.ensure([{ layer: 1, index: 6 }, { layer: 1, index: 7 }]).catch((e) => e);
+    expect(err).toBeInstanceOf(ShardIntegrityError);
+    expect(requests).toEqual([`POST /weights/${PREFIX}/_batch`, `GET /weights/${PREFIX}/ffn/1/7.bin`]);
+    const res = await SELF.fetch(`http://weights.test/weights/${PREFIX}/_batch`, { method: "POST", body: JSON.stringify({ keys: ["../x"] }) });
+    expect(res.status).toBe(400);
+  });
 });

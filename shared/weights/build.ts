@@ -105,12 +105,13 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
   const refs: TensorRef[] = [];
   let size = 0;
   for (const t of tensors) {
-    const bytes = t.data.length * bpe;
-    refs.push({ name: t.name, shape: t.shape, offset: size, bytes });
+    const tdtype: ShardDtype = t.shape.length === 1 ? "f32" : dtype; // GGUF keeps vectors f32 too
+    const bytes = t.data.length * bytesPerElement(tdtype);
+    refs.push({ name: t.name, shape: t.shape, dtype: tdtype, offset: size, bytes });
     size = align8(size + bytes);
   }
   const base = new Uint8Array(size);
-  tensors.forEach((t, i) => encodeInto(t.data, dtype, base, refs[i]!.offset));
+  tensors.forEach((t, i) => encodeInto(t.data, refs[i]!.dtype, base, refs[i]!.offset));
   const baseRef = await put(sink, BASE_KEY, base);
 
   const layers: ShardRef[][] = [];

@@ -19,6 +19,8 @@ export interface ObjectRef {
 export interface TensorRef {
   name: string;
   shape: number[];
+  /** Matrices use the manifest dtype; vectors (norms, DART's per-neuron vectors) stay f32. */
+  dtype: ShardDtype;
   /** Byte offset inside the base blob (8-aligned). */
   offset: number;
   bytes: number;
@@ -105,6 +107,12 @@ export function parseManifest(text: string): Manifest {
     }
   };
   checkRef(m.base, "base");
+  if (!Array.isArray(m.base.tensors)) throw new ManifestError("base lists no tensors");
+  for (const t of m.base.tensors) {
+    if (!SHARD_DTYPES.includes(t.dtype) || !Number.isInteger(t.offset) || t.offset < 0 || t.offset + t.bytes > m.base.bytes) {
+      throw new ManifestError(`base tensor ${t.name}: bad layout ${JSON.stringify(t)}`);
+    }
+  }
   m.layers.forEach((shards, l) => {
     let next = 0;
     shards.forEach((s, i) => {

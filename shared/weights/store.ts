@@ -74,7 +74,7 @@ export class WeightStore {
     for (const t of manifest.base.tensors) {
       const n = t.shape.reduce((a, b) => a * b, 1);
       const out = new Float32Array(n);
-      decodeInto(base, t.offset, manifest.dtype, n, out, 0);
+      decodeInto(base, t.offset, t.dtype, n, out, 0);
       tensors.set(t.name, out);
     }
     return new WeightStore(source, manifest, tensors, opts);

@@ -4,6 +4,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { f16ToF32, f32ToF16 } from "../../shared/model/dtypes.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { GGML_TYPE } from "../../shared/model/dtypes.ts";
+import { writeLlamaGguf } from "../../shared/model/gguf-writer.ts";
+import { loadModel } from "../../shared/model/load.ts";
+import { buildShardSet } from "../../shared/weights/build.ts";
+import { FolderSource } from "../../workers/weights/folder-source.ts";
 import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-proxy.ts";
 import { parseManifest, ManifestError } from "../../shared/weights/manifest.ts";
 import { modelFromStore } from "../../shared/weights/model-from-store.ts";
@@ -63,6 +70,30 @@ describe("shard format on the real stories260K", () => {
     tok.encode("Once upon a time", { bos: true }).forEach((t, pos) => {
       expect(bits(tf2.forward(s2, t, pos))).toEqual(bits(tf.forward(s1, t, pos)));
     });
+  });
+
+  it("keeps an F16 GGUF model in f16 (vectors in f32) and rebuilds it bit-exactly", async () => {
+    const { model: bin } = stories();
+    const f16 = loadModel(writeLlamaGguf(bin, { dtype: GGML_TYPE.F16 }));
+    const dir = mkdtempSync(join(tmpdir(), "dart-shards-f16-"));
+    try {
+      const folder = new FolderSource(dir);
+      const m = await buildShardSet(f16, { neuronsPerShard: 8 }, folder.put);
+      expect(m.dtype).toBe("f16");
+      expect(m.ffnBytes).toBe(5 * 3 * 172 * 64 * 2);
+      expect(m.base.tensors.find((t) => t.name === "blk.0.attn_norm")!.dtype).toBe("f32");
+      expect(m.base.tensors.find((t) => t.name === "blk.0.attn_q")!.dtype).toBe("f16");
+      const back = await modelFromStore(await WeightStore.open(folder));
+      expect(bits(back.weights.tokenEmbedding)).toEqual(bits(f16.weights.tokenEmbedding));
+      expect(bits(back.weights.finalNorm)).toEqual(bits(f16.weights.finalNorm));
+      for (let l = 0; l < 5; l++) {
+        for (const k of ["attnNorm", "wq", "wk", "wv", "wo", "ffnNorm", "wGate", "wUp", "wDown"] as const) {
+          expect(bits(back.weights.layers[l]![k]), `layer ${l} ${k}`).toEqual(bits(f16.weights.layers[l]![k]));
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("stores f16 when asked, as the f16 rounding of each weight", async () => {

@@ -98,7 +98,7 @@ export async function run(argv: string[]): Promise<void> {
     const same = remote !== null && Buffer.from(remote).equals(Buffer.from(manifestBytes));
     let objects = 0, bytes = 0;
     if (!same || v.force) {
-      const wanted = new Set([manifest.base.key, ...manifest.layers.flat().map((s) => s.key)]);
+      const wanted = new Set([manifest.base.key, ...(manifest.tokenizer ? [manifest.tokenizer.key] : []), ...manifest.layers.flat().map((s) => s.key)]);
       const keys = (await listKeys(dir)).filter((k) => wanted.has(k));
       if (keys.length !== wanted.size) throw new UsageError(`${dir} lacks ${wanted.size - keys.length} objects its manifest lists`);
       const queue = [...keys];

@@ -1,4 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ggufTokenizer } from "../../shared/model/gguf.ts";
+import { isGguf } from "../../shared/model/load.ts";
+import { readLlama2cTokenizer, type TokenizerData } from "../../shared/tokenizer/tokenizer.ts";
 import { rm } from "node:fs/promises";
 import { activationOrder } from "../../shared/weights/neuron-order.ts";
 import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-proxy.ts";
@@ -16,8 +20,20 @@ export const usage = `dart shard --model <file> --out <dir> [--neurons-per-shard
   or with --order-text neurons ordered by activation L2 over that text (a layout that
   makes masks touch fewer shards; the model computes the same). The base blob also
   carries DART's forward proxy (g_max, g_mean) and W_down column norms per layer,
-  unless --no-priors.
+  unless --no-priors; tokenizer.json holds the tokenizer.
   Upload to the local R2 bucket with \`dart shard-upload --dir <dir>\`.`;
+
+/** The tokenizer the bundle loaded, as data: --tokenizer, the GGUF's own, or tokenizer.bin / tok<vocab>.bin beside the model. */
+function tokenizerData(modelPath: string, tokenizerPath: string | undefined, vocabSize: number): TokenizerData {
+  if (tokenizerPath) return readLlama2cTokenizer(readFileSync(tokenizerPath), vocabSize);
+  const bytes = new Uint8Array(readFileSync(modelPath));
+  if (isGguf(bytes)) return ggufTokenizer(bytes);
+  for (const name of ["tokenizer.bin", `tok${vocabSize}.bin`]) {
+    const p = join(dirname(modelPath), name);
+    if (existsSync(p)) return readLlama2cTokenizer(readFileSync(p), vocabSize);
+  }
+  throw new UsageError(`no tokenizer for ${modelPath}: pass --tokenizer <tokenizer.bin>`);
+}
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
@@ -38,7 +54,7 @@ export async function run(argv: string[]): Promise<void> {
   if (v.dtype !== undefined && !(SHARD_DTYPES as readonly string[]).includes(v.dtype)) {
     throw new UsageError(`--dtype must be one of ${SHARD_DTYPES.join(", ")}`);
   }
-  const { model, transformer, tokenizer } = loadBundle(modelPath, v.tokenizer);
+  const { model, transformer, tokenizer } = loadBundle(modelPath, v.tokenizer); // checks the tokenizer loads
   let order: Int32Array[] | undefined;
   if (v["order-text"] !== undefined) {
     if (!existsSync(v["order-text"])) throw new UsageError(`text not found: ${v["order-text"]}`);
@@ -51,6 +67,7 @@ export async function run(argv: string[]): Promise<void> {
     neuronsPerShard: n,
     dtype: v.dtype as ShardDtype | undefined,
     order,
+    tokenizer: tokenizerData(modelPath, v.tokenizer, model.config.vocabSize),
     forwardProxy: v["no-priors"] ? undefined : computeForwardProxy(model.config, model.weights),
     downNorms: v["no-priors"] ? undefined : downColumnNorms(model.config, model.weights),
   }, folder.put);

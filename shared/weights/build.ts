@@ -2,6 +2,7 @@
 // each object to a sink (a folder, an R2 bucket, memory) and returning the manifest.
 import { kvDim } from "../model/config.ts";
 import type { LoadedModel } from "../model/weights.ts";
+import type { TokenizerData } from "../tokenizer/tokenizer.ts";
 import { bytesPerElement, encodeInto, shardDtypeFor, type ShardDtype } from "./dtype-codec.ts";
 import { sha256Hex } from "./hash.ts";
 import {
@@ -10,6 +11,7 @@ import {
 } from "./manifest.ts";
 
 export const BASE_KEY = "base.bin";
+export const TOKENIZER_KEY = "tokenizer.json";
 
 /** DART's forward proxy (shared/dart/forward-proxy.ts computes it): per layer, d_ff values each. */
 export interface ForwardProxy {
@@ -26,6 +28,8 @@ export interface BuildOptions {
   downNorms?: Float32Array[];
   /** Per layer, the neuron to store in each slot (a permutation); default: neuron i in slot i. */
   order?: Int32Array[];
+  /** Stored as tokenizer.json so a node needs nothing but the store. */
+  tokenizer?: TokenizerData;
 }
 
 export type ObjectSink = (key: string, bytes: Uint8Array) => Promise<void>;
@@ -113,6 +117,10 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
   const base = new Uint8Array(size);
   tensors.forEach((t, i) => encodeInto(t.data, refs[i]!.dtype, base, refs[i]!.offset));
   const baseRef = await put(sink, BASE_KEY, base);
+  const tok = opts.tokenizer;
+  const tokenizerRef = tok
+    ? await put(sink, TOKENIZER_KEY, new TextEncoder().encode(JSON.stringify({ pieces: tok.pieces, scores: Array.from(tok.scores), bosId: tok.bosId, eosId: tok.eosId })))
+    : null;
 
   const layers: ShardRef[][] = [];
   let ffnBytes = 0;
@@ -137,6 +145,7 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
     base: { ...baseRef, tensors: refs },
     forwardProxy: opts.forwardProxy !== undefined,
     downNorms: opts.downNorms !== undefined,
+    tokenizer: tokenizerRef,
     neuronOrder: order,
     layers,
     ffnBytes,

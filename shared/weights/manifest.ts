@@ -54,6 +54,8 @@ export interface Manifest {
   base: ObjectRef & { tensors: TensorRef[] };
   forwardProxy: boolean;
   downNorms: boolean;
+  /** The tokenizer as JSON {pieces, scores, bosId, eosId} (key tokenizer.json), or null. */
+  tokenizer: ObjectRef | null;
   /**
    * Per layer, the neuron in each slot (a permutation of 0..hiddenDim-1), or null
    * for the identity. Permuting FFN neurons changes nothing computed; a layout that
@@ -127,6 +129,8 @@ export function parseManifest(text: string): Manifest {
   });
   m.neuronOrder ??= null;
   m.downNorms ??= false;
+  m.tokenizer ??= null;
+  if (m.tokenizer) checkRef(m.tokenizer, "tokenizer");
   const names = new Set(m.base.tensors?.map((t) => t.name));
   for (let l = 0; l < nLayers; l++) {
     for (const [flag, suffix] of [[m.forwardProxy, "ffn_gmax"], [m.forwardProxy, "ffn_gmean"], [m.downNorms, "ffn_down_norm"]] as const) {

@@ -139,3 +139,27 @@ describe("shard format on the real stories260K", () => {
     expect(() => parseManifest("not json")).toThrow(/not JSON/);
   });
 });
+
+describe("a node running from the store alone", () => {
+  it("dart shard output opens as model + tokenizer + forward proxy and generates what the model file generates", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { generate } = await import("../../shared/engine/generate.ts");
+    const { openModelFromStore } = await import("../../shared/weights/open-model.ts");
+    const { forwardProxy } = await import("../../shared/dart/priors.ts");
+    const { dataPath } = await import("../helpers/model-dir.ts");
+    const dir = mkdtempSync(join(tmpdir(), "dart-shards-cli-"));
+    try {
+      execFileSync(process.execPath, [join(import.meta.dirname, "../../cli/dart.ts"), "shard", "--model", dataPath("stories260K.bin"), "--out", dir]);
+      const node = await openModelFromStore(new FolderSource(dir));
+      const { tf, tok, model } = stories();
+      const opts = { maxTokens: 60, temperature: 0 };
+      expect(generate(node.transformer, node.tokenizer!, "Once upon a time", opts).text).toBe(generate(tf, tok, "Once upon a time", opts).text);
+      const want = computeForwardProxy(model.config, model.weights);
+      expect(forwardProxy(node.transformer).gMean[4]).toBe(node.store.tensor("blk.4.ffn_gmean")); // installed from the base, not recomputed
+      expect(bits(node.store.tensor("blk.4.ffn_gmean"))).toEqual(bits(want.gMean[4]!));
+      expect(node.store.manifest.neuronsPerShard).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

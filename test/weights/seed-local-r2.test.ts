@@ -21,7 +21,7 @@ describe("seeding wrangler dev's local R2 bucket", () => {
     const shard = JSON.parse(dart("shard", "--model", dataPath("stories260K.bin"), "--out", dir, "--neurons-per-shard", "64", "--json"));
     expect(shard).toMatchObject({ shards: 15, ffnBytes: 5 * 172 * 3 * 64 * 4, forwardProxy: true });
     const up = JSON.parse(dart("shard-upload", "--dir", dir, "--local", "--persist-to", state, "--json"));
-    expect(up).toMatchObject({ prefix: "stories260K", skipped: false, objects: 17 });
+    expect(up).toMatchObject({ prefix: "stories260K", skipped: false, objects: 18 }); // manifest, base, tokenizer, 15 shards
     const got = execFileSync(
       process.execPath,
       [join(root, "node_modules/wrangler/bin/wrangler.js"), "r2", "object", "get", "dart-weights/stories260K/ffn/3/2.bin",

@@ -56,8 +56,12 @@ export const DART_TUNING = {
   /** Cap on the prompt's weight, in tokens. */
   promptCap: 50,
   drift: { windowSize: 5, sigmaFactor: 1, minMargin: 0.05, trigger: 2, calibration: "leave-one-out" } as DriftOptions,
-  /** Dense tokens traced after a detected shift. */
-  retraceTokens: 5,
+  /** Dense tokens traced after a detected shift (0: re-mask at once from the prior alone). */
+  retraceTokens: 0,
+  /** Without a dense trace, the drift baseline is calibrated on this many masked tokens. */
+  calibrationTokens: 10,
+  /** Mean compensation: rank by activation variance and add the pruned neurons' mean output as a bias. */
+  compensate: true,
 };
 
 type Mode = "tracing" | "masked";
@@ -99,6 +103,7 @@ export class MaskingPruner implements Pruner {
       emaDecay: settings.emaDecay,
       normalizePerToken: m === "griffin",
       importance: settings.budget === "auto",
+      moments: m === "dart",
     });
     this.drift = m === "dart-paper" ? new DriftDetector(c.dim, PAPER_DRIFT) : m === "dart" ? new DriftDetector(c.dim, DART_TUNING.drift) : null;
     this.kept = new Array(c.nLayers).fill(null);
@@ -126,6 +131,12 @@ export class MaskingPruner implements Pruner {
         if (l !== last || !this.drift) return;
         if (this.tracingNow) {
           this.drift.observeTraced(o);
+          return;
+        }
+        if (!this.drift.baseline && this.mode === "masked") {
+          // No dense trace to calibrate on (dart after a re-mask): calibrate on masked tokens.
+          this.drift.observeTraced(o);
+          if (this.drift.tracedCount >= DART_TUNING.calibrationTokens) this.drift.calibrate();
           return;
         }
         const check = this.drift.observe(o);
@@ -210,51 +221,73 @@ export class MaskingPruner implements Pruner {
     const ratios = this.ratios();
     const scores = new Float32Array(this.hidden);
     const masks: Int32Array[] = [];
+    const biases: (Float32Array | null)[] = [];
     for (let l = 0; l < this.L; l++) {
-      this.scoreTraced(l, scores);
-      masks.push(topK(scores, keptCount(this.hidden, ratios[l]!)));
+      const mean = this.scoreTraced(l, scores);
+      const kept = topK(scores, keptCount(this.hidden, ratios[l]!));
+      masks.push(kept);
+      biases.push(mean && DART_TUNING.compensate ? this.prunedMeanOutput(l, kept, mean) : null);
     }
-    this.setMasks(masks);
-    this.drift?.calibrate();
+    this.setMasks(masks, biases);
+    if (this.drift && this.drift.tracedCount >= this.drift.opts.windowSize) this.drift.calibrate();
     this.mode = "masked";
     this.log.push({ pos, kind: "mask", remask: false });
   }
 
-  private scoreTraced(l: number, out: Float32Array): void {
+  /** Scores layer l's neurons into `out`; dart also returns the blended mean activation per neuron. */
+  private scoreTraced(l: number, out: Float32Array): Float32Array | null {
     const s = this.settings;
     const energy = this.tracer.energy[l]!;
-    if (s.method === "dart") {
-      this.scoreBlend(l, energy, out);
-      return;
-    }
+    if (s.method === "dart") return this.scoreBlend(l, out);
     if (s.method === "griffin") {
       scoreLayer("magnitude", energy, undefined, undefined, out);
-      return;
+      return null;
     }
     const proxy = s.ranking === "magnitude" ? undefined : forwardProxy(this.tf);
     scoreLayer(s.ranking, energy, proxy?.gMax[l], proxy?.gMean[l], out);
+    return null;
   }
 
-  /** score_j = ||W_down[:, j]|| * sqrt((P prior~_j + c prompt~_j) / (P + c)), each statistic divided by its layer mean. */
-  private scoreBlend(l: number, energy: Float32Array, out: Float32Array): void {
-    const prior = genericStats(this.tf, this.settings.prior).meanEnergy[l]!;
-    const norms = downNorms(this.tf)[l]!;
+  /** sum over pruned j of mean_j * W_down[:, j]: what the pruned neurons add on average. */
+  private prunedMeanOutput(l: number, kept: Int32Array, mean: Float32Array): Float32Array {
+    const { dim } = this.tf.config;
     const n = this.hidden;
-    const t = this.tracer.tokens;
-    const c = Math.min(t, DART_TUNING.promptCap);
+    const wd = this.tf.weights.layers[l]!.wDown;
+    const isKept = new Uint8Array(n);
+    for (const j of kept) isKept[j] = 1;
+    const bias = new Float32Array(dim);
+    for (let d = 0; d < dim; d++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) if (!isKept[j]) acc += mean[j]! * wd[d * n + j]!;
+      bias[d] = acc;
+    }
+    return bias;
+  }
+
+  /**
+   * dart's score: the prompt's per-token moments blended with the generic prior's,
+   * (P prior + c prompt) / (P + c) with c = prompt tokens (capped); then
+   * score_j = ||W_down[:, j]|| * sqrt(Var a_j) with mean compensation (the mean moves
+   * into the layer's bias, so pruning j only loses its fluctuation), or
+   * ||W_down[:, j]|| * sqrt(E[a_j^2]) without it. Returns the blended mean activation.
+   */
+  private scoreBlend(l: number, out: Float32Array): Float32Array {
+    const prior = genericStats(this.tf, this.settings.prior);
+    const p2 = prior.meanEnergy[l]!;
+    const p1 = prior.meanActivation[l]!;
+    const { m2: q2, m1: q1 } = this.tracer.means(l);
+    const norms = downNorms(this.tf)[l]!;
+    const c = Math.min(this.tracer.tokens, DART_TUNING.promptCap);
     const P = DART_TUNING.priorWeight;
-    let priorMean = 0, promptMean = 0;
-    for (let j = 0; j < n; j++) {
-      priorMean += prior[j]!;
-      promptMean += energy[j]!;
+    const mean = new Float32Array(this.hidden);
+    for (let j = 0; j < this.hidden; j++) {
+      const m1 = (P * p1[j]! + c * q1![j]!) / (P + c);
+      const m2 = (P * p2[j]! + c * q2[j]!) / (P + c);
+      mean[j] = m1;
+      const spread = DART_TUNING.compensate ? Math.max(m2 - m1 * m1, 0) : m2;
+      out[j] = norms[j]! * Math.sqrt(spread);
     }
-    priorMean /= n;
-    promptMean /= n;
-    for (let j = 0; j < n; j++) {
-      const pr = priorMean > 0 ? prior[j]! / priorMean : 0;
-      const pm = promptMean > 0 ? energy[j]! / promptMean : 0;
-      out[j] = norms[j]! * Math.sqrt((P * pr + c * pm) / (P + c));
-    }
+    return mean;
   }
 
   private fixedMasks(): Int32Array[] {
@@ -284,7 +317,7 @@ export class MaskingPruner implements Pruner {
   }
 
   /** Installs kept sets; a ratio of 0 keeps the layer dense (null). Unchanged layers keep their buffers. */
-  setMasks(masks: (Int32Array | null)[]): void {
+  setMasks(masks: (Int32Array | null)[], biases?: (Float32Array | null)[]): void {
     const { dim } = this.tf.config;
     masks.forEach((kept, l) => {
       const full = !kept || kept.length >= this.hidden;
@@ -292,10 +325,13 @@ export class MaskingPruner implements Pruner {
       if (full) {
         this.kept[l] = null;
         this.compact[l] = null;
-      } else if (!prev || prev.length !== kept.length || prev.some((v, i) => v !== kept[i])) {
+        return;
+      }
+      if (!prev || prev.length !== kept.length || prev.some((v, i) => v !== kept[i])) {
         this.kept[l] = kept;
         this.compact[l] = compactFromDense(this.tf.weights.layers[l]!, dim, this.hidden, kept);
       }
+      this.compact[l]!.bias = biases?.[l] ?? null;
     });
   }
 
@@ -336,6 +372,7 @@ export class MaskingPruner implements Pruner {
       // A traced forward whose token is not yet counted is counted now; restore starts between forwards.
       tracerTokens: t.tokens + (this.tracingNow ? 1 : 0),
       keptLengths: kept.map((k) => k.length),
+      biasLayers: this.compact.map((c) => (c?.bias ? 1 : 0)),
       fullLayers: this.kept.map((k) => k === null),
       counters: this.counters,
       drift: d && {
@@ -345,6 +382,8 @@ export class MaskingPruner implements Pruner {
     };
     const arrays: Record<string, Float32Array | Float64Array | Int32Array | Uint8Array> = {
       energy: concat(t.energy),
+      firstMoment: concat(t.firstMoment),
+      biases: concat(this.compact.map((c) => c?.bias ?? new Float32Array(0))),
       importance: t.importance,
       seen: t.seenLayers,
       kept: concatInt(kept),
@@ -371,6 +410,7 @@ export class MaskingPruner implements Pruner {
     p.counters = { ...h.counters };
     p.tracer.tokens = h.tracerTokens;
     split(a.energy as Float32Array, c.hiddenDim).forEach((e, l) => p.tracer.energy[l]!.set(e));
+    split(a.firstMoment as Float32Array, c.hiddenDim).forEach((e, l) => p.tracer.firstMoment[l]!.set(e));
     p.tracer.importance.set(a.importance as Float64Array);
     p.tracer.seenLayers.set(a.seen as Uint8Array);
     const keptAll = a.kept as Int32Array;
@@ -380,7 +420,9 @@ export class MaskingPruner implements Pruner {
       off += n;
       return h.fullLayers[l] ? null : k;
     });
-    p.setMasks(masks);
+    const biasRows = split(a.biases as Float32Array, c.dim);
+    let b = 0;
+    p.setMasks(masks, (h.biasLayers as number[]).map((has) => (has ? biasRows[b++]! : null)));
     const d = p.drift;
     if (d && h.drift) {
       d.total.set(a.driftTotal as Float32Array);

@@ -13,6 +13,8 @@ export type PriorSource = "self" | "text";
 /** Mean a^2 per neuron per layer over a generic token stream. */
 export interface GenericStats {
   meanEnergy: Float32Array[];
+  /** Mean a per neuron per layer (signed). */
+  meanActivation: Float32Array[];
   tokens: number;
 }
 
@@ -94,19 +96,25 @@ export function genericStats(tf: Transformer, source: PriorSource): GenericStats
   if (hit) return hit;
   const { nLayers, hiddenDim } = tf.config;
   const sums = Array.from({ length: nLayers }, () => new Float64Array(hiddenDim));
+  const firsts = Array.from({ length: nLayers }, () => new Float64Array(hiddenDim));
   let count = 0;
   const state = tf.newState();
   const hooks = {
     ffnActivation(l: number, _pos: number, a: Float32Array) {
       const s = sums[l]!;
-      for (let j = 0; j < hiddenDim; j++) s[j] = s[j]! + a[j]! * a[j]!;
+      const f = firsts[l]!;
+      for (let j = 0; j < hiddenDim; j++) {
+        s[j] = s[j]! + a[j]! * a[j]!;
+        f[j] = f[j]! + a[j]!;
+      }
     },
   };
   for (const seq of genericSequences(tf, source)) {
     seq.forEach((t, pos) => tf.forward(state, t, pos, hooks));
     count += seq.length;
   }
-  const stats = { meanEnergy: sums.map((s) => Float32Array.from(s, (v) => v / count)), tokens: count };
+  const mean = (arr: Float64Array[]) => arr.map((s) => Float32Array.from(s, (v) => v / count));
+  const stats = { meanEnergy: mean(sums), meanActivation: mean(firsts), tokens: count };
   p.generic[source] = stats;
   return stats;
 }

@@ -10,10 +10,14 @@ export interface TracerOptions {
   normalizePerToken: boolean;
   /** Whether layer importance (for the auto budget) is tracked. */
   importance: boolean;
+  /** Whether the signed first moment is tracked too (dart's mean compensation). */
+  moments: boolean;
 }
 
 export class Tracer {
   readonly energy: Float32Array[];
+  /** Per neuron: sum (or EMA) of a, signed; tracked when `moments` is set. */
+  readonly firstMoment: Float32Array[];
   /** Sum over traced tokens of (1 - cos(h, m)) * ||m - h|| / ||h||, per layer. */
   readonly importance: Float64Array;
   tokens = 0;
@@ -25,6 +29,7 @@ export class Tracer {
   constructor(nLayers: number, hiddenDim: number, dim: number, opts: TracerOptions) {
     this.opts = opts;
     this.energy = Array.from({ length: nLayers }, () => new Float32Array(hiddenDim));
+    this.firstMoment = Array.from({ length: opts.moments ? nLayers : 0 }, () => new Float32Array(hiddenDim));
     this.importance = new Float64Array(nLayers);
     this.h = Array.from({ length: nLayers }, () => new Float32Array(dim));
     this.seenLayers = new Uint8Array(nLayers);
@@ -32,6 +37,7 @@ export class Tracer {
 
   reset(): void {
     for (const e of this.energy) e.fill(0);
+    for (const a of this.firstMoment) a.fill(0);
     this.importance.fill(0);
     this.seenLayers.fill(0);
     this.tokens = 0;
@@ -51,11 +57,14 @@ export class Tracer {
       for (let j = 0; j < n; j++) ss += a[j]! * a[j]!;
       scale = ss > 0 ? 1 / ss : 0;
     }
+    const m = this.opts.moments ? this.firstMoment[layer]! : null;
     if (this.opts.aggregation === "ema" && this.seenLayers[layer]) {
       const d = this.opts.emaDecay;
       for (let j = 0; j < n; j++) e[j] = d * e[j]! + (1 - d) * a[j]! * a[j]! * scale;
+      if (m) for (let j = 0; j < n; j++) m[j] = d * m[j]! + (1 - d) * a[j]!;
     } else {
       for (let j = 0; j < n; j++) e[j] = e[j]! + a[j]! * a[j]! * scale;
+      if (m) for (let j = 0; j < n; j++) m[j] = m[j]! + a[j]!;
     }
     this.seenLayers[layer] = 1;
   }
@@ -77,6 +86,14 @@ export class Tracer {
     if (hh === 0 || mm === 0) return;
     const cos = hm / Math.sqrt(hh * mm);
     this.importance[layer] = this.importance[layer]! + (1 - cos) * (Math.sqrt(diff) / Math.sqrt(hh));
+  }
+
+  /** Per-token mean of a^2 (and of a, with moments) for one layer: sums divided by tokens, EMAs as they are. */
+  means(layer: number): { m2: Float32Array; m1: Float32Array | null } {
+    const div = this.opts.aggregation === "ema" || this.tokens === 0 ? 1 : this.tokens;
+    const m2 = Float32Array.from(this.energy[layer]!, (v) => v / div);
+    const m1 = this.opts.moments ? Float32Array.from(this.firstMoment[layer]!, (v) => v / div) : null;
+    return { m2, m1 };
   }
 
   /** Mean layer importance over traced tokens. */

@@ -10,6 +10,11 @@ export interface CompactFfn {
   up: Float32Array; // k x dim
   /** Column j of W_down for each kept neuron j, contiguous: k x dim. */
   downT: Float32Array;
+  /**
+   * Optional constant added to the FFN output: the pruned neurons' expected contribution
+   * (sum over pruned j of E[a_j] W_down[:, j]), so pruning removes their fluctuation only.
+   */
+  bias?: Float32Array | null;
 }
 
 /** Gathers the kept neurons' weights from a dense layer. */

@@ -167,7 +167,8 @@ export class Transformer {
     matvec(s.hb, xb, f.gate, dim, k);
     matvec(s.hb2, xb, f.up, dim, k);
     const out = s.xb2;
-    out.fill(0);
+    if (f.bias) out.set(f.bias);
+    else out.fill(0);
     for (let i = 0; i < k; i++) {
       const a = silu(s.hb[i]!) * s.hb2[i]!;
       s.hb[i] = a;

@@ -52,6 +52,8 @@ export class WeightStore {
   /** Map order is recency order: the first entry is the least recently used. */
   private readonly resident = new Map<string, Resident>();
   private residentBytes = 0;
+  /** Fetches under way, by key, so concurrent ensure() calls share them. */
+  private readonly inflight = new Map<string, Promise<Uint8Array>>();
   private counters = { bytesFetched: 0, shardsFetched: 0, cacheHits: 0, evictions: 0, refetches: 0 };
 
   private constructor(source: ObjectSource, manifest: Manifest, base: Map<string, Float32Array>, opts: WeightStoreOptions) {
@@ -136,55 +138,80 @@ export class WeightStore {
    */
   async ensure(ids: ShardId[]): Promise<Uint8Array[]> {
     const refs = ids.map((id) => this.shardRef(id));
-    const wanted = new Set(refs.map((r) => r.key));
-    let needed = 0;
-    for (const r of new Map(refs.map((r) => [r.key, r])).values()) needed += r.bytes;
+    const unique = [...new Map(refs.map((r) => [r.key, r])).values()];
+    const needed = unique.reduce((n, r) => n + r.bytes, 0);
     if (needed > this.budgetBytes) throw new WeightBudgetError(needed, this.budgetBytes);
 
-    const missing = new Map<string, ShardRef>();
-    for (const r of refs) {
+    // Bytes of this request, held locally: another caller may evict while we await.
+    const got = new Map<string, Uint8Array>();
+    const waits: Promise<void>[] = [];
+    const toFetch: ShardRef[] = [];
+    for (const r of unique) {
       const hit = this.resident.get(r.key);
+      const pending = this.inflight.get(r.key);
       if (hit) {
         this.counters.cacheHits++;
-        this.resident.delete(r.key); // move to most recently used
-        this.resident.set(r.key, hit);
-      } else if (!missing.has(r.key)) missing.set(r.key, r);
+        got.set(r.key, hit.bytes);
+      } else if (pending) {
+        // Another ensure() is fetching it: share that fetch instead of a second one.
+        waits.push(pending.then((b) => void got.set(r.key, b)));
+      } else toFetch.push(r);
     }
-    // Work items: single refs, or batches of refs when the source can get many at once.
-    const all = [...missing.values()];
+    // One promise per fetched key, registered before any await so concurrent callers find it.
+    const settle = new Map<string, { resolve(b: Uint8Array): void; reject(e: unknown): void }>();
+    for (const r of toFetch) {
+      const p = new Promise<Uint8Array>((resolve, reject) => settle.set(r.key, { resolve, reject }));
+      p.catch(() => {}); // a failure is reported to the caller that fetched it
+      this.inflight.set(r.key, p);
+      waits.push(p.then((b) => void got.set(r.key, b)));
+    }
     const per = this.source.getMany ? this.batchSize : 1;
     const queue: ShardRef[][] = [];
-    for (let i = 0; i < all.length; i += per) queue.push(all.slice(i, i + per));
+    for (let i = 0; i < toFetch.length; i += per) queue.push(toFetch.slice(i, i + per));
     const onBytes = (n: number, refetch: boolean) => {
       this.counters.bytesFetched += n;
       if (refetch) this.counters.refetches++;
     };
-    const fetched = new Map<string, Uint8Array>();
     const worker = async () => {
       for (let batch = queue.shift(); batch; batch = queue.shift()) {
-        const first = this.source.getMany ? await this.source.getMany(batch.map((r) => r.key)) : undefined;
+        let first: (Uint8Array | null)[] | undefined;
+        try {
+          first = this.source.getMany ? await this.source.getMany(batch.map((r) => r.key)) : undefined;
+        } catch (e) {
+          for (const r of batch) settle.get(r.key)!.reject(e);
+          continue;
+        }
         for (const [i, r] of batch.entries()) {
-          fetched.set(r.key, await fetchVerified(this.source, r, onBytes, first ? first[i] ?? null : undefined));
-          this.counters.shardsFetched++;
+          try {
+            settle.get(r.key)!.resolve(await fetchVerified(this.source, r, onBytes, first ? first[i] ?? null : undefined));
+            this.counters.shardsFetched++;
+          } catch (e) {
+            settle.get(r.key)!.reject(e);
+          }
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, worker));
-    // Insert in request order, not arrival order, so recency (and eviction) is deterministic.
-    for (const r of all) {
-      const bytes = fetched.get(r.key)!;
-      this.resident.set(r.key, { ref: r, bytes });
-      this.residentBytes += bytes.byteLength;
+    try {
+      await Promise.all([...Array.from({ length: Math.min(this.concurrency, queue.length) }, worker), ...waits]);
+    } finally {
+      for (const r of toFetch) this.inflight.delete(r.key);
     }
 
+    // Request order sets recency (deterministic eviction); shards evicted meanwhile come back.
+    for (const r of unique) {
+      const old = this.resident.get(r.key);
+      if (old) this.resident.delete(r.key);
+      else this.residentBytes += r.bytes;
+      this.resident.set(r.key, { ref: r, bytes: got.get(r.key)! });
+    }
     for (const [key, entry] of this.resident) {
       if (this.residentBytes <= this.budgetBytes) break;
-      if (wanted.has(key)) continue;
+      if (got.has(key)) continue;
       this.resident.delete(key);
       this.residentBytes -= entry.bytes.byteLength;
       this.counters.evictions++;
     }
-    return refs.map((r) => this.resident.get(r.key)!.bytes);
+    return refs.map((r) => got.get(r.key)!);
   }
 
   stats(): WeightStoreStats {

@@ -68,6 +68,18 @@ describe("weight store over a folder", () => {
     await expect(store.ensure([id(4), id(5), id(6), id(7)])).rejects.toThrow(WeightBudgetError);
   });
 
+  it("shares fetches between concurrent requests (two sessions on one node)", async () => {
+    const store = await WeightStore.open(set.folder);
+    const id = (index: number) => ({ layer: 3, index });
+    const [a, b] = await Promise.all([store.ensure([id(0), id(1), id(2)]), store.ensure([id(1), id(2), id(3)])]);
+    expect(Buffer.from(a[1]!)).toEqual(Buffer.from(b[0]!));
+    const st = store.stats();
+    expect(st.shardsFetched).toBe(4);
+    expect(st.bytesFetched).toBe(4 * shardBytes);
+    expect(st.residentBytes).toBe(4 * shardBytes);
+    expect(st.residentShards).toBe(4);
+  });
+
   it("refetches a shard that arrives corrupted once, and uses the good copy", async () => {
     const key = set.manifest.layers[4]![3]!.key;
     const source = new CorruptFirstReadSource(set.folder, key);

@@ -11,7 +11,8 @@ import { R2Source, type R2BucketLike } from "../../workers/weights/r2-source.ts"
 import "./workerd-fixture.ts";
 
 const fixture = inject("weightsFixture");
-const bucket = (env as unknown as { WEIGHTS: R2BucketLike }).WEIGHTS;
+// Typed as the runtime R2Bucket first: this checks R2Bucket satisfies R2BucketLike.
+const bucket: R2BucketLike = (env as unknown as { WEIGHTS: R2Bucket }).WEIGHTS;
 const PREFIX = "stories260K";
 const decode = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 

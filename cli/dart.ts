@@ -11,6 +11,8 @@ interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
+  serve: () => import("./commands/serve.ts"),
+  "serve-bench": () => import("./commands/serve-bench.ts"),
   shard: () => import("./commands/shard.ts"),
   "shard-upload": () => import("./commands/shard-upload.ts"),
   bench: () => import("./commands/bench.ts"),

@@ -11,6 +11,8 @@ export interface ModelBundle {
   model: LoadedModel;
   transformer: Transformer;
   tokenizer: Tokenizer;
+  /** The model file's bytes (the key of the on-disk prior cache). */
+  bytes: Uint8Array;
 }
 
 function readFile(path: string, what: string): Uint8Array {
@@ -41,5 +43,5 @@ export function loadBundle(modelPath: string, tokenizerPath?: string): ModelBund
     tokBytes = readFile(found, "tokenizer file");
   }
   const tokenizer = loadTokenizer(model, bytes, tokBytes);
-  return { model, transformer: new Transformer(model), tokenizer };
+  return { model, transformer: new Transformer(model), tokenizer, bytes };
 }

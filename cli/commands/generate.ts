@@ -1,9 +1,13 @@
 import { generate } from "../../shared/engine/generate.ts";
+import { createPruner } from "../../shared/dart/index.ts";
 import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required } from "../usage.ts";
+import { dartFlagOptions, dartFlagUsage, dartSettingsFromFlags } from "../dart-flags.ts";
+import { preparePriors, priorNeeds } from "../priors-cache.ts";
 
 export const usage = `dart generate --model <file> [--tokenizer <file>] --prompt <text> --max-tokens <n>
-              [--temperature <t>] [--top-p <p>] [--seed <s>] [--json]
+              [--temperature <t>] [--top-p <p>] [--seed <s>] [--json] [--events]
+              ${dartFlagUsage}
   Prints the prompt followed by its continuation (greedy when --temperature is 0, the default).`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -16,6 +20,8 @@ export async function run(argv: string[]): Promise<void> {
     "top-p": { type: "string" },
     seed: { type: "string" },
     json: { type: "boolean" },
+    events: { type: "boolean" },
+    ...dartFlagOptions,
   });
   const modelPath = required(v, "model");
   const prompt = v.prompt ?? "";
@@ -25,18 +31,28 @@ export async function run(argv: string[]): Promise<void> {
   const temperature = numberFlag(v, "temperature", 0, { min: 0 });
   const topP = numberFlag(v, "top-p", 1, { min: 0, max: 1 });
   const seed = numberFlag(v, "seed", Date.now() >>> 0, { integer: true, min: 0 });
-  const { transformer, tokenizer } = loadBundle(modelPath, v.tokenizer);
+  const settings = dartSettingsFromFlags(v);
+  const { transformer, tokenizer, bytes } = loadBundle(modelPath, v.tokenizer);
+  preparePriors(transformer, tokenizer, bytes, priorNeeds(settings.method, settings.ranking, settings.prior));
 
   const json = v.json === true;
-  if (!json) process.stdout.write(tokenizer.decode(tokenizer.encode(prompt, { bos: true })));
+  const state = transformer.newState();
+  const pruner = createPruner(transformer, state, settings);
+  const promptIds = tokenizer.encode(prompt, { bos: true });
+  pruner.beginTurn(0, promptIds.length);
+  if (!json) process.stdout.write(tokenizer.decode(promptIds));
   const r = generate(transformer, tokenizer, prompt, {
     maxTokens,
     temperature,
     topP: topP === 0 ? 1 : topP,
     seed,
+    state,
+    hooks: pruner.hooks,
+    beforeForward: (pos, tok, phase) => pruner.beforeForward(pos, tok, phase),
     onText: json ? undefined : (t) => process.stdout.write(t),
   });
   const tokensPerSecond = r.tokens.length > 1 ? ((r.tokens.length - 1) / r.decodeMs) * 1000 : 0;
+  const stats = pruner.stats();
   if (json) {
     const out = {
       text: r.text,
@@ -48,10 +64,17 @@ export async function run(argv: string[]): Promise<void> {
       tokensPerSecond,
       prefillMs: r.prefillMs,
       decodeMs: r.decodeMs,
+      method: settings.method,
+      sparsity: settings.sparsity,
+      effectiveSparsity: stats.effectiveSparsity,
+      denseTokenFraction: stats.tokens ? stats.denseTokens / stats.tokens : 0,
+      remasks: stats.remasks,
+      masks: pruner.masks(),
+      ...(v.events ? { events: pruner.events() } : {}),
     };
     process.stdout.write(JSON.stringify(out) + "\n");
   } else {
     process.stdout.write("\n");
-    process.stderr.write(`achieved tok/s: ${tokensPerSecond.toFixed(1)}\n`);
+    process.stderr.write(`achieved tok/s: ${tokensPerSecond.toFixed(1)}` + (settings.method === "dense" ? "" : `, effective sparsity ${stats.effectiveSparsity.toFixed(3)}, re-masks ${stats.remasks}`) + "\n");
   }
 }

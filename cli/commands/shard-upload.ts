@@ -11,7 +11,7 @@ import { parseFlags, required, UsageError } from "../usage.ts";
 export const usage = `dart shard-upload --dir <dir> [--prefix P] (--local [--persist-to DIR] [--bucket NAME] | --url URL [--token T]) [--force]
   Uploads every object of a shard set (manifest last) under <prefix>/ (default: the
   folder's name). --local writes wrangler dev's local R2 state (default persist dir
-  .wrangler/state, bucket dart-weights); --url PUTs to a weights Worker route, e.g.
+  .wrangler/state, bucket dart-edge-weights); --url PUTs to a weights Worker route, e.g.
   http://127.0.0.1:8788/weights, with --token or $WEIGHTS_UPLOAD_TOKEN. Skips the
   upload when the bucket already holds the same manifest, unless --force.`;
 
@@ -92,7 +92,7 @@ export async function run(argv: string[]): Promise<void> {
   const manifest = parseManifest(new TextDecoder().decode(manifestBytes));
   const token = v.token ?? process.env.WEIGHTS_UPLOAD_TOKEN ?? "";
   if (v.url && !token) throw new UsageError("--url needs --token or $WEIGHTS_UPLOAD_TOKEN");
-  const bucket = v.local ? await localBucket(v["persist-to"] ?? ".wrangler/state", v.bucket ?? "dart-weights") : httpBucket(v.url!, token);
+  const bucket = v.local ? await localBucket(v["persist-to"] ?? ".wrangler/state", v.bucket ?? "dart-edge-weights") : httpBucket(v.url!, token);
   try {
     const remote = await bucket.get(joinKey(prefix, MANIFEST_KEY));
     const same = remote !== null && Buffer.from(remote).equals(Buffer.from(manifestBytes));
@@ -114,7 +114,7 @@ export async function run(argv: string[]): Promise<void> {
       await bucket.put(joinKey(prefix, MANIFEST_KEY), manifestBytes); // last: readers never see a manifest before its objects
       objects++;
     }
-    const summary = { prefix, skipped: same && !v.force, objects, bytes, target: v.local ? `local ${v.bucket ?? "dart-weights"}` : v.url };
+    const summary = { prefix, skipped: same && !v.force, objects, bytes, target: v.local ? `local ${v.bucket ?? "dart-edge-weights"}` : v.url };
     if (v.json) process.stdout.write(JSON.stringify(summary) + "\n");
     else process.stdout.write(summary.skipped ? `${prefix}: bucket already holds this manifest, nothing uploaded\n` : `${prefix}: uploaded ${objects} objects (${bytes} bytes) to ${summary.target}\n`);
   } finally {

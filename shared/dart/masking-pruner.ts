@@ -52,9 +52,9 @@ function split(a: Float32Array, width: number): Float32Array[] {
 /** Tunables of the improved `dart` method (see docs/quality.md for how they were chosen). */
 export const DART_TUNING = {
   /** Weight of the generic prior, in tokens. */
-  priorWeight: 200,
+  priorWeight: 50,
   /** Cap on the prompt's weight, in tokens. */
-  promptCap: 50,
+  promptCap: 100,
   drift: { windowSize: 5, sigmaFactor: 1, minMargin: 0.05, trigger: 2, calibration: "leave-one-out" } as DriftOptions,
   /** Dense tokens traced after a detected shift (0: re-mask at once from the prior alone). */
   retraceTokens: 0,

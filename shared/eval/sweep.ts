@@ -18,8 +18,21 @@ export function references(tf: Transformer, tok: Tokenizer, docs: EvalDocument[]
   return docs.map((d) => denseReference(tf, tok, d, generateTokens));
 }
 
-export function evaluate(tf: Transformer, tok: Tokenizer, docs: EvalDocument[], refs: DenseReference[], settings: DartSettings, withEvents = false): OnlineSummary {
-  return summarize(settings, docs.map((d, i) => scoreDocument(tf, tok, d, refs[i]!, settings)), withEvents);
+export function evaluate(
+  tf: Transformer,
+  tok: Tokenizer,
+  docs: EvalDocument[],
+  refs: DenseReference[],
+  settings: DartSettings,
+  withEvents = false,
+  onDocument?: (done: number, total: number) => void,
+): OnlineSummary {
+  const scores = docs.map((d, i) => {
+    const s = scoreDocument(tf, tok, d, refs[i]!, settings);
+    onDocument?.(i + 1, docs.length);
+    return s;
+  });
+  return summarize(settings, scores, withEvents);
 }
 
 export function sweep(tf: Transformer, tok: Tokenizer, docs: EvalDocument[], o: SweepOptions): OnlineSummary[] {

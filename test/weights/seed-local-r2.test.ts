@@ -24,7 +24,7 @@ describe("seeding wrangler dev's local R2 bucket", () => {
     expect(up).toMatchObject({ prefix: "stories260K", skipped: false, objects: 18 }); // manifest, base, tokenizer, 15 shards
     const got = execFileSync(
       process.execPath,
-      [join(root, "node_modules/wrangler/bin/wrangler.js"), "r2", "object", "get", "dart-weights/stories260K/ffn/3/2.bin",
+      [join(root, "node_modules/wrangler/bin/wrangler.js"), "r2", "object", "get", "dart-edge-weights/stories260K/ffn/3/2.bin",
         "--local", "--persist-to", state, "--pipe", "-c", join(root, "workers/weights/wrangler.toml")],
       { env, cwd: root },
     );

@@ -1,0 +1,73 @@
+// `dart serve-bench`: starts the local stack on a temporary state folder and measures what a
+// client sees: stack start time, time to first token and tokens/s of a streamed completion,
+// and per-turn latency with the KV cache reuse of a multi-turn session, per DART method.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import OpenAI from "openai";
+import { startStack } from "../stack.ts";
+import { numberFlag, parseFlags } from "../usage.ts";
+
+export const usage = `dart serve-bench [--model <file>] [--turns <n>] [--max-tokens <n>] [--methods dense,dart]
+  Starts the local stack (one node) on a temporary folder and prints one JSON object of timings.`;
+
+const TURNS = ["Once upon a time", "The dog ran to the park.", "Then it started to rain.", "Tom found a red ball.", "At night they went home.", "The next day was sunny.", "Lily met a big cat.", "They all had lunch."];
+
+export async function run(argv: string[]): Promise<void> {
+  const v = parseFlags(argv, { model: { type: "string" }, turns: { type: "string" }, "max-tokens": { type: "string" }, methods: { type: "string" } });
+  const modelPath = v.model ?? join(resolve(process.env.DART_MODEL_DIR ?? "../shared/data"), "stories260K.bin");
+  const turns = numberFlag(v, "turns", 8, { integer: true, min: 1, max: TURNS.length });
+  const maxTokens = numberFlag(v, "max-tokens", 32, { integer: true, min: 1 });
+  const methods = (v.methods ?? "dense,dart").split(",");
+  const persistDir = mkdtempSync(join(tmpdir(), "dart-bench-"));
+  const key = "sk-bench";
+  const t0 = performance.now();
+  const stack = await startStack({ apiKeys: [key], nodes: 1, modelPath, persistDir });
+  const startMs = performance.now() - t0;
+  const client = new OpenAI({ apiKey: key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
+  const result: Record<string, unknown> = { startMs: Math.round(startMs) };
+  try {
+    for (const method of methods) {
+      // Streaming: time to first token and client-side tokens/s.
+      const s0 = performance.now();
+      const stream = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 256, temperature: 0, stream: true, stream_options: { include_usage: true }, dart: { method } } as unknown as OpenAI.CompletionCreateParamsStreaming);
+      let first = 0;
+      let tokens = 0;
+      for await (const c of stream) {
+        if (!first && c.choices[0]?.text) first = performance.now();
+        if (c.usage) tokens = c.usage.completion_tokens;
+      }
+      const end = performance.now();
+      // A multi-turn session: latency per turn and the share of the prompt served from cache.
+      let session: string | undefined;
+      const perTurn: { ms: number; prompt: number; cached: number }[] = [];
+      for (const content of TURNS.slice(0, turns)) {
+        const a = performance.now();
+        const r = await client.chat.completions.create({ model: "stories260K", messages: [{ role: "user", content }], max_tokens: maxTokens, temperature: 0, dart: { method }, ...(session ? { session_id: session } : {}) } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+        session ??= (r as unknown as { session_id: string }).session_id;
+        perTurn.push({ ms: Math.round(performance.now() - a), prompt: r.usage!.prompt_tokens, cached: r.usage!.prompt_tokens_details!.cached_tokens ?? 0 });
+      }
+      // The same conversation sent cold (a new session with the whole transcript): no cache to reuse.
+      const view = (await (await fetch(`${stack.url}/v1/sessions/${session}`, { headers: { authorization: `Bearer ${key}` } })).json()) as { messages: { role: string; content: string }[] };
+      const history = view.messages.slice(0, -2).map((m) => ({ role: m.role as "user" | "assistant", content: m.content }));
+      const c0 = performance.now();
+      const cold = await client.chat.completions.create({ model: "stories260K", messages: [...history, { role: "user", content: TURNS[turns - 1]! }], max_tokens: maxTokens, temperature: 0, dart: { method } } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+      const coldLastTurn = { ms: Math.round(performance.now() - c0), prompt: cold.usage!.prompt_tokens, cached: cold.usage!.prompt_tokens_details!.cached_tokens ?? 0 };
+      // Node-side prefill time of the last warm turn and of the cold one (less noisy than round trips).
+      const stats = (await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { turns: { prefillMs: number; promptTokens: number; cachedTokens: number }[] };
+      const [warmNode, coldNode] = stats.turns.slice(-2);
+      result[method] = {
+        prefillMs: { warm: Number(warmNode!.prefillMs.toFixed(1)), cold: Number(coldNode!.prefillMs.toFixed(1)) },
+        coldLastTurn,
+        stream: { ttftMs: Math.round(first - s0), tokens, tokensPerSecond: Math.round((tokens - 1) / ((end - first) / 1000)) },
+        turns: perTurn,
+        meanTurnMs: Math.round(perTurn.reduce((a, t) => a + t.ms, 0) / perTurn.length),
+        cachedShare: Number((perTurn.reduce((a, t) => a + t.cached, 0) / perTurn.reduce((a, t) => a + t.prompt, 0)).toFixed(3)),
+      };
+    }
+  } finally {
+    await stack.stop();
+    rmSync(persistDir, { recursive: true, force: true });
+  }
+  process.stdout.write(JSON.stringify(result) + "\n");
+}

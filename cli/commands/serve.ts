@@ -1,0 +1,57 @@
+// `dart serve`: the whole local stack (wrangler dev + inference nodes) until Ctrl-C.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { startStack } from "../stack.ts";
+import { numberFlag, parseFlags } from "../usage.ts";
+
+export const usage = `dart serve [--port <n>] [--nodes <n>] [--model <file>] [--persist-to <dir>]
+  Starts the gateway (wrangler dev), Session objects and inference nodes locally.
+  PORT sets the port (default 8787), DART_API_KEY the API key (default: a dev key kept in the
+  persist folder), DART_MODEL_DIR the model folder (default ../shared/data).`;
+
+/** A development key that survives restarts, so sessions (namespaced by key) stay reachable. */
+function devKey(persistDir: string): string {
+  const file = join(persistDir, "dart-dev-api-key");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const key = "sk-dev-" + randomBytes(18).toString("hex");
+  mkdirSync(persistDir, { recursive: true });
+  writeFileSync(file, key + "\n", { mode: 0o600 });
+  return key;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const v = parseFlags(argv, {
+    port: { type: "string" },
+    nodes: { type: "string" },
+    model: { type: "string" },
+    "persist-to": { type: "string" },
+  });
+  const port = numberFlag(v, "port", Number(process.env.PORT ?? 8787), { integer: true, min: 1, max: 65535 });
+  const nodes = numberFlag(v, "nodes", 1, { integer: true, min: 1, max: 16 });
+  const modelDir = resolve(process.env.DART_MODEL_DIR ?? "../shared/data");
+  const modelPath = v.model ?? join(modelDir, "stories260K.bin");
+  const persistDir = resolve(v["persist-to"] ?? ".wrangler/state");
+  const apiKey = process.env.DART_API_KEY || devKey(persistDir);
+
+  process.stderr.write(`starting ${nodes} inference node(s) and wrangler dev (model ${modelPath})...\n`);
+  const stack = await startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, onLog: (l) => process.stderr.write(l + "\n") });
+  const body = JSON.stringify({ model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 64 });
+  process.stdout.write(
+    [
+      ``,
+      `dart-edge is serving at ${stack.url}  (nodes: ${stack.nodes.map((n) => n.url).join(", ")})`,
+      `API key: ${apiKey}`,
+      ``,
+      `curl ${stack.url}/v1/chat/completions -H "Authorization: Bearer ${apiKey}" -H "Content-Type: application/json" -d '${body}'`,
+      ``,
+      `Ctrl-C stops everything.`,
+      ``,
+    ].join("\n"),
+  );
+  await new Promise<void>((res) => {
+    process.once("SIGINT", res);
+    process.once("SIGTERM", res);
+  });
+  await stack.stop();
+}

@@ -1,0 +1,74 @@
+// On-disk cache of per-model DART priors (forward proxy, generic statistics), keyed by
+// the model file's sha256, under $DART_CACHE_DIR or .cache/dart in the repository.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { decodeState, encodeState } from "../shared/dart/state-codec.ts";
+import { forwardProxy, genericStats, setForwardProxy, setGenericStats, setTokenizer, type PriorSource } from "../shared/dart/priors.ts";
+import type { Transformer } from "../shared/engine/transformer.ts";
+import type { Tokenizer } from "../shared/tokenizer/tokenizer.ts";
+
+export function cacheDir(): string {
+  return process.env.DART_CACHE_DIR ?? resolve(import.meta.dirname, "../.cache/dart");
+}
+
+function split(a: Float32Array, n: number): Float32Array[] {
+  const w = a.length / n;
+  return Array.from({ length: n }, (_, i) => a.slice(i * w, (i + 1) * w));
+}
+
+function join32(arrs: Float32Array[]): Float32Array {
+  const out = new Float32Array(arrs.reduce((s, a) => s + a.length, 0));
+  let o = 0;
+  for (const a of arrs) (out.set(a, o), (o += a.length));
+  return out;
+}
+
+/**
+ * Loads cached priors for this model into the DART prior memo, computing and saving
+ * them on a miss. Only what `needs` lists is computed.
+ */
+export function preparePriors(tf: Transformer, tok: Tokenizer, modelBytes: Uint8Array, needs: { proxy?: boolean; generic?: PriorSource[] }): void {
+  setTokenizer(tf, tok);
+  const key = createHash("sha256").update(modelBytes).digest("hex").slice(0, 16);
+  const dir = cacheDir();
+  const L = tf.config.nLayers;
+  const path = (what: string) => join(dir, `${key}.${what}.bin`);
+  const save = (what: string, arrays: Record<string, Float32Array>, header: unknown = {}) => {
+    mkdirSync(dir, { recursive: true });
+    const tmp = path(what) + ".tmp";
+    writeFileSync(tmp, encodeState(header, arrays));
+    renameSync(tmp, path(what));
+  };
+  const load = (what: string) => (existsSync(path(what)) ? decodeState<{ tokens?: number }>(new Uint8Array(readFileSync(path(what)))) : null);
+
+  if (needs.proxy) {
+    const hit = load("proxy");
+    if (hit) setForwardProxy(tf, { gMax: split(hit.arrays.gMax as Float32Array, L), gMean: split(hit.arrays.gMean as Float32Array, L) });
+    else {
+      const p = forwardProxy(tf);
+      save("proxy", { gMax: join32(p.gMax), gMean: join32(p.gMean) });
+    }
+  }
+  for (const source of needs.generic ?? []) {
+    const hit = load(`generic-${source}`);
+    if (hit) {
+      setGenericStats(tf, source, {
+        meanEnergy: split(hit.arrays.meanEnergy as Float32Array, L),
+        meanActivation: split(hit.arrays.meanActivation as Float32Array, L),
+        tokens: hit.header.tokens ?? 0,
+      });
+    } else {
+      const g = genericStats(tf, source);
+      save(`generic-${source}`, { meanEnergy: join32(g.meanEnergy), meanActivation: join32(g.meanActivation) }, { tokens: g.tokens });
+    }
+  }
+}
+
+/** What a method needs precomputed. */
+export function priorNeeds(method: string, ranking: string, prior: PriorSource): { proxy?: boolean; generic?: PriorSource[] } {
+  return {
+    proxy: (method === "dart-paper" || method === "static") && ranking !== "magnitude",
+    generic: method === "static" || method === "dart" ? [prior] : [],
+  };
+}

@@ -1,0 +1,213 @@
+// The local serving stack: inference node processes plus `wrangler dev` (gateway Worker,
+// Session and RateLimiter Durable Objects, R2) wired to them. Used by `dart serve`
+// (npm start) and by the end-to-end tests. Every process runs in its own process
+// group so stopping kills its children too (wrangler starts workerd).
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dirname, "..");
+
+export interface StackOptions {
+  /** Gateway port; 0 or absent picks a free one. */
+  port?: number;
+  /** Plain API keys the gateway accepts (only their SHA-256 reaches the Worker). */
+  apiKeys: string[];
+  /** Number of inference node processes. */
+  nodes?: number;
+  /** Model file (llama2.c .bin with its tokenizer beside it, or GGUF). */
+  modelPath: string;
+  /** Where wrangler keeps Durable Object and R2 state. */
+  persistDir: string;
+  /** Simulated slow device on the nodes (ms per generated token); tests of abort and 409 use it. */
+  tokenDelayMs?: number;
+  rateLimitPerMinute?: number;
+  maxBodyBytes?: number;
+  chatTemplate?: string;
+  /** Extra wrangler vars (name -> value). */
+  vars?: Record<string, string>;
+  /** Called with every output line of every process, prefixed by its name. */
+  onLog?: (line: string) => void;
+}
+
+export interface NodeProcess {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface Stack {
+  url: string;
+  nodes: NodeProcess[];
+  /** Recent output lines of all processes (for failure reports). */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+class Proc {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+
+  constructor(name: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void) {
+    this.name = name;
+    this.child = spawn(process.execPath, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    for (const s of [this.child.stdout!, this.child.stderr!]) {
+      let buf = "";
+      s.setEncoding("utf8");
+      s.on("data", (d: string) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          onLine(`[${name}] ${buf.slice(0, nl)}`);
+          buf = buf.slice(nl + 1);
+        }
+      });
+    }
+    this.exited = new Promise((r) => this.child.once("exit", (code) => r(code)));
+  }
+
+  /** SIGTERM to the whole process group, SIGKILL if it lingers. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-this.child.pid!, sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    kill("SIGTERM");
+    const t = setTimeout(() => kill("SIGKILL"), 5000);
+    await this.exited;
+    clearTimeout(t);
+    kill("SIGKILL"); // stragglers of the group (workerd) once the leader is gone
+  }
+}
+
+function waitForLine(p: Proc, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+  return new Promise((res, rej) => {
+    let buf = "";
+    const timer = setTimeout(() => rej(new Error(`${p.name}: not ready after ${timeoutMs} ms`)), timeoutMs);
+    p.child.stdout!.on("data", (d: string) => {
+      buf += d;
+      const m = pattern.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        res(m);
+      }
+    });
+    void p.exited.then((code) => {
+      clearTimeout(timer);
+      rej(new Error(`${p.name} exited with code ${code} before it was ready`));
+    });
+  });
+}
+
+async function waitForHttp(url: string, p: Proc, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let dead = false;
+  void p.exited.then(() => (dead = true));
+  while (Date.now() < deadline) {
+    if (dead) throw new Error(`${p.name} exited before it was ready`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${p.name}: ${url} not ready after ${timeoutMs} ms`);
+}
+
+/** Starts a node and resolves once it listens (after loading and warming up the model). */
+export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0): Promise<NodeProcess & { proc: Proc }> {
+  const args = ["workers/node/server.ts", "--model", opts.modelPath, "--port", String(port), "--name", name];
+  if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
+  const proc = new Proc(name, args, { ...process.env, DART_NODE_TOKEN: nodeToken }, onLine);
+  let m: RegExpExecArray;
+  try {
+    m = await waitForLine(proc, /listening (http:\/\/\S+)/, 90_000);
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+  return { name, url: m[1]!, pid: proc.child.pid!, proc, stop: () => proc.stop() };
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  if (!existsSync(opts.modelPath)) throw new Error(`model file not found: ${opts.modelPath} (set DART_MODEL_DIR)`);
+  const lines: string[] = [];
+  const onLine = (l: string) => {
+    lines.push(l);
+    if (lines.length > 400) lines.shift();
+    opts.onLog?.(l);
+  };
+  const procs: Proc[] = [];
+  const stopAll = async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+  };
+  try {
+    // Nodes accept only the Session objects: a fresh shared bearer per stack.
+    const nodeToken = randomBytes(16).toString("hex");
+    // Node ports are chosen up front so wrangler starts while the nodes load and warm up.
+    const nodePorts = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, () => freePort()));
+    const nodesReady = Promise.all(
+      nodePorts.map(async (p, i) => {
+        const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, p);
+        procs.push(n.proc);
+        return n;
+      }),
+    );
+    nodesReady.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+    const port = opts.port || (await freePort());
+    const vars: Record<string, string> = {
+      NODES: nodePorts.map((p) => `http://127.0.0.1:${p}`).join(","),
+      NODE_TOKEN: nodeToken,
+      API_KEY_HASHES: opts.apiKeys.map(sha256Hex).join(","),
+      ...(opts.rateLimitPerMinute !== undefined ? { RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) } : {}),
+      ...(opts.maxBodyBytes !== undefined ? { MAX_BODY_BYTES: String(opts.maxBodyBytes) } : {}),
+      ...(opts.chatTemplate !== undefined ? { CHAT_TEMPLATE: opts.chatTemplate } : {}),
+      ...opts.vars,
+    };
+    const wranglerJs = join(dirname(createRequire(join(ROOT, "package.json")).resolve("wrangler/package.json")), "bin", "wrangler.js");
+    const args = [
+      wranglerJs, "dev",
+      "--config", join(ROOT, "wrangler.toml"),
+      "--ip", "127.0.0.1", "--port", String(port),
+      "--inspector-port", String(await freePort()),
+      "--persist-to", opts.persistDir,
+      "--show-interactive-dev-session=false",
+      "--log-level", "warn",
+      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+    ];
+    const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
+    const wrangler = new Proc("wrangler", args, env, onLine);
+    procs.push(wrangler);
+    const url = `http://127.0.0.1:${port}`;
+    const [nodes] = await Promise.all([nodesReady, waitForHttp(`${url}/healthz`, wrangler, 90_000)]);
+    return { url, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), stop: stopAll };
+  } catch (e) {
+    await stopAll();
+    throw new Error(`${(e as Error).message}\n--- stack output ---\n${lines.join("\n")}`);
+  }
+}

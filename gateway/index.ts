@@ -1,0 +1,28 @@
+// The gateway Worker: OpenAI-compatible HTTP API in front of the Session Durable Objects.
+// Middleware order on /v1: size limit (cheap, before reading anything), API key, rate limit.
+import { Hono } from "hono";
+import { apiKeyAuth } from "./middleware/auth.ts";
+import { bodySize } from "./middleware/body-size.ts";
+import { notFound, onError } from "./middleware/errors.ts";
+import { rateLimit } from "./middleware/rate-limit.ts";
+import { generationRoute } from "./routes/generation.ts";
+import { models } from "./routes/models.ts";
+import { sessions } from "./routes/sessions.ts";
+import type { GatewayEnv } from "./types.ts";
+
+export { SessionObject } from "../workers/session/session-object.ts";
+export { RateLimiter } from "../workers/rate-limit/rate-limiter.ts";
+
+const app = new Hono<GatewayEnv>();
+app.onError(onError);
+app.notFound(notFound);
+
+app.get("/healthz", (c) => c.json({ ok: true, model: c.env.MODEL_ID }));
+
+app.use("/v1/*", bodySize, apiKeyAuth, rateLimit);
+app.post("/v1/chat/completions", generationRoute("chat"));
+app.post("/v1/completions", generationRoute("completion"));
+app.route("/v1/models", models);
+app.route("/v1/sessions", sessions);
+
+export default app;

@@ -1,0 +1,110 @@
+// POST /v1/chat/completions and POST /v1/completions: validate, hand the turn to the
+// session's Durable Object, and answer in OpenAI's shape (JSON, or SSE when stream is true).
+import type { Context } from "hono";
+import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
+import { NdjsonReader } from "../../shared/serving/ndjson.ts";
+import type { SessionDone, SessionEvent, SessionTurnRequest } from "../../shared/serving/protocol.ts";
+import { chunkObject, completeObject, usageChunk, type ResponseMeta } from "../openai/format.ts";
+import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
+import { dartDefaults, newSessionId, sessionStub } from "../session-stub.ts";
+import type { GatewayEnv } from "../types.ts";
+import { parseGenerationRequest, type GenerationRequest } from "../validation/generation.ts";
+
+async function readJson(c: Context<GatewayEnv>): Promise<unknown> {
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest("request body is not valid JSON", null, "invalid_json");
+  }
+}
+
+const midTurnError = (e: Extract<SessionEvent, { type: "error" }>) => new ApiError(e.status, e.message, { param: e.param, code: e.code });
+
+export function generationRoute(kind: GenerationRequest["kind"]) {
+  return async (c: Context<GatewayEnv>) => {
+    const req = parseGenerationRequest(kind, await readJson(c), dartDefaults(c.env), c.req.header("x-session-id") ?? null);
+    if (req.model !== c.env.MODEL_ID) {
+      throw new ApiError(404, `The model \`${req.model}\` does not exist or you do not have access to it.`, { param: "model", code: "model_not_found" });
+    }
+    const owner = c.get("owner");
+    const sessionId = req.sessionId ?? newSessionId();
+    const turn: SessionTurnRequest = {
+      sessionId,
+      owner,
+      model: req.model,
+      create: req.sessionId === null,
+      messages: req.messages,
+      prompt: req.prompt,
+      maxTokens: req.maxTokens,
+      temperature: req.temperature,
+      topP: req.topP,
+      seed: req.seed,
+      dart: req.dart,
+      dartDefaults: dartDefaults(c.env),
+    };
+    const res = await sessionStub(c.env, owner, sessionId).fetch("https://session/turn", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-owner": owner },
+      body: JSON.stringify(turn),
+    });
+    if (!res.ok) return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
+
+    const reader = new NdjsonReader<SessionEvent>(res.body!);
+    const start = await reader.next();
+    if (start?.type !== "start") throw new ApiError(502, "the session answered without starting the turn", { code: "bad_session_response" });
+    const meta: ResponseMeta = {
+      id: (kind === "chat" ? "chatcmpl-" : "cmpl-") + crypto.randomUUID().replaceAll("-", ""),
+      created: Math.floor(Date.now() / 1000),
+      model: req.model,
+      kind,
+      start,
+    };
+    const headers: Record<string, string> = {
+      "x-session-id": start.sessionId,
+      "x-dropped-messages": String(start.droppedMessages),
+      "x-inference-node": start.node,
+    };
+
+    if (!req.stream) {
+      let text = "";
+      for (;;) {
+        const e = await reader.next();
+        if (e?.type === "text") text += e.text;
+        else if (e?.type === "done") return c.json(completeObject(meta, text, e), 200, headers);
+        else if (e?.type === "error") throw midTurnError(e);
+        else throw new ApiError(502, "the session stream ended early", { code: "stream_ended" });
+      }
+    }
+
+    let first = true;
+    let finished = false;
+    const body = sseStream(
+      async () => {
+        if (finished) return null;
+        if (first) {
+          // The role chunk goes out at once: the client knows the turn started before any token.
+          first = false;
+          return [chunkObject(meta, null, { first: true, includeUsage: req.includeUsage })];
+        }
+        const out: unknown[] = [];
+        const e = await reader.next();
+        if (e?.type === "text") out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));
+        else if (e?.type === "done") {
+          out.push(chunkObject(meta, null, { finish: e.finishReason, includeUsage: req.includeUsage }));
+          if (req.includeUsage) out.push(usageChunk(meta, e as SessionDone));
+          out.push("[DONE]");
+          finished = true;
+        } else {
+          // An error after the stream began can only be reported in-band.
+          const err = e?.type === "error" ? midTurnError(e) : new ApiError(502, "the session stream ended early", { code: "stream_ended" });
+          out.push(err.body());
+          finished = true;
+        }
+        return out;
+      },
+      () => reader.cancel(),
+    );
+    return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
+  };
+}

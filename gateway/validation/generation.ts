@@ -1,0 +1,106 @@
+// Validation of POST /v1/chat/completions and /v1/completions bodies into one request type.
+import { DartSettingsError, parseDartSettings, type DartSettings } from "../../shared/dart/settings.ts";
+import { badRequest } from "../../shared/serving/api-error.ts";
+import { CHAT_ROLES } from "../../shared/serving/chat-template.ts";
+import { asObject, onlyKnown, optBoolean, optNumber, requiredString, SESSION_ID, type Body } from "./fields.ts";
+
+export interface GenerationRequest {
+  kind: "chat" | "completion";
+  model: string;
+  messages?: { role: string; content: string }[];
+  prompt?: string;
+  maxTokens: number | null;
+  temperature: number;
+  topP: number;
+  seed: number | null;
+  stream: boolean;
+  includeUsage: boolean;
+  sessionId: string | null;
+  /** Settings the request gave, merged over the defaults; null when it gave none. */
+  dart: DartSettings | null;
+}
+
+const COMMON = ["model", "max_tokens", "temperature", "top_p", "seed", "stream", "stream_options", "n", "user", "metadata", "store", "session_id", "dart"];
+const CHAT_FIELDS = [...COMMON, "messages", "max_completion_tokens"];
+const COMPLETION_FIELDS = [...COMMON, "prompt", "echo", "suffix"];
+export const MAX_TOKENS_LIMIT = 1 << 20;
+
+function messageContent(v: unknown, param: string): string {
+  if (typeof v === "string") return v;
+  if (Array.isArray(v)) {
+    return v
+      .map((part, i) => {
+        const p = asObject(part, `${param}[${i}]`);
+        if (p.type !== "text" || typeof p.text !== "string") {
+          throw badRequest(`${param}[${i}] must be a text part {type: "text", text}; only text is supported`, `${param}[${i}]`, "unsupported_content");
+        }
+        return p.text;
+      })
+      .join("");
+  }
+  throw badRequest(`${param} must be a string or an array of text parts`, param, "invalid_type");
+}
+
+function parseMessages(v: unknown): { role: string; content: string }[] {
+  if (!Array.isArray(v) || v.length === 0) throw badRequest("messages must be a non-empty array", "messages", v === undefined ? "missing_required_parameter" : "invalid_type");
+  return v.map((raw, i) => {
+    const m = asObject(raw, `messages[${i}]`);
+    onlyKnown(m, ["role", "content", "name"]);
+    if (typeof m.role !== "string" || !(CHAT_ROLES as readonly string[]).includes(m.role)) {
+      throw badRequest(`messages[${i}].role must be one of ${CHAT_ROLES.join(", ")}; got ${JSON.stringify(m.role)}`, `messages[${i}].role`);
+    }
+    return { role: m.role, content: messageContent(m.content, `messages[${i}].content`) };
+  });
+}
+
+function parsePrompt(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (Array.isArray(v) && v.length === 1 && typeof v[0] === "string") return v[0];
+  throw badRequest("prompt must be a string (or an array of exactly one string)", "prompt", v === undefined ? "missing_required_parameter" : "invalid_type");
+}
+
+export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unknown, dartDefaults: DartSettings, headerSessionId: string | null): GenerationRequest {
+  const o: Body = asObject(raw, null);
+  onlyKnown(o, kind === "chat" ? CHAT_FIELDS : COMPLETION_FIELDS);
+  const model = requiredString(o, "model");
+  const maxTokens = optNumber(o, "max_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }) ?? (kind === "chat" ? optNumber(o, "max_completion_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }) : null);
+  const temperature = optNumber(o, "temperature", 0, 2) ?? 1;
+  const topP = optNumber(o, "top_p", 0, 1, { minExclusive: true }) ?? 1;
+  const seed = optNumber(o, "seed", -(2 ** 31), 2 ** 31 - 1, { integer: true });
+  optNumber(o, "n", 1, 1, { integer: true }); // only n = 1 is served
+  const stream = optBoolean(o, "stream") ?? false;
+  let includeUsage = false;
+  if (o.stream_options !== undefined && o.stream_options !== null) {
+    if (!stream) throw badRequest("stream_options is only allowed when stream is true", "stream_options");
+    const so = asObject(o.stream_options, "stream_options");
+    onlyKnown(so, ["include_usage", "include_obfuscation"]);
+    includeUsage = optBoolean(so, "include_usage") ?? false;
+  }
+  if (kind === "completion") {
+    if (optBoolean(o, "echo")) throw badRequest("echo is not supported", "echo", "unsupported_parameter");
+    if (o.suffix !== undefined && o.suffix !== null) throw badRequest("suffix is not supported", "suffix", "unsupported_parameter");
+  }
+  let sessionId: string | null = null;
+  if (o.session_id !== undefined && o.session_id !== null) {
+    if (typeof o.session_id !== "string" || !SESSION_ID.test(o.session_id)) throw badRequest("session_id must be 1-128 characters of [A-Za-z0-9_-]", "session_id");
+    sessionId = o.session_id;
+  }
+  if (headerSessionId !== null) {
+    if (!SESSION_ID.test(headerSessionId)) throw badRequest("X-Session-Id must be 1-128 characters of [A-Za-z0-9_-]", "X-Session-Id");
+    if (sessionId !== null && sessionId !== headerSessionId) throw badRequest("session_id and X-Session-Id name different sessions", "session_id");
+    sessionId = headerSessionId;
+  }
+  let dart: DartSettings | null = null;
+  if (o.dart !== undefined && o.dart !== null) {
+    try {
+      dart = parseDartSettings(o.dart, dartDefaults);
+    } catch (e) {
+      if (e instanceof DartSettingsError) throw badRequest(e.message, e.param, "invalid_dart_settings");
+      throw e;
+    }
+  }
+  const req: GenerationRequest = { kind, model, maxTokens, temperature, topP, seed, stream, includeUsage, sessionId, dart };
+  if (kind === "chat") req.messages = parseMessages(o.messages);
+  else req.prompt = parsePrompt(o.prompt);
+  return req;
+}

@@ -1,0 +1,116 @@
+// Messages between the Session Durable Object and an inference node, and between
+// the Session object and the gateway. Both legs stream newline-delimited JSON events.
+import type { DriftEvent, LayerMaskSummary, PrunerStats } from "../dart/pruner.ts";
+import type { DartSettings } from "../dart/settings.ts";
+
+/** A piece of conversation rendered by the chat template, not yet tokenized. */
+export interface NewSegment {
+  text: string;
+}
+
+/** Session object -> node: run one turn. */
+export interface NodeTurnRequest {
+  /** Opaque key for the node's soft caches (the Session object's id). */
+  sessionKey: string;
+  /** Token ids of the messages still in context, oldest first, without BOS. */
+  context: number[][];
+  /** New messages of this turn, rendered; the node tokenizes each into one context entry. */
+  segments: NewSegment[];
+  /** Upper bound on generated tokens; null lets the node choose (default, clipped to the context). */
+  maxTokens: number | null;
+  temperature: number;
+  topP: number;
+  seed: number;
+  dart: DartSettings;
+  /** Base64 of the pruner's serialized state from the previous turn ("" for none). */
+  prunerState: string;
+}
+
+export interface PrunerReport {
+  state: string; // base64
+  events: DriftEvent[];
+  masks: LayerMaskSummary[];
+  stats: PrunerStats;
+}
+
+export interface TurnStart {
+  type: "start";
+  node: string;
+  /** How many of the oldest context entries did not fit and were left out. */
+  droppedEntries: number;
+  /** Token ids of each new segment. */
+  segmentIds: number[][];
+  promptTokens: number;
+  cachedTokens: number;
+  maxTokens: number;
+}
+
+export interface TurnText {
+  type: "text";
+  text: string;
+}
+
+export interface TurnDone {
+  type: "done";
+  /** Generated token ids (the stop token excluded). */
+  completionIds: number[];
+  completion: string;
+  finishReason: "stop" | "length";
+  prefillMs: number;
+  decodeMs: number;
+  pruner: PrunerReport;
+}
+
+export interface TurnError {
+  type: "error";
+  status: number;
+  message: string;
+  param: string | null;
+  code: string | null;
+}
+
+export type NodeEvent = TurnStart | TurnText | TurnDone | TurnError;
+
+/** Session object -> gateway: what the OpenAI layer needs to answer. */
+export interface SessionStart {
+  type: "start";
+  sessionId: string;
+  droppedMessages: number;
+  node: string;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
+
+export interface SessionDone {
+  type: "done";
+  finishReason: "stop" | "length";
+  usage: Usage;
+  dart: { method: string; effectiveSparsity: number; remasks: number; denseTokens: number; tokens: number };
+}
+
+export type SessionEvent = SessionStart | TurnText | SessionDone | TurnError;
+
+/** What the gateway asks the Session object for one turn (already validated). */
+export interface SessionTurnRequest {
+  sessionId: string;
+  /** Namespace of the API key; the object refuses a session that belongs to another. */
+  owner: string;
+  model: string;
+  /** True for a new session; false when the request named an existing one. */
+  create: boolean;
+  /** Chat: the request's messages; the Session object appends the ones it has not seen. */
+  messages?: { role: string; content: string }[];
+  /** Completions: raw text appended to the session as is. */
+  prompt?: string;
+  maxTokens: number | null;
+  temperature: number;
+  topP: number;
+  seed: number | null;
+  /** DART settings the request gave explicitly (null: the session's, or the defaults). */
+  dart: DartSettings | null;
+  dartDefaults: DartSettings;
+}

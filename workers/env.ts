@@ -1,0 +1,26 @@
+// Bindings and configuration of the gateway Worker and its Durable Objects (see wrangler.toml).
+import type { RateLimiter } from "./rate-limit/rate-limiter.ts";
+import type { SessionObject } from "./session/session-object.ts";
+
+export interface Env {
+  SESSIONS: DurableObjectNamespace<SessionObject>;
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** The weight store (manifest, base blob, neuron shards); nodes read it, the gateway lists it. */
+  WEIGHTS: R2Bucket;
+  /** Inference node base URLs, comma-separated. */
+  NODES: string;
+  /** Bearer token the Session objects present to nodes (secret; empty for none). */
+  NODE_TOKEN?: string;
+  /** How long a node may take to start a turn before the next node is tried (default 30000). */
+  NODE_TIMEOUT_MS?: string;
+  /** Model id served (what /v1/models lists and requests must name). */
+  MODEL_ID: string;
+  /** SHA-256 hex digests of accepted API keys, comma-separated (a secret in production). */
+  API_KEY_HASHES?: string;
+  RATE_LIMIT_PER_MINUTE?: string;
+  MAX_BODY_BYTES?: string;
+  /** "plain", "transcript" or a JSON template (shared/serving/chat-template.ts). */
+  CHAT_TEMPLATE?: string;
+  /** Default DART settings: an object (wrangler.toml) or its JSON (--var). */
+  DART_DEFAULTS?: string | Record<string, unknown>;
+}

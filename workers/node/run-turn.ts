@@ -1,0 +1,135 @@
+// One conversation turn on a node: tokenize the new messages, fit the context, reuse
+// the session's KV cache for the common prefix, restore the DART pruner from the
+// Session object's blob, generate, and report the new pruner state.
+import { generateFromIds } from "../../shared/engine/generate.ts";
+import type { Transformer } from "../../shared/engine/transformer.ts";
+import { createPruner, DartSettingsError, StateFormatError, type Pruner } from "../../shared/dart/index.ts";
+import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
+import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
+import { commonPrefix, ContextOverflowError, fitContext } from "../../shared/serving/context-window.ts";
+import type { NodeEvent, NodeTurnRequest, TurnError } from "../../shared/serving/protocol.ts";
+import type { KvCache } from "./kv-cache.ts";
+
+export interface NodeEngine {
+  name: string;
+  tf: Transformer;
+  tok: Tokenizer;
+  cache: KvCache;
+  /** Called before each decode step; a simulated slow device sleeps here (tests of abort and 409). */
+  pace?(): void;
+}
+
+export interface TurnRecord {
+  sessionKey: string;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  stopReason: "eos" | "length" | "abort" | "error";
+  prefillMs: number;
+  decodeMs: number;
+}
+
+function clientError(message: string, param: string | null, code: string | null): TurnError {
+  return { type: "error", status: 400, message, param, code };
+}
+
+/**
+ * The session's pruner from the Session object's blob. A blob this build cannot read (say,
+ * written by an older state version) costs a re-trace, not the conversation.
+ */
+function restorePruner(engine: NodeEngine, state: Parameters<typeof createPruner>[1], req: NodeTurnRequest): Pruner {
+  const saved = req.prunerState ? fromBase64(req.prunerState) : undefined;
+  try {
+    return createPruner(engine.tf, state, req.dart, saved);
+  } catch (e) {
+    if (!(e instanceof StateFormatError)) throw e;
+    return createPruner(engine.tf, state, req.dart);
+  }
+}
+
+/** Runs synchronously; `isAborted` is polled between tokens. Returns a record for the node's stats. */
+export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: NodeEvent) => void, isAborted: () => boolean): TurnRecord {
+  const { tf, tok } = engine;
+  const record: TurnRecord = { sessionKey: req.sessionKey, promptTokens: 0, cachedTokens: 0, completionTokens: 0, stopReason: "error", prefillMs: 0, decodeMs: 0 };
+  const segmentIds = req.segments.map((s) => tok.encode(s.text, { bos: false }));
+  let fit;
+  try {
+    fit = fitContext(
+      req.context.map((c) => c.length),
+      segmentIds.map((s) => s.length),
+      req.maxTokens,
+      tf.config.seqLen,
+    );
+  } catch (e) {
+    if (!(e instanceof ContextOverflowError)) throw e;
+    emit(clientError(e.message, "messages", "context_length_exceeded"));
+    return record;
+  }
+  const promptIds = [tok.bosId, ...req.context.slice(fit.dropped).flat(), ...segmentIds.flat()];
+  const entry = engine.cache.acquire(req.sessionKey, () => tf.newState());
+  // At least the last prompt token runs, to produce the logits of the first new token.
+  const cached = Math.min(commonPrefix(entry.ids, promptIds), promptIds.length - 1);
+  let pruner: Pruner;
+  try {
+    pruner = restorePruner(engine, entry.state, req);
+  } catch (e) {
+    if (!(e instanceof DartSettingsError)) throw e;
+    emit(clientError(e.message, e.param, "invalid_dart_settings"));
+    return record;
+  }
+  record.promptTokens = promptIds.length;
+  record.cachedTokens = cached;
+  emit({
+    type: "start",
+    node: engine.name,
+    droppedEntries: fit.dropped,
+    segmentIds,
+    promptTokens: promptIds.length,
+    cachedTokens: cached,
+    maxTokens: fit.maxTokens,
+  });
+
+  // Until this turn completes the cache is only valid up to the reused prefix.
+  entry.ids = promptIds.slice(0, cached);
+  pruner.beginTurn(cached, promptIds.length - cached);
+  const abort = new AbortController();
+  const r = generateFromIds(
+    tf,
+    tok,
+    promptIds,
+    entry.state,
+    {
+      maxTokens: fit.maxTokens,
+      temperature: req.temperature,
+      topP: req.topP,
+      seed: req.seed,
+      hooks: pruner.hooks,
+      beforeForward(pos, token, phase) {
+        if (phase === "decode") engine.pace?.();
+        if (isAborted()) abort.abort();
+        pruner.beforeForward(pos, token, phase);
+      },
+      onText: (text) => emit({ type: "text", text }),
+      signal: abort.signal,
+    },
+    cached,
+  );
+  // Every generated token went through the forward pass except the last one of a length stop.
+  const forwarded = r.stopReason === "length" ? r.tokens.length - 1 : r.tokens.length;
+  entry.ids = promptIds.concat(r.tokens.slice(0, Math.max(0, forwarded)));
+  record.completionTokens = r.tokens.length;
+  record.stopReason = r.stopReason;
+  record.prefillMs = r.prefillMs;
+  record.decodeMs = r.decodeMs;
+  if (r.stopReason === "abort") return record;
+  emit({
+    type: "done",
+    completionIds: r.tokens,
+    completion: r.completion,
+    finishReason: r.stopReason === "eos" ? "stop" : "length",
+    prefillMs: r.prefillMs,
+    decodeMs: r.decodeMs,
+    pruner: { state: toBase64(pruner.serialize()), events: pruner.events(), masks: pruner.masks(), stats: pruner.stats() },
+  });
+  return record;
+}

@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+// Inference node: an HTTP service the Session Durable Objects call, one turn per request.
+//   POST /v1/turn      NodeTurnRequest -> NDJSON NodeEvents (a 4xx JSON error before streaming)
+//   DELETE /v1/sessions/:key   forget a session's KV cache
+//   GET /healthz       liveness and model shape
+//   GET /stats         recent turns and cache occupancy (observability, tests)
+// Options come from flags or environment (see usage below).
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
+import { ndjsonLine } from "../../shared/serving/ndjson.ts";
+import type { NodeEvent } from "../../shared/serving/protocol.ts";
+import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
+import type { TurnRecord } from "./run-turn.ts";
+import { validateTurnRequest } from "./validate.ts";
+
+const usage = `usage: node workers/node/server.ts --model <file> [--tokenizer <file>] [--port <n>] [--host <ip>]
+  [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>]
+  Environment: DART_NODE_TOKEN (bearer the Session objects send), PORT.
+  Prints "listening <url>" on stdout once the model is loaded.`;
+
+const { values: v } = parseArgs({
+  options: {
+    model: { type: "string" },
+    tokenizer: { type: "string" },
+    port: { type: "string" },
+    host: { type: "string" },
+    name: { type: "string" },
+    "kv-budget-mb": { type: "string" },
+    "token-delay-ms": { type: "string" },
+    token: { type: "string" },
+    help: { type: "boolean" },
+  },
+});
+if (v.help || !v.model) {
+  process.stderr.write(usage + "\n");
+  process.exit(v.help ? 0 : 2);
+}
+const host = v.host ?? "127.0.0.1";
+const port = Number(v.port ?? process.env.PORT ?? 0);
+const token = v.token ?? process.env.DART_NODE_TOKEN ?? "";
+const threadOptions: EngineThreadOptions = {
+  name: v.name ?? `node-${process.pid}`,
+  modelPath: v.model,
+  tokenizerPath: v.tokenizer,
+  kvBudgetBytes: Number(v["kv-budget-mb"] ?? 256) * 1024 * 1024,
+  tokenDelayMs: Number(v["token-delay-ms"] ?? 0),
+};
+
+const engine = new Worker(new URL("./engine-thread.ts", import.meta.url), { workerData: threadOptions });
+const jobs = new Map<number, (m: FromEngine) => void>();
+const recent: (TurnRecord & { at: number })[] = [];
+let cacheStats = { entries: 0, bytes: 0 };
+let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
+let nextId = 1;
+let stopping = false;
+
+const ready = new Promise<void>((resolve, reject) => {
+  engine.on("message", (m: FromEngine) => {
+    if (m.kind === "ready") {
+      model = m.model;
+      process.stderr.write(`engine ready (warm-up ${m.warmUpMs.toFixed(0)} ms)\n`);
+      resolve();
+      return;
+    }
+    if (m.kind === "end") {
+      recent.push({ ...m.record, at: Date.now() });
+      if (recent.length > 100) recent.shift();
+      cacheStats = m.cache;
+    }
+    jobs.get(m.id)?.(m);
+  });
+  engine.on("error", reject);
+  engine.on("exit", (code) => {
+    if (stopping) return;
+    process.stderr.write(`engine thread exited with code ${code}\n`);
+    process.exit(1);
+  });
+});
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+function errorBody(message: string, type: string, param: string | null, code: string | null) {
+  return { error: { message, type, param, code } };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) return null;
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const raw = await readBody(req, 16 * 1024 * 1024);
+  if (raw === null) return json(res, 413, errorBody("request body too large", "invalid_request_error", null, "request_too_large"));
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    return json(res, 400, errorBody("body is not valid JSON", "invalid_request_error", null, "invalid_json"));
+  }
+  const problem = validateTurnRequest(body);
+  if (problem) return json(res, 400, errorBody(problem.message, "invalid_request_error", problem.param, "invalid_turn"));
+  const turn = body as Extract<ToEngine, { kind: "turn" }>["req"];
+
+  const id = nextId++;
+  const abortFlag = new SharedArrayBuffer(4);
+  const flag = new Int32Array(abortFlag);
+  const abort = () => {
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0); // wakes a simulated-delay sleep at once
+  };
+  // The caller went away (client disconnect upstream): stop computing.
+  res.on("close", () => {
+    if (!res.writableFinished) abort();
+  });
+
+  let started = false;
+  await new Promise<void>((resolve) => {
+    jobs.set(id, (m) => {
+      if (m.kind === "event") {
+        const e: NodeEvent = m.event;
+        if (!started) {
+          if (e.type === "error") {
+            json(res, e.status, errorBody(e.message, "invalid_request_error", e.param, e.code));
+            return;
+          }
+          started = true;
+          res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+          res.flushHeaders();
+        }
+        res.write(ndjsonLine(e));
+      } else if (m.kind === "end" || m.kind === "crash") {
+        jobs.delete(id);
+        if (m.kind === "crash") {
+          process.stderr.write(`turn ${id} failed: ${m.message}\n`);
+          const e: NodeEvent = { type: "error", status: 500, message: "the inference node failed on this turn", param: null, code: "node_error" };
+          if (started) res.write(ndjsonLine(e));
+          else json(res, 500, errorBody(e.message, "server_error", null, e.code));
+        }
+        if (!res.writableEnded) res.end();
+        resolve();
+      }
+    });
+    engine.postMessage({ kind: "turn", id, req: turn, abortFlag } satisfies ToEngine);
+  });
+}
+
+const server = createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url ?? "/", "http://node");
+    // Turns and cache control need the Session objects' bearer; health and stats hold no conversation data.
+    if (token && url.pathname.startsWith("/v1/") && req.headers.authorization !== `Bearer ${token}`) {
+      return json(res, 401, errorBody("missing or wrong node token", "invalid_request_error", null, "invalid_node_token"));
+    }
+    if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });
+    if (req.method === "GET" && url.pathname === "/stats") {
+      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes } });
+    }
+    if (req.method === "POST" && url.pathname === "/v1/turn") return await handleTurn(req, res);
+    const m = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);
+    if (req.method === "DELETE" && m) {
+      engine.postMessage({ kind: "drop", sessionKey: decodeURIComponent(m[1]!) } satisfies ToEngine);
+      return json(res, 200, { dropped: true });
+    }
+    json(res, 404, errorBody(`no route ${req.method} ${url.pathname}`, "invalid_request_error", null, "not_found"));
+  } catch (e) {
+    process.stderr.write(`request failed: ${(e as Error).stack}\n`);
+    if (!res.headersSent) json(res, 500, errorBody("internal error", "server_error", null, null));
+    else res.destroy();
+  }
+});
+
+await ready;
+server.listen(port, host, () => {
+  const addr = server.address();
+  const actual = typeof addr === "object" && addr ? addr.port : port;
+  process.stdout.write(`listening http://${host}:${actual} ${threadOptions.name}\n`);
+});
+
+const shutdown = () => {
+  stopping = true;
+  server.close();
+  void engine.terminate().then(() => process.exit(0));
+};
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);

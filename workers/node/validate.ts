@@ -1,0 +1,32 @@
+// Shape check of a turn request: the Session object is trusted but a node must not crash
+// (or loop for ever) on a malformed body.
+import { parseDartSettings, DartSettingsError } from "../../shared/dart/index.ts";
+
+export interface Problem {
+  message: string;
+  param: string;
+}
+
+const isIds = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => Number.isInteger(x) && x >= 0);
+
+export function validateTurnRequest(b: unknown): Problem | null {
+  if (typeof b !== "object" || b === null || Array.isArray(b)) return { message: "body must be an object", param: "" };
+  const o = b as Record<string, unknown>;
+  if (typeof o.sessionKey !== "string" || o.sessionKey === "") return { message: "sessionKey must be a non-empty string", param: "sessionKey" };
+  if (!Array.isArray(o.context) || !o.context.every(isIds)) return { message: "context must be an array of token id arrays", param: "context" };
+  if (!Array.isArray(o.segments) || !o.segments.every((s) => typeof s === "object" && s !== null && typeof (s as { text: unknown }).text === "string")) {
+    return { message: "segments must be an array of {text}", param: "segments" };
+  }
+  if (o.maxTokens !== null && !(Number.isInteger(o.maxTokens) && (o.maxTokens as number) >= 1)) return { message: "maxTokens must be a positive integer or null", param: "maxTokens" };
+  if (typeof o.temperature !== "number" || !(o.temperature >= 0 && o.temperature <= 2)) return { message: "temperature must be in [0, 2]", param: "temperature" };
+  if (typeof o.topP !== "number" || !(o.topP > 0 && o.topP <= 1)) return { message: "topP must be in (0, 1]", param: "topP" };
+  if (!Number.isInteger(o.seed)) return { message: "seed must be an integer", param: "seed" };
+  if (typeof o.prunerState !== "string") return { message: "prunerState must be a base64 string", param: "prunerState" };
+  try {
+    parseDartSettings(o.dart);
+  } catch (e) {
+    if (e instanceof DartSettingsError) return { message: e.message, param: e.param };
+    throw e;
+  }
+  return null;
+}

@@ -1,0 +1,28 @@
+// Per-API-key token bucket. One object per key hash, so the limit holds across gateway
+// isolates. State is in memory: an evicted limiter starts with a full bucket, which errs
+// on the side of serving.
+import { DurableObject } from "cloudflare:workers";
+
+export interface TakeResult {
+  allowed: boolean;
+  /** Seconds until a request would be allowed (0 when allowed). */
+  retryAfter: number;
+}
+
+export class RateLimiter extends DurableObject {
+  private tokens = -1;
+  private updated = 0;
+
+  /** Takes one request from a bucket of `perMinute` that refills continuously. */
+  take(perMinute: number): TakeResult {
+    const now = Date.now();
+    if (this.tokens < 0) this.tokens = perMinute;
+    else this.tokens = Math.min(perMinute, this.tokens + ((now - this.updated) / 60_000) * perMinute);
+    this.updated = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return { allowed: true, retryAfter: 0 };
+    }
+    return { allowed: false, retryAfter: Math.ceil(((1 - this.tokens) / perMinute) * 60) };
+  }
+}

@@ -1,0 +1,58 @@
+// Opens a turn on an inference node: the session's preferred node by rendezvous hashing,
+// then the next ones when a node cannot be reached or fails. The request carries the whole
+// context, so a node that has never seen the session replays it from the token ids.
+import { ApiError } from "../../shared/serving/api-error.ts";
+import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
+import { rankNodes } from "../../shared/serving/rendezvous.ts";
+
+export interface OpenedTurn {
+  node: string;
+  response: Response;
+  /** Nodes tried before this one, with why they were skipped. */
+  skipped: { node: string; reason: string }[];
+}
+
+export function parseNodeList(config: string | undefined): string[] {
+  return (config ?? "")
+    .split(/[\s,]+/)
+    .map((s) => s.trim().replace(/\/+$/, ""))
+    .filter(Boolean);
+}
+
+export const DEFAULT_NODE_TIMEOUT_MS = 30_000;
+
+export async function openTurn(nodes: string[], req: NodeTurnRequest, token: string | undefined, timeoutMs = DEFAULT_NODE_TIMEOUT_MS): Promise<OpenedTurn> {
+  if (nodes.length === 0) throw new ApiError(503, "no inference nodes are configured (NODES)", { code: "no_nodes" });
+  const skipped: OpenedTurn["skipped"] = [];
+  const body = JSON.stringify(req);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  for (const node of rankNodes(nodes, req.sessionKey)) {
+    let response: Response;
+    // A node that accepts the connection but never starts the turn counts as down; the timer
+    // stops once the turn starts, so a long generation is never cut.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      response = await fetch(`${node}/v1/turn`, { method: "POST", headers, body, signal: abort.signal });
+    } catch (e) {
+      skipped.push({ node, reason: (e as Error).message });
+      continue;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.status >= 500) {
+      skipped.push({ node, reason: `HTTP ${response.status}` });
+      await response.body?.cancel();
+      continue;
+    }
+    return { node, response, skipped };
+  }
+  throw new ApiError(503, `no inference node is available (tried ${skipped.length})`, { code: "nodes_unavailable" });
+}
+
+/** Best effort: tell the session's nodes to free its KV cache. */
+export async function forgetSession(nodes: string[], sessionKey: string, token: string | undefined): Promise<void> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  await Promise.allSettled(nodes.map((n) => fetch(`${n}/v1/sessions/${encodeURIComponent(sessionKey)}`, { method: "DELETE", headers }).then((r) => r.body?.cancel())));
+}

@@ -1,0 +1,180 @@
+// The Session Durable Object: source of truth of one conversation (per API key and
+// session id). It renders new messages, drives one turn at a time on an inference node,
+// streams the tokens back to the gateway, and persists history, DART state and usage
+// once the turn completes. An aborted or failed turn leaves the stored session unchanged.
+import { DurableObject } from "cloudflare:workers";
+import { sameSettings } from "../../shared/dart/settings.ts";
+import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
+import { parseChatTemplate, renderMessage } from "../../shared/serving/chat-template.ts";
+import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
+import type { NewSegment, NodeEvent, NodeTurnRequest, SessionEvent, SessionTurnRequest, TurnStart } from "../../shared/serving/protocol.ts";
+import type { Env } from "../env.ts";
+import { forgetSession, openTurn, parseNodeList } from "./node-client.ts";
+import { SessionStore, type SessionMeta } from "./store.ts";
+import { sessionView } from "./view.ts";
+
+
+interface Pending {
+  role: string;
+  content: string;
+  segment: NewSegment;
+}
+
+export class SessionObject extends DurableObject<Env> {
+  private readonly store: SessionStore;
+  /** One generation at a time; in memory because a generation does not outlive the object. */
+  private busy = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new SessionStore(ctx.storage);
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    try {
+      const url = new URL(request.url);
+      const owner = request.headers.get("x-owner") ?? "";
+      if (request.method === "POST" && url.pathname === "/turn") return await this.turn((await request.json()) as SessionTurnRequest);
+      const meta = this.store.meta();
+      if (!meta || meta.owner !== owner) throw new ApiError(404, "no such session", { param: "session_id", code: "session_not_found" });
+      if (request.method === "GET") return Response.json(sessionView(meta, this.store.messages(), this.store.events()));
+      if (request.method === "DELETE") {
+        if (this.busy) throw new ApiError(409, "this session is generating; retry the delete when the turn ends", { code: "session_busy" });
+        await this.store.deleteAll();
+        this.ctx.waitUntil(forgetSession(parseNodeList(this.env.NODES), this.ctx.id.toString(), this.env.NODE_TOKEN));
+        return Response.json({ id: meta.sessionId, object: "session.deleted", deleted: true });
+      }
+      throw new ApiError(405, `method ${request.method} not allowed`, { code: "method_not_allowed" });
+    } catch (e) {
+      if (e instanceof ApiError) return e.toResponse();
+      throw e;
+    }
+  }
+
+  private async turn(req: SessionTurnRequest): Promise<Response> {
+    let meta = this.store.meta();
+    if (req.create) {
+      if (meta) throw new ApiError(409, "session id already exists", { param: "session_id", code: "session_exists" });
+    } else if (!meta || meta.owner !== req.owner) {
+      throw new ApiError(404, `no session ${req.sessionId} for this API key`, { param: "session_id", code: "session_not_found" });
+    }
+    if (meta && req.dart && !sameSettings(req.dart, meta.dart)) {
+      throw badRequest("dart settings are fixed when a session starts; omit dart or start a new session", "dart", "dart_settings_changed");
+    }
+    if (meta && req.model !== meta.model) throw badRequest(`this session uses model ${meta.model}`, "model", "model_mismatch");
+    if (this.busy) throw new ApiError(409, "this session is already generating a response; wait for it to finish or abort it", { code: "session_busy" });
+    this.busy = true;
+    let handedOver = false;
+    try {
+      const dart = meta?.dart ?? req.dart ?? req.dartDefaults;
+      const pending = this.newMessages(req, meta !== null);
+      const history = this.store.messages().filter((m) => m.inContext);
+      const nodeReq: NodeTurnRequest = {
+        sessionKey: this.ctx.id.toString(),
+        context: history.map((m) => m.ids),
+        segments: pending.map((p) => p.segment),
+        maxTokens: req.maxTokens,
+        temperature: req.temperature,
+        topP: req.topP,
+        seed: req.seed ?? Math.floor(Math.random() * 0x7fffffff),
+        dart,
+        prunerState: meta?.prunerState ?? "",
+      };
+      const opened = await openTurn(parseNodeList(this.env.NODES), nodeReq, this.env.NODE_TOKEN, Number(this.env.NODE_TIMEOUT_MS) || undefined);
+      if (!opened.response.ok) return await passError(opened.response);
+      const reader = new NdjsonReader<NodeEvent>(opened.response.body!);
+      const first = await reader.next();
+      if (!first || first.type !== "start") {
+        await reader.cancel();
+        throw new ApiError(502, "the inference node answered without starting the turn", { code: "bad_node_response" });
+      }
+      if (!meta) {
+        this.store.create(req.sessionId, req.owner, req.model, dart);
+        meta = this.store.meta()!;
+      }
+      handedOver = true;
+      return this.streamTurn(meta, pending, first, reader);
+    } finally {
+      if (!handedOver) this.busy = false;
+    }
+  }
+
+  /** Messages of this request the session has not seen, rendered by the chat template. */
+  private newMessages(req: SessionTurnRequest, resumed: boolean): Pending[] {
+    if (req.prompt !== undefined) return [{ role: "user", content: req.prompt, segment: { text: req.prompt } }];
+    const msgs = req.messages ?? [];
+    // A resumed session already holds everything up to the last assistant reply; clients
+    // may resend the whole conversation or only the new message.
+    let from = 0;
+    if (resumed) for (let i = 0; i < msgs.length; i++) if (msgs[i]!.role === "assistant") from = i + 1;
+    const fresh = msgs.slice(from);
+    if (fresh.length === 0) throw badRequest("no new message after the last assistant message", "messages", "no_new_message");
+    const template = parseChatTemplate(this.env.CHAT_TEMPLATE);
+    return fresh.map((m) => ({ role: m.role, content: m.content, segment: { text: renderMessage(template, m.role, m.content) } }));
+  }
+
+  /** Relays the node's tokens; persists the turn when the node reports it done. */
+  private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>): Response {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.busy = false;
+    };
+    const first: SessionEvent = { type: "start", sessionId: meta.sessionId, droppedMessages: start.droppedEntries, node: start.node };
+    const stream = new ReadableStream<Uint8Array>({
+      start: (controller) => controller.enqueue(ndjsonLine(first)),
+      pull: async (controller) => {
+        try {
+          const e = await reader.next();
+          if (e?.type === "text") return controller.enqueue(ndjsonLine(e));
+          if (e?.type === "done") {
+            const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
+            this.store.recordTurn({
+              droppedMessages: start.droppedEntries,
+              messages: [
+                ...pending.map((p, i) => ({ role: p.role, content: p.content, ids: start.segmentIds[i] ?? [] })),
+                { role: "assistant", content: e.completion, ids: e.completionIds },
+              ],
+              prunerState: e.pruner.state,
+              events: e.pruner.events,
+              masks: e.pruner.masks,
+              stats: e.pruner.stats,
+              usage,
+            });
+            const s = e.pruner.stats;
+            const done: SessionEvent = {
+              type: "done",
+              finishReason: e.finishReason,
+              usage,
+              dart: { method: meta.dart.method, effectiveSparsity: s.effectiveSparsity, remasks: s.remasks, denseTokens: s.denseTokens, tokens: s.tokens },
+            };
+            controller.enqueue(ndjsonLine(done));
+          } else if (e?.type === "error") {
+            controller.enqueue(ndjsonLine(e));
+          } else {
+            const err: SessionEvent = { type: "error", status: 502, message: "the inference node stopped in the middle of the turn", param: null, code: "node_failed" };
+            controller.enqueue(ndjsonLine(err));
+          }
+          release();
+          controller.close();
+        } catch (err) {
+          release();
+          await reader.cancel();
+          controller.error(err);
+        }
+      },
+      cancel: async () => {
+        // The client went away: closing the node's stream makes the node stop generating.
+        release();
+        await reader.cancel();
+      },
+    });
+    return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
+  }
+}
+
+async function passError(res: Response): Promise<Response> {
+  const text = await res.text();
+  return new Response(text, { status: res.status, headers: { "content-type": "application/json" } });
+}

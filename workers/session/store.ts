@@ -1,0 +1,153 @@
+// The Session object's SQLite tables: one row of session metadata, the messages with
+// their token ids, and the DART re-mask events. Everything a turn changes is written
+// in one transaction, after the turn completes.
+import type { DriftEvent, LayerMaskSummary, PrunerStats } from "../../shared/dart/pruner.ts";
+import type { DartSettings } from "../../shared/dart/settings.ts";
+
+export interface SessionMeta {
+  sessionId: string;
+  owner: string;
+  model: string;
+  created: number;
+  dart: DartSettings;
+  prunerState: string;
+  masks: LayerMaskSummary[];
+  stats: PrunerStats | null;
+  turns: number;
+  usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
+}
+
+export interface StoredMessage {
+  seq: number;
+  role: string;
+  content: string;
+  ids: number[];
+  inContext: boolean;
+  turn: number;
+}
+
+export interface TurnRecord {
+  droppedMessages: number;
+  messages: { role: string; content: string; ids: number[] }[];
+  prunerState: string;
+  events: DriftEvent[];
+  masks: LayerMaskSummary[];
+  stats: PrunerStats;
+  usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS session (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  session_id TEXT NOT NULL, owner TEXT NOT NULL, model TEXT NOT NULL, created INTEGER NOT NULL,
+  dart TEXT NOT NULL, pruner_state TEXT NOT NULL DEFAULT '', masks TEXT NOT NULL DEFAULT '[]', stats TEXT,
+  turns INTEGER NOT NULL DEFAULT 0,
+  prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0, cached_tokens INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, turn INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
+  ids TEXT NOT NULL, in_context INTEGER NOT NULL DEFAULT 1, created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, turn INTEGER NOT NULL, event TEXT NOT NULL
+);`;
+
+type Row = Record<string, SqlStorageValue>;
+
+export class SessionStore {
+  private readonly storage: DurableObjectStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    this.storage = storage;
+    storage.sql.exec(SCHEMA);
+  }
+
+  private get sql(): SqlStorage {
+    return this.storage.sql;
+  }
+
+  meta(): SessionMeta | null {
+    const rows = this.sql.exec<Row>("SELECT * FROM session WHERE id = 1").toArray();
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      sessionId: r.session_id as string,
+      owner: r.owner as string,
+      model: r.model as string,
+      created: r.created as number,
+      dart: JSON.parse(r.dart as string) as DartSettings,
+      prunerState: r.pruner_state as string,
+      masks: JSON.parse(r.masks as string) as LayerMaskSummary[],
+      stats: r.stats ? (JSON.parse(r.stats as string) as PrunerStats) : null,
+      turns: r.turns as number,
+      usage: { promptTokens: r.prompt_tokens as number, completionTokens: r.completion_tokens as number, cachedTokens: r.cached_tokens as number },
+    };
+  }
+
+  create(sessionId: string, owner: string, model: string, dart: DartSettings): void {
+    this.sql.exec(
+      "INSERT INTO session (id, session_id, owner, model, created, dart) VALUES (1, ?, ?, ?, ?, ?)",
+      sessionId,
+      owner,
+      model,
+      Math.floor(Date.now() / 1000),
+      JSON.stringify(dart),
+    );
+  }
+
+  messages(): StoredMessage[] {
+    return this.sql
+      .exec<Row>("SELECT seq, turn, role, content, ids, in_context FROM messages ORDER BY seq")
+      .toArray()
+      .map((r) => ({
+        seq: r.seq as number,
+        turn: r.turn as number,
+        role: r.role as string,
+        content: r.content as string,
+        ids: JSON.parse(r.ids as string) as number[],
+        inContext: r.in_context === 1,
+      }));
+  }
+
+  events(): (DriftEvent & { turn: number })[] {
+    return this.sql
+      .exec<Row>("SELECT turn, event FROM events ORDER BY seq")
+      .toArray()
+      .map((r) => ({ turn: r.turn as number, ...(JSON.parse(r.event as string) as DriftEvent) }));
+  }
+
+  /** Persists a completed turn atomically. */
+  recordTurn(t: TurnRecord): void {
+    this.storage.transactionSync(() => {
+      const turn = (this.meta()?.turns ?? 0) + 1;
+      if (t.droppedMessages > 0) {
+        this.sql.exec(
+          "UPDATE messages SET in_context = 0 WHERE seq IN (SELECT seq FROM messages WHERE in_context = 1 ORDER BY seq LIMIT ?)",
+          t.droppedMessages,
+        );
+      }
+      const now = Date.now();
+      for (const m of t.messages) {
+        this.sql.exec("INSERT INTO messages (turn, role, content, ids, created) VALUES (?, ?, ?, ?, ?)", turn, m.role, m.content, JSON.stringify(m.ids), now);
+      }
+      for (const e of t.events) this.sql.exec("INSERT INTO events (turn, event) VALUES (?, ?)", turn, JSON.stringify(e));
+      this.sql.exec(
+        `UPDATE session SET turns = ?, pruner_state = ?, masks = ?, stats = ?,
+           prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?, cached_tokens = cached_tokens + ?
+         WHERE id = 1`,
+        turn,
+        t.prunerState,
+        JSON.stringify(t.masks),
+        JSON.stringify(t.stats),
+        t.usage.promptTokens,
+        t.usage.completionTokens,
+        t.usage.cachedTokens,
+      );
+    });
+  }
+
+  async deleteAll(): Promise<void> {
+    await this.storage.deleteAll();
+    this.sql.exec(SCHEMA); // deleteAll drops the tables too; this object may serve again
+  }
+}

@@ -1,0 +1,26 @@
+// What GET /v1/sessions/:id returns: the history, per-layer mask summary, re-mask events, usage.
+import type { DriftEvent } from "../../shared/dart/pruner.ts";
+import type { SessionMeta, StoredMessage } from "./store.ts";
+
+export function sessionView(meta: SessionMeta, messages: StoredMessage[], events: (DriftEvent & { turn: number })[]) {
+  return {
+    id: meta.sessionId,
+    object: "session",
+    created: meta.created,
+    model: meta.model,
+    turns: meta.turns,
+    dart: {
+      settings: meta.dart,
+      masks: meta.masks,
+      stats: meta.stats,
+      events,
+    },
+    messages: messages.map((m) => ({ role: m.role, content: m.content, tokens: m.ids.length, turn: m.turn, in_context: m.inContext })),
+    usage: {
+      prompt_tokens: meta.usage.promptTokens,
+      completion_tokens: meta.usage.completionTokens,
+      total_tokens: meta.usage.promptTokens + meta.usage.completionTokens,
+      cached_tokens: meta.usage.cachedTokens,
+    },
+  };
+}

@@ -1,39 +1,20 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { ggufTokenizer } from "../../shared/model/gguf.ts";
-import { isGguf } from "../../shared/model/load.ts";
-import { readLlama2cTokenizer, type TokenizerData } from "../../shared/tokenizer/tokenizer.ts";
-import { rm } from "node:fs/promises";
 import { activationOrder } from "../../shared/weights/neuron-order.ts";
-import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-proxy.ts";
-import { buildShardSet } from "../../shared/weights/build.ts";
 import { SHARD_DTYPES, type ShardDtype } from "../../shared/weights/dtype-codec.ts";
 import { FolderSource } from "../../workers/weights/folder-source.ts";
 import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
+import { shardModelToFolder } from "../weights-seed.ts";
 
 export const usage = `dart shard --model <file> --out <dir> [--neurons-per-shard N] [--dtype f32|f16|bf16]
            [--order-text <file> [--order-tokens N]] [--no-priors] [--json]
   Writes the weight store's objects into <dir>: manifest.json, base.bin (embeddings,
-  attention, norms, classifier) and ffn/<layer>/<shard>.bin, each bundling the gate
-  row, up row and down column of N FFN neurons (default N = 1): consecutive neurons,
-  or with --order-text neurons ordered by activation L2 over that text (a layout that
-  makes masks touch fewer shards; the model computes the same). The base blob also
-  carries DART's forward proxy (g_max, g_mean) and W_down column norms per layer,
-  unless --no-priors; tokenizer.json holds the tokenizer.
-  Upload to the local R2 bucket with \`dart shard-upload --dir <dir>\`.`;
-
-/** The tokenizer the bundle loaded, as data: --tokenizer, the GGUF's own, or tokenizer.bin / tok<vocab>.bin beside the model. */
-function tokenizerData(modelPath: string, tokenizerPath: string | undefined, vocabSize: number): TokenizerData {
-  if (tokenizerPath) return readLlama2cTokenizer(readFileSync(tokenizerPath), vocabSize);
-  const bytes = new Uint8Array(readFileSync(modelPath));
-  if (isGguf(bytes)) return ggufTokenizer(bytes);
-  for (const name of ["tokenizer.bin", `tok${vocabSize}.bin`]) {
-    const p = join(dirname(modelPath), name);
-    if (existsSync(p)) return readLlama2cTokenizer(readFileSync(p), vocabSize);
-  }
-  throw new UsageError(`no tokenizer for ${modelPath}: pass --tokenizer <tokenizer.bin>`);
-}
+  attention, norms, classifier), tokenizer.json and ffn/<layer>/<shard>.bin, each
+  bundling the gate row, up row and down column of N FFN neurons (default N = 1):
+  consecutive neurons, or with --order-text neurons ordered by activation L2 over that
+  text (a layout that makes masks touch fewer shards; the model computes the same).
+  The base blob also carries DART's forward proxy (g_max, g_mean) and W_down column
+  norms per layer, unless --no-priors. Upload with \`dart shard-upload --dir <dir>\`.`;
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
@@ -54,29 +35,23 @@ export async function run(argv: string[]): Promise<void> {
   if (v.dtype !== undefined && !(SHARD_DTYPES as readonly string[]).includes(v.dtype)) {
     throw new UsageError(`--dtype must be one of ${SHARD_DTYPES.join(", ")}`);
   }
-  const { model, transformer, tokenizer } = loadBundle(modelPath, v.tokenizer); // checks the tokenizer loads
   let order: Int32Array[] | undefined;
   if (v["order-text"] !== undefined) {
     if (!existsSync(v["order-text"])) throw new UsageError(`text not found: ${v["order-text"]}`);
+    const { model, transformer, tokenizer } = loadBundle(modelPath, v.tokenizer);
     const max = numberFlag(v, "order-tokens", model.config.seqLen, { integer: true, min: 1 });
     order = activationOrder(transformer, tokenizer.encode(readFileSync(v["order-text"], "utf8"), { bos: true }).slice(0, max));
   }
-  const folder = new FolderSource(out);
-  await rm(`${folder.root}/ffn`, { recursive: true, force: true }); // no stale shards from another N
-  const m = await buildShardSet(model, {
+  const m = await shardModelToFolder(modelPath, out, {
     neuronsPerShard: n,
     dtype: v.dtype as ShardDtype | undefined,
     order,
-    tokenizer: tokenizerData(modelPath, v.tokenizer, model.config.vocabSize),
-    forwardProxy: v["no-priors"] ? undefined : computeForwardProxy(model.config, model.weights),
-    downNorms: v["no-priors"] ? undefined : downColumnNorms(model.config, model.weights),
-  }, folder.put);
+    tokenizerPath: v.tokenizer,
+    noPriors: v["no-priors"],
+  });
+  const root = new FolderSource(out).root;
   const shards = m.layers.reduce((s, l) => s + l.length, 0);
-  const summary = { out: folder.root, dtype: m.dtype, neuronsPerShard: n, baseBytes: m.base.bytes, shards, ffnBytes: m.ffnBytes, forwardProxy: m.forwardProxy, ordered: m.neuronOrder !== null };
+  const summary = { out: root, dtype: m.dtype, neuronsPerShard: n, baseBytes: m.base.bytes, shards, ffnBytes: m.ffnBytes, forwardProxy: m.forwardProxy, ordered: m.neuronOrder !== null };
   if (v.json) process.stdout.write(JSON.stringify(summary) + "\n");
-  else {
-    process.stdout.write(
-      `wrote ${folder.root}: base ${m.base.bytes} bytes, ${shards} FFN shards of <= ${n} neurons (${m.ffnBytes} bytes, ${m.dtype})\n`,
-    );
-  }
+  else process.stdout.write(`wrote ${root}: base ${m.base.bytes} bytes, ${shards} FFN shards of <= ${n} neurons (${m.ffnBytes} bytes, ${m.dtype})\n`);
 }

@@ -6,6 +6,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { dataPath } from "../helpers/model-dir.ts";
+import { localBucket, seedLocalWeights } from "../../cli/weights-seed.ts";
+import { FfnDeltaLoader } from "../../shared/weights/ffn-loader.ts";
+import { WeightStore } from "../../shared/weights/store.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const tmp = mkdtempSync(join(tmpdir(), "dart-seed-"));
@@ -30,5 +33,22 @@ describe("seeding wrangler dev's local R2 bucket", () => {
     );
     expect(Buffer.compare(got, readFileSync(join(dir, "ffn/3/2.bin")))).toBe(0);
     expect(JSON.parse(dart("shard-upload", "--dir", dir, "--local", "--persist-to", state, "--json"))).toMatchObject({ skipped: true, objects: 0 });
+  });
+
+  it("seedLocalWeights (for the stack launcher) shards once, uploads once, and the store opens from that bucket", async () => {
+    const opts = { modelPath: dataPath("stories260K.bin"), persistDir: join(tmp, "state2"), cacheDir: join(tmp, "cache"), neuronsPerShard: 64 };
+    const first = await seedLocalWeights(opts);
+    expect(first).toMatchObject({ prefix: "stories260K", skipped: false, objects: 18 });
+    const again = await seedLocalWeights(opts);
+    expect(again).toMatchObject({ skipped: true, objects: 0 });
+    const bucket = await localBucket(opts.persistDir);
+    try {
+      const store = await WeightStore.open({ description: "local r2", get: (k) => bucket.get(`stories260K/${k}`) });
+      const { report } = await new FfnDeltaLoader(store).load(Array.from({ length: 5 }, () => Int32Array.from([0, 100])));
+      expect(report.shardsFetched).toBe(10);
+      expect(store.manifest.ffnBytes).toBe(first.manifest.ffnBytes);
+    } finally {
+      await bucket.close();
+    }
   });
 });

@@ -11,6 +11,7 @@ interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
+  sweep: () => import("./commands/sweep.ts"),
   serve: () => import("./commands/serve.ts"),
   "serve-bench": () => import("./commands/serve-bench.ts"),
 };

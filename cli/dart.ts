@@ -11,6 +11,8 @@ interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
+  sweep: () => import("./commands/sweep.ts"),
+  overhead: () => import("./commands/overhead.ts"),
   serve: () => import("./commands/serve.ts"),
   "serve-bench": () => import("./commands/serve-bench.ts"),
   shard: () => import("./commands/shard.ts"),

@@ -8,6 +8,7 @@ import { rateLimit } from "./middleware/rate-limit.ts";
 import { generationRoute } from "./routes/generation.ts";
 import { models } from "./routes/models.ts";
 import { sessions } from "./routes/sessions.ts";
+import { weightsRoute } from "./routes/weights.ts";
 import type { GatewayEnv } from "./types.ts";
 
 export { SessionObject } from "../workers/session/session-object.ts";
@@ -18,6 +19,8 @@ app.onError(onError);
 app.notFound(notFound);
 
 app.get("/healthz", (c) => c.json({ ok: true, model: c.env.MODEL_ID }));
+// Inference nodes read their weights here, with the node token (not an API key).
+app.all("/weights/*", weightsRoute);
 
 app.use("/v1/*", bodySize, apiKeyAuth, rateLimit);
 app.post("/v1/chat/completions", generationRoute("chat"));

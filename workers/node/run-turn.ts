@@ -3,12 +3,13 @@
 // Session object's blob, generate, and report the new pruner state.
 import { generateFromIds } from "../../shared/engine/generate.ts";
 import type { Transformer } from "../../shared/engine/transformer.ts";
-import { createPruner, DartSettingsError, StateFormatError, type Pruner } from "../../shared/dart/index.ts";
+import { createPruner, DartSettingsError, StateFormatError, type Pruner, type PrunerOptions } from "../../shared/dart/index.ts";
 import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { commonPrefix, ContextOverflowError, fitContext } from "../../shared/serving/context-window.ts";
 import type { NodeEvent, NodeTurnRequest, TurnError } from "../../shared/serving/protocol.ts";
 import type { KvCache } from "./kv-cache.ts";
+import type { TurnWeightStats } from "./node-weights.ts";
 
 export interface NodeEngine {
   name: string;
@@ -17,6 +18,8 @@ export interface NodeEngine {
   cache: KvCache;
   /** Called before each decode step; a simulated slow device sleeps here (tests of abort and 409). */
   pace?(): void;
+  /** How the pruner builds compacted FFNs (a node on the weight store: from resident shards). */
+  prunerOptions?: PrunerOptions;
 }
 
 export interface TurnRecord {
@@ -27,6 +30,8 @@ export interface TurnRecord {
   stopReason: "eos" | "length" | "abort" | "error";
   prefillMs: number;
   decodeMs: number;
+  /** What the turn cost the weight store (nodes serving from it; see node-weights.ts). */
+  weights?: TurnWeightStats;
 }
 
 function clientError(message: string, param: string | null, code: string | null): TurnError {
@@ -40,10 +45,10 @@ function clientError(message: string, param: string | null, code: string | null)
 function restorePruner(engine: NodeEngine, state: Parameters<typeof createPruner>[1], req: NodeTurnRequest): Pruner {
   const saved = req.prunerState ? fromBase64(req.prunerState) : undefined;
   try {
-    return createPruner(engine.tf, state, req.dart, saved);
+    return createPruner(engine.tf, state, req.dart, saved, engine.prunerOptions);
   } catch (e) {
     if (!(e instanceof StateFormatError)) throw e;
-    return createPruner(engine.tf, state, req.dart);
+    return createPruner(engine.tf, state, req.dart, undefined, engine.prunerOptions);
   }
 }
 

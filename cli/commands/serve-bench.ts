@@ -83,7 +83,7 @@ export async function run(argv: string[]): Promise<void> {
         meanTurnMs: Math.round(perTurn.reduce((a, t) => a + t.ms, 0) / perTurn.length),
         cachedShare: Number((perTurn.reduce((a, t) => a + t.cached, 0) / perTurn.reduce((a, t) => a + t.prompt, 0)).toFixed(3)),
         ...(weightTurns.length ? {
-          weightsPerTurn: weightTurns.map((w) => ({ need: w.need, bytesFetched: w.bytesFetched, shardsFetched: w.shardsFetched, cacheHits: w.cacheHits, residentBytes: w.residentBytes })),
+          weightsPerTurn: weightTurns.map((w) => ({ need: w.need, bytesFetched: w.bytesFetched, shardsFetched: w.shardsFetched, cacheHits: w.cacheHits, residentBytes: w.residentBytes, prepareMs: Number(w.prepareMs.toFixed(1)) })),
           weightsBytesFetchedPerTurn: weightTurns.map((w) => w.bytesFetched),
         } : {}),
       };

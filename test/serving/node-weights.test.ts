@@ -2,6 +2,8 @@
 // builder from resident shards is bit-exact with the default (dense-weight) builder, turns
 // answer exactly as a file-loaded node, the turn's shards are made resident before the
 // synchronous generation, and a budget below the FFN means refetching after eviction.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compactFromDense, type CompactFfn } from "../../shared/engine/compact-ffn.ts";
 import { createPruner, DEFAULT_DART_SETTINGS, type DartSettings } from "../../shared/dart/index.ts";
@@ -145,6 +147,27 @@ describe("ensure before the turn, trim after it", () => {
     }
     // What stays resident after a trim is the final masks' shards (plus the most recent others).
     expect(store.stats().residentBytes).toBeGreaterThan(budget * 0.9);
+  });
+
+  it("a shard corrupted in the source after its eviction fails the next turn's prepare, before any token", async () => {
+    const { engine, weights, store } = await storeNode(FFN_BYTES / 2);
+    await conversation(engine, DEFAULT_DART_SETTINGS, weights);
+    const ids = store.manifest.layers.flatMap((refs, layer) => refs.map((_, index) => ({ layer, index })));
+    const id = ids.find((x) => !store.isResident(x))!;
+    const evicted = store.shardRef(id);
+    const path = join(set.dir, evicted.key);
+    const good = readFileSync(path);
+    const bad = Buffer.from(good);
+    bad[0]! ^= 1;
+    writeFileSync(path, bad);
+    try {
+      await expect(weights.prepare(DEFAULT_DART_SETTINGS)).rejects.toThrow(new RegExp(`${evicted.key} .* failed verification twice .* refusing to use it`));
+      expect(store.isResident(id)).toBe(false);
+      expect(store.stats().refetches).toBe(1);
+    } finally {
+      writeFileSync(path, good);
+      weights.finish();
+    }
   });
 
   it("fixed masks (static) need only their kept shards: nothing to fetch after the first turn", async () => {

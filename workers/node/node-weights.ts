@@ -28,6 +28,8 @@ export interface TurnWeightStats {
   residentBytes: number;
   /** Synchronous rebuilds of a layer's CompactFfn from resident shards during the turn. */
   layersBuilt: number;
+  /** Time spent making the turn's shards resident before generating. */
+  prepareMs: number;
 }
 
 const FIXED = new Set(["static", "random"]);
@@ -44,6 +46,7 @@ export class NodeWeights {
   private before: WeightStoreStats | null = null;
   private need: TurnWeightStats["need"] = "none";
   private shardsNeeded = 0;
+  private prepareMs = 0;
 
   constructor(store: WeightStore, tf: Transformer) {
     this.store = store;
@@ -104,7 +107,9 @@ export class NodeWeights {
     const { need, ids } = this.needFor(settings);
     this.need = need;
     this.shardsNeeded = ids.length;
+    const t0 = performance.now();
     if (ids.length) await this.store.ensure(ids, { overBudget: true });
+    this.prepareMs = performance.now() - t0;
   }
 
   /** After a turn: back under the budget, keeping the final masks' shards; the turn's counters. */
@@ -121,6 +126,7 @@ export class NodeWeights {
       evictions: a.evictions - b.evictions,
       residentBytes: a.residentBytes,
       layersBuilt: this.layersBuilt,
+      prepareMs: this.prepareMs,
     };
   }
 }

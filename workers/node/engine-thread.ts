@@ -149,7 +149,12 @@ port.on("message", (m: ToEngine) => {
 // before the node takes traffic, instead of on some session's first turn.
 setTokenizer(tf, tok);
 const t0 = performance.now();
-await weights?.prepare(DEFAULT_DART_SETTINGS);
+try {
+  await weights?.prepare(DEFAULT_DART_SETTINGS);
+} catch (e) {
+  send({ kind: "fatal", message: (e as Error).message });
+  await new Promise(() => {});
+}
 runTurn(
   { ...engine, cache: new KvCache(0), pace: undefined },
   { sessionKey: "warm-up", context: [], segments: [{ text: "Once upon a time" }], maxTokens: 16, temperature: 0, topP: 1, seed: 1, dart: DEFAULT_DART_SETTINGS, prunerState: "" },

@@ -50,6 +50,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
     });
     if (!res.ok) return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
 
+    const metrics = c.get("metrics");
     const reader = new NdjsonReader<SessionEvent>(res.body!);
     const start = await reader.next();
     if (start?.type !== "start") throw new ApiError(502, "the session answered without starting the turn", { code: "bad_session_response" });
@@ -70,18 +71,26 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       let text = "";
       for (;;) {
         const e = await reader.next();
-        if (e?.type === "text") text += e.text;
-        else if (e?.type === "done") return c.json(completeObject(meta, text, e), 200, headers);
-        else if (e?.type === "error") throw midTurnError(e);
+        if (e?.type === "text") {
+          metrics?.firstToken();
+          text += e.text;
+        } else if (e?.type === "done") {
+          metrics?.usage(e.usage.promptTokens, e.usage.completionTokens);
+          return c.json(completeObject(meta, text, e), 200, headers);
+        } else if (e?.type === "error") throw midTurnError(e);
         else throw new ApiError(502, "the session stream ended early", { code: "stream_ended" });
       }
     }
 
     let first = true;
     let finished = false;
+    const streamEnded = metrics?.streaming() ?? (() => {});
     const body = sseStream(
       async () => {
-        if (finished) return null;
+        if (finished) {
+          streamEnded();
+          return null;
+        }
         if (first) {
           // The role chunk goes out at once: the client knows the turn started before any token.
           first = false;
@@ -89,8 +98,11 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
         }
         const out: unknown[] = [];
         const e = await reader.next();
-        if (e?.type === "text") out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));
-        else if (e?.type === "done") {
+        if (e?.type === "text") {
+          metrics?.firstToken();
+          out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));
+        } else if (e?.type === "done") {
+          metrics?.usage(e.usage.promptTokens, e.usage.completionTokens);
           out.push(chunkObject(meta, null, { finish: e.finishReason, includeUsage: req.includeUsage }));
           if (req.includeUsage) out.push(usageChunk(meta, e as SessionDone));
           out.push("[DONE]");
@@ -103,7 +115,10 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
         }
         return out;
       },
-      () => reader.cancel(),
+      async () => {
+        streamEnded();
+        await reader.cancel();
+      },
     );
     return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
   };

@@ -26,9 +26,15 @@ export interface NodeTurnRequest {
   prunerState: string;
 }
 
+/** A pruner event as a node reports it: a mask built (kind "mask", remask false) carries the bytes fetched for it. */
+export type ReportedEvent = DriftEvent & {
+  /** Bytes the node fetched from the weight store for this mask (0 when the weights are resident). */
+  bytesFetched?: number;
+};
+
 export interface PrunerReport {
   state: string; // base64
-  events: DriftEvent[];
+  events: ReportedEvent[];
   masks: LayerMaskSummary[];
   stats: PrunerStats;
 }

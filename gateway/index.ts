@@ -8,6 +8,7 @@ import { notFound, onError } from "./middleware/errors.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { generationRoute } from "./routes/generation.ts";
 import { metricsRoute } from "./routes/metrics.ts";
+import { playgroundRoute } from "./routes/playground.ts";
 import { models } from "./routes/models.ts";
 import { sessions } from "./routes/sessions.ts";
 import type { GatewayEnv } from "./types.ts";
@@ -23,6 +24,7 @@ app.use("*", requestMetrics);
 
 app.get("/healthz", (c) => c.json({ ok: true, model: c.env.MODEL_ID }));
 app.get("/metrics", metricsRoute);
+app.get("/playground", playgroundRoute);
 
 app.use("/v1/*", bodySize, apiKeyAuth, rateLimit);
 app.post("/v1/chat/completions", generationRoute("chat"));

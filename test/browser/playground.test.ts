@@ -1,7 +1,7 @@
 // The playground in real headless Chromium against the real stack: open the page, chat,
 // see the text stream in, see the charts drawn from the session's own DART data, and
 // save a screenshot (test-artifacts/playground.png, git-ignored).
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
@@ -20,6 +20,7 @@ const offsite: string[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set CHROMIUM_PATH`);
   // A slow simulated device (40 ms a token) so the stream is visibly incremental.
   f = await startFixture({ nodes: 1, tokenDelayMs: 40 });
   profile = mkdtempSync(join(tmpdir(), "dart-chromium-"));
@@ -62,8 +63,8 @@ describe("playground", () => {
     expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+'/);
     await page.waitForSelector("body[data-state=idle]");
     // Every DART method is offered; the defaults come from DART_DEFAULTS.
-    expect(await page.$$eval("#method option", (o) => o.map((x) => (x as HTMLOptionElement).value))).toContain("dart");
-    expect(await page.$eval("#method", (s) => (s as HTMLSelectElement).value)).toBe("dart");
+    expect(await page.$$eval("#method option", (o) => o.map((x) => (x as unknown as { value: string }).value))).toContain("dart");
+    expect(await page.$eval("#method", (s) => (s as unknown as { value: string }).value)).toBe("dart");
     expect(await attr("#drift", "data-points")).toBe(0);
   });
 
@@ -73,7 +74,8 @@ describe("playground", () => {
     await page.fill("#input", "Once upon a time, a little dog went to the park");
     await page.click("#send");
     // Text appears while the turn is still streaming.
-    await page.waitForFunction(() => document.body.dataset.state === "streaming" && (document.querySelector(".msg.assistant .text")?.textContent ?? "").length > 0, null, { timeout: 30_000 });
+    // (Page functions are strings here: this file is type-checked without the DOM library.)
+    await page.waitForFunction(`document.body.dataset.state === "streaming" && (document.querySelector(".msg.assistant .text")?.textContent ?? "").length > 0`, null, { timeout: 30_000 });
     const partial = await page.$eval(".msg.assistant .text", (e) => e.textContent ?? "");
     await page.waitForSelector("body[data-state=idle]", { timeout: 60_000 });
     const full = await page.$eval(".msg.assistant .text", (e) => e.textContent ?? "");
@@ -96,12 +98,12 @@ describe("playground", () => {
     expect(await page.$$eval("#layers rect", (r) => r.length)).toBe(view.dart.masks.length);
     expect(await attr("#bytes", "data-points")).toBe(built.length);
     expect(await page.$eval("#statMethod", (e) => e.textContent)).toBe("dart @ 0.5");
-    expect(await page.$eval("#method", (e) => (e as HTMLSelectElement).disabled)).toBe(true);
+    expect(await page.$eval("#method", (e) => (e as unknown as { disabled: boolean }).disabled)).toBe(true);
 
     // A second turn in the same session adds points to the drift chart.
     await page.fill("#input", "Then the cat said hello");
     await page.click("#send");
-    await page.waitForFunction((n) => Number(document.getElementById("drift")?.getAttribute("data-events")) > n, view.dart.events.length, { timeout: 60_000 });
+    await page.waitForFunction(`Number(document.getElementById("drift").getAttribute("data-events")) > ${view.dart.events.length}`, null, { timeout: 60_000 });
     await page.waitForSelector("body[data-state=idle]", { timeout: 60_000 });
     const view2 = await sessionView(id);
     expect(await attr("#drift", "data-points")).toBe(view2.dart.events.filter((e) => e.kind === "window").length);

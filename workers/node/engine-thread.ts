@@ -8,6 +8,7 @@ import { setTokenizer } from "../../shared/dart/priors.ts";
 import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
 import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
 import { KvCache } from "./kv-cache.ts";
+import { fileCounters } from "./weight-counters.ts";
 import { runTurn, type NodeEngine } from "./run-turn.ts";
 
 export interface EngineThreadOptions {
@@ -35,7 +36,7 @@ const { transformer: tf, tokenizer: tok } = loadBundle(opts.modelPath, opts.toke
 const cache = new KvCache(opts.kvBudgetBytes);
 const send = (m: FromEngine) => port.postMessage(m);
 // The whole model file is loaded: nothing is fetched from a weight store (see README, Observability).
-const weights: WeightCounters = { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 };
+const weights: WeightCounters = fileCounters();
 
 let currentFlag: Int32Array | null = null;
 const engine: NodeEngine = {

@@ -74,8 +74,16 @@ describe("playground", () => {
     await page.fill("#input", "Once upon a time, a little dog went to the park");
     await page.click("#send");
     // Text appears while the turn is still streaming.
-    // (Page functions are strings here: this file is type-checked without the DOM library.)
-    await page.waitForFunction(`document.body.dataset.state === "streaming" && (document.querySelector(".msg.assistant .text")?.textContent ?? "").length > 0`, null, { timeout: 30_000 });
+    // (This file is type-checked without the DOM library, hence globalThis.document; the
+    // predicates are functions because the page's CSP forbids evaluating strings.)
+    await page.waitForFunction(
+      () => {
+        const doc = (globalThis as any).document;
+        return doc.body.dataset.state === "streaming" && (doc.querySelector(".msg.assistant .text")?.textContent ?? "").length > 0;
+      },
+      null,
+      { timeout: 30_000 },
+    );
     const partial = await page.$eval(".msg.assistant .text", (e) => e.textContent ?? "");
     await page.waitForSelector("body[data-state=idle]", { timeout: 60_000 });
     const full = await page.$eval(".msg.assistant .text", (e) => e.textContent ?? "");
@@ -103,7 +111,7 @@ describe("playground", () => {
     // A second turn in the same session adds points to the drift chart.
     await page.fill("#input", "Then the cat said hello");
     await page.click("#send");
-    await page.waitForFunction(`Number(document.getElementById("drift").getAttribute("data-events")) > ${view.dart.events.length}`, null, { timeout: 60_000 });
+    await page.waitForFunction((n) => Number((globalThis as any).document.getElementById("drift").getAttribute("data-events")) > n, view.dart.events.length, { timeout: 60_000 });
     await page.waitForSelector("body[data-state=idle]", { timeout: 60_000 });
     const view2 = await sessionView(id);
     expect(await attr("#drift", "data-points")).toBe(view2.dart.events.filter((e) => e.kind === "window").length);

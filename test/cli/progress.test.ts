@@ -1,7 +1,9 @@
 // Progress of long CLI jobs: a rewritten line on a terminal's stderr, nothing with --json or
 // when stderr is not a terminal. The real CLI runs under a pseudo-terminal (util-linux `script`).
 import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { progress } from "../../cli/progress.ts";
 import { dataPath } from "../helpers/model-dir.ts";
@@ -84,4 +86,35 @@ describe("long CLI jobs on a terminal", () => {
     expect(j.out).not.toMatch(/serve-bench: \d/);
     expect(JSON.parse(j.out.trim()).dense.turns).toHaveLength(1);
   }, 180_000);
+
+  it("dart shard and dart shard-upload show object progress, and none with --json", () => {
+    const tmp = mkdtempSync(join(tmpdir(), "dart-progress-"));
+    try {
+      const out = join(tmp, "shards");
+      const r = dartOnTty(["shard", "--model", model, "--out", out, "--neurons-per-shard", "4"]);
+      expect(r.code).toBe(0);
+      // 2 objects (base, tokenizer) + 5 layers x ceil(172 / 4) shards.
+      expect(r.out).toMatch(/shard: 217\/217 objects \(100%/);
+      const j = dartOnTty(["shard", "--model", model, "--out", out, "--neurons-per-shard", "4", "--json"]);
+      expect(j.code).toBe(0);
+      expect(j.out).not.toMatch(/shard: \d/);
+      expect(JSON.parse(j.out.trim()).shards).toBe(215);
+      const up = dartOnTty(["shard-upload", "--dir", out, "--local", "--persist-to", join(tmp, "state")]);
+      expect(up.code).toBe(0);
+      expect(up.out).toMatch(/upload: 218\/218 objects \(100%/); // and the manifest
+      const again = dartOnTty(["shard-upload", "--dir", out, "--local", "--persist-to", join(tmp, "state"), "--force", "--json"]);
+      expect(again.code).toBe(0);
+      expect(again.out).not.toMatch(/upload: \d/);
+      expect(JSON.parse(again.out.trim()).objects).toBe(218);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("dart bench --transfer shows step progress", () => {
+    const r = dartOnTty(["bench", "--transfer", "--model", model, "--shard-sizes", "1"]);
+    expect(r.code).toBe(0);
+    // drift, conversation, activation order, then 3 measurements for the one shard size.
+    expect(r.out).toMatch(/bench: 6\/6 steps \(100%/);
+  });
 });

@@ -97,7 +97,13 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
           return [chunkObject(meta, null, { first: true, includeUsage: req.includeUsage })];
         }
         const out: unknown[] = [];
-        const e = await reader.next();
+        let e: SessionEvent | null;
+        try {
+          e = await reader.next();
+        } catch (err) {
+          streamEnded(); // an errored stream still counts
+          throw err;
+        }
         if (e?.type === "text") {
           metrics?.firstToken();
           out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));

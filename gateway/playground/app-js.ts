@@ -1,10 +1,11 @@
-// Browser code of the playground: chat in a session over the real API (streamed SSE), then
-// redraw the charts from GET /v1/sessions/:id. The API key stays in this tab (sessionStorage).
+// Browser code of the playground: chat in a session over the real API (streamed SSE, with the
+// turn's DART events as they happen: stream_options.include_dart_events), then redraw the
+// charts from GET /v1/sessions/:id. The API key stays in this tab (sessionStorage).
 // Plain JavaScript in a string (the Worker serves it inline); no template literals inside.
 export const APP_JS = String.raw`
 const $ = (id) => document.getElementById(id);
 const MODEL = document.body.dataset.model;
-const state = { sessionId: sessionStorage.getItem("dart.session"), busy: false };
+const state = { sessionId: sessionStorage.getItem("dart.session"), busy: false, events: [], masks: [], turns: 0 };
 
 function authHeaders() {
   return { authorization: "Bearer " + $("key").value.trim(), "content-type": "application/json" };
@@ -52,12 +53,19 @@ function showView(v) {
   const st = d.stats || {};
   const events = d.events || [];
   const masks = d.masks || [];
+  state.events = events.slice();
+  state.masks = masks;
+  state.turns = v.turns || 0;
   $("statMethod").textContent = d.settings ? d.settings.method + " @ " + d.settings.sparsity : "-";
   $("statEff").textContent = pct(st.effectiveSparsity);
   $("statRemasks").textContent = st.remasks ?? "-";
   $("statDense").textContent = st.tokens !== undefined ? st.denseTokens + " / " + st.tokens : "-";
   $("statTurns").textContent = v.turns;
   $("statCached").textContent = v.usage ? v.usage.cached_tokens + " / " + v.usage.prompt_tokens : "-";
+  drawCharts(events, masks);
+}
+
+function drawCharts(events, masks) {
   drawDrift($("drift"), events);
   drawLayers($("layers"), masks);
   drawBytes($("bytes"), events);
@@ -121,7 +129,7 @@ async function send() {
     model: MODEL,
     messages: [{ role: "user", content: content }],
     stream: true,
-    stream_options: { include_usage: true },
+    stream_options: { include_usage: true, include_dart_events: true },
     max_tokens: Number($("maxTokens").value) || 64,
   };
   if (state.sessionId) body.session_id = state.sessionId;
@@ -147,6 +155,14 @@ async function send() {
         $("log").scrollTop = $("log").scrollHeight;
       }
       if (c.usage) last = c;
+      if (c.dart_event) {
+        // Live: the event joins the session's stored ones; the view after the turn replaces them.
+        const e = Object.assign({ turn: state.turns + 1 }, c.dart_event);
+        if (e.masks) state.masks = e.masks;
+        delete e.masks;
+        state.events.push(e);
+        drawCharts(state.events, state.masks);
+      }
     });
     if (last) {
       const u = last.usage, d = last.dart || {};

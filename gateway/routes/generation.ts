@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { NdjsonReader } from "../../shared/serving/ndjson.ts";
 import type { SessionDone, SessionEvent, SessionTurnRequest } from "../../shared/serving/protocol.ts";
-import { chunkObject, completeObject, usageChunk, type ResponseMeta } from "../openai/format.ts";
+import { chunkObject, completeObject, dartEventChunk, usageChunk, type ResponseMeta } from "../openai/format.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
 import { dartDefaults, newSessionId, sessionStub } from "../session-stub.ts";
 import type { GatewayEnv } from "../types.ts";
@@ -71,6 +71,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       let text = "";
       for (;;) {
         const e = await reader.next();
+        if (e?.type === "dart") continue;
         if (e?.type === "text") {
           metrics?.firstToken();
           text += e.text;
@@ -99,12 +100,15 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
         const out: unknown[] = [];
         let e: SessionEvent | null;
         try {
-          e = await reader.next();
+          // DART events go out only to clients that asked (stream_options.include_dart_events).
+          do e = await reader.next();
+          while (e?.type === "dart" && !req.includeDartEvents);
         } catch (err) {
           streamEnded(); // an errored stream still counts
           throw err;
         }
-        if (e?.type === "text") {
+        if (e?.type === "dart") out.push(dartEventChunk(meta, e));
+        else if (e?.type === "text") {
           metrics?.firstToken();
           out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));
         } else if (e?.type === "done") {

@@ -51,6 +51,13 @@ export interface TurnStart {
   maxTokens: number;
 }
 
+/** A DART pruner event as it happens (a mask built also carries the new per-layer summary). */
+export interface TurnDart {
+  type: "dart";
+  event: ReportedEvent;
+  masks?: LayerMaskSummary[];
+}
+
 export interface TurnText {
   type: "text";
   text: string;
@@ -75,7 +82,7 @@ export interface TurnError {
   code: string | null;
 }
 
-export type NodeEvent = TurnStart | TurnText | TurnDone | TurnError;
+export type NodeEvent = TurnStart | TurnText | TurnDart | TurnDone | TurnError;
 
 /** Session object -> gateway: what the OpenAI layer needs to answer. */
 export interface SessionStart {
@@ -98,7 +105,7 @@ export interface SessionDone {
   dart: { method: string; effectiveSparsity: number; remasks: number; denseTokens: number; tokens: number };
 }
 
-export type SessionEvent = SessionStart | TurnText | SessionDone | TurnError;
+export type SessionEvent = SessionStart | TurnText | TurnDart | SessionDone | TurnError;
 
 /** What the gateway asks the Session object for one turn (already validated). */
 export interface SessionTurnRequest {

@@ -85,6 +85,15 @@ describe("playground", () => {
       { timeout: 30_000 },
     );
     const partial = await page.$eval(".msg.assistant .text", (e) => e.textContent ?? "");
+    // The drift chart gets the turn's DART events live, before the turn ends.
+    await page.waitForFunction(
+      () => {
+        const doc = (globalThis as any).document;
+        return doc.body.dataset.state === "streaming" && Number(doc.getElementById("drift").getAttribute("data-events")) > 0;
+      },
+      null,
+      { timeout: 30_000 },
+    );
     await page.waitForSelector("body[data-state=idle]", { timeout: 60_000 });
     const full = await page.$eval(".msg.assistant .text", (e) => e.textContent ?? "");
     expect(full.startsWith(partial)).toBe(true);

@@ -127,6 +127,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
         bytesMark = fetched();
       }
       events.push(e);
+      emit(e.kind === "mask" && !e.remask ? { type: "dart", event: e, masks: pruner.masks() } : { type: "dart", event: e });
     }
   };
   record.promptTokens = promptIds.length;

@@ -40,6 +40,7 @@ function setSession(id) {
   else sessionStorage.removeItem("dart.session");
   $("sessionId").textContent = id || "(new session on the next message)";
   $("method").disabled = !!id;
+  $("budget").disabled = !!id;
   $("sparsity").disabled = !!id;
   $("fixedNote").hidden = !id;
 }
@@ -56,7 +57,7 @@ function showView(v) {
   state.events = events.slice();
   state.masks = masks;
   state.turns = v.turns || 0;
-  $("statMethod").textContent = d.settings ? d.settings.method + " @ " + d.settings.sparsity : "-";
+  $("statMethod").textContent = d.settings ? d.settings.method + " @ " + d.settings.sparsity + " (" + d.settings.budget + ")" : "-";
   $("statEff").textContent = pct(st.effectiveSparsity);
   $("statRemasks").textContent = st.remasks ?? "-";
   $("statDense").textContent = st.tokens !== undefined ? st.denseTokens + " / " + st.tokens : "-";
@@ -133,7 +134,7 @@ async function send() {
     max_tokens: Number($("maxTokens").value) || 64,
   };
   if (state.sessionId) body.session_id = state.sessionId;
-  else body.dart = { method: $("method").value, sparsity: Number($("sparsity").value) };
+  else body.dart = { method: $("method").value, budget: $("budget").value, sparsity: Number($("sparsity").value) };
   const t0 = performance.now();
   let ttft = null;
   try {

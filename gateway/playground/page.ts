@@ -1,7 +1,7 @@
 // The playground page: one HTML document with its stylesheet and script inline, so the
 // Worker serves everything itself. The CSP allows only those exact inline blocks (by hash)
 // and requests to this origin: nothing can be loaded from a CDN.
-import { METHODS, type DartSettings } from "../../shared/dart/settings.ts";
+import { BUDGETS, METHODS, type DartSettings } from "../../shared/dart/settings.ts";
 import { APP_JS } from "./app-js.ts";
 import { CHARTS_JS } from "./charts-js.ts";
 import { PLAYGROUND_CSS } from "./styles.ts";
@@ -28,7 +28,7 @@ export function playgroundCsp(): Promise<string> {
 }
 
 export function playgroundHtml(modelId: string, defaults: DartSettings): string {
-  const options = METHODS.map((m) => `<option value="${m}"${m === defaults.method ? " selected" : ""}>${m}</option>`).join("");
+  const select = (values: readonly string[], chosen: string) => values.map((m) => `<option value="${m}"${m === chosen ? " selected" : ""}>${m}</option>`).join("");
   const stat = (id: string, label: string) => `<div><dt>${label}</dt><dd id="${id}">-</dd></div>`;
   return `<!doctype html>
 <html lang="en">
@@ -46,11 +46,12 @@ export function playgroundHtml(modelId: string, defaults: DartSettings): string 
     <h2>Settings</h2>
     <label>API key <input id="key" type="password" autocomplete="off" size="28" placeholder="sk-..."></label>
     <label>Max tokens <input id="maxTokens" type="number" min="1" max="512" value="64"></label><br>
-    <label>Method <select id="method">${options}</select></label>
+    <label>Method <select id="method">${select(METHODS, defaults.method)}</select></label>
+    <label>Budget <select id="budget">${select(BUDGETS, defaults.budget)}</select></label>
     <label>Sparsity <input id="sparsity" type="range" min="0" max="0.9" step="0.05" value="${defaults.sparsity}"> <span id="sparsityValue">${defaults.sparsity.toFixed(2)}</span></label>
     <button id="newSession" class="secondary" type="button">New session</button>
     <p class="note">Session: <code id="sessionId"></code></p>
-    <p class="note" id="fixedNote" hidden>Method and sparsity are fixed once a session starts; "New session" to change them.</p>
+    <p class="note" id="fixedNote" hidden>Method, budget and sparsity are fixed once a session starts; "New session" to change them.</p>
   </section>
   <section class="card">
     <h2>Chat</h2>

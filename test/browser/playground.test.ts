@@ -71,6 +71,14 @@ describe("playground", () => {
   it("streams a reply and draws the session's drift, masks and bytes", async () => {
     await page.fill("#key", KEY_A);
     await page.fill("#maxTokens", "64");
+    // Per-layer budgets ("auto") and 40% sparsity: the layer chart must show the session's own, uneven kept fractions.
+    await page.selectOption("#budget", "auto");
+    await page.$eval("#sparsity", (e) => {
+      const input = e as unknown as { value: string; dispatchEvent(ev: unknown): void };
+      input.value = "0.4";
+      input.dispatchEvent(new (globalThis as any).Event("input"));
+    });
+    expect(await page.$eval("#sparsityValue", (e) => e.textContent)).toBe("0.40");
     await page.fill("#input", "Once upon a time, a little dog went to the park");
     await page.click("#send");
     // Text appears while the turn is still streaming.
@@ -114,7 +122,11 @@ describe("playground", () => {
     expect(await attr("#layers", "data-points")).toBe(view.dart.masks.length);
     expect(await page.$$eval("#layers rect", (r) => r.length)).toBe(view.dart.masks.length);
     expect(await attr("#bytes", "data-points")).toBe(built.length);
-    expect(await page.$eval("#statMethod", (e) => e.textContent)).toBe("dart @ 0.5");
+    expect(await page.$eval("#statMethod", (e) => e.textContent)).toBe("dart @ 0.4 (auto)");
+    const heights = await page.$$eval("#layers rect", (r) => r.map((x) => Number(x.getAttribute("height"))));
+    const kept = view.dart.masks.map((m) => m.kept / m.total);
+    // Bar heights are proportional to the kept fractions the session reports.
+    heights.forEach((h, i) => expect(h / heights[0]!).toBeCloseTo(kept[i]! / kept[0]!, 2));
     expect(await page.$eval("#method", (e) => (e as unknown as { disabled: boolean }).disabled)).toBe(true);
 
     // A second turn in the same session adds points to the drift chart.

@@ -57,7 +57,7 @@ const engine = new Worker(new URL("./engine-thread.ts", import.meta.url), { work
 const jobs = new Map<number, (m: FromEngine) => void>();
 const recent: (TurnRecord & { at: number })[] = [];
 let cacheStats = { entries: 0, bytes: 0 };
-let weights: WeightCounters = { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 };
+let weightCounters: WeightCounters = { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 };
 const metrics = new NodeMetrics(threadOptions.name);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let nextId = 1;
@@ -75,7 +75,7 @@ const ready = new Promise<void>((resolve, reject) => {
       recent.push({ ...m.record, at: Date.now() });
       if (recent.length > 100) recent.shift();
       cacheStats = m.cache;
-      weights = m.weights;
+      weightCounters = m.weightCounters;
       metrics.record(m.record);
     }
     jobs.get(m.id)?.(m);
@@ -181,7 +181,7 @@ const server = createServer(async (req, res) => {
         return json(res, 401, errorBody("GET /metrics needs Authorization: Bearer <metrics token>", "invalid_request_error", null, "invalid_metrics_token"));
       }
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
-      res.end(metrics.render({ weights, kvEntries: cacheStats.entries, kvBytes: cacheStats.bytes, kvBudgetBytes: threadOptions.kvBudgetBytes }));
+      res.end(metrics.render({ weights: weightCounters, kvEntries: cacheStats.entries, kvBytes: cacheStats.bytes, kvBudgetBytes: threadOptions.kvBudgetBytes }));
       return;
     }
     if (req.method === "POST" && url.pathname === "/v1/turn") return await handleTurn(req, res);

@@ -57,10 +57,10 @@ describe("GET /metrics", () => {
     const t0 = performance.now();
 
     // Turn 1 (not streamed) starts a session; turn 2 (streamed) continues it: a KV cache hit.
-    const r1 = await f.api("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 24 }) });
+    const r1 = await f.api("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 24, seed: 3 }) });
     expect(r1.status).toBe(200);
     const c1 = (await r1.json()) as { session_id: string; usage: Record<string, number> };
-    const c2 = await streamChat({ model: MODEL, session_id: c1.session_id, messages: [{ role: "user", content: "The next day, the dog" }], max_tokens: 40 });
+    const c2 = await streamChat({ model: MODEL, session_id: c1.session_id, messages: [{ role: "user", content: "The next day, the dog" }], max_tokens: 40, seed: 3 });
     expect(c2.text.length).toBeGreaterThan(0);
     expect(c2.usage.tokens_cached).toBeGreaterThan(0);
     const elapsed = (performance.now() - t0) / 1000;
@@ -102,6 +102,7 @@ describe("GET /metrics", () => {
     expect(delta(n0, n1, 'dart_node_kv_cache_lookups_total{result="hit"}')).toBe(1);
     expect(delta(n0, n1, 'dart_node_kv_cache_lookups_total{result="miss"}')).toBe(1);
     expect(delta(n0, n1, "dart_node_kv_cached_tokens_total")).toBe(c2.usage.tokens_cached);
+    expect(view.dart.stats.remasks).toBeGreaterThan(0); // (seeded: the drift detector fires in these turns)
     expect(delta(n0, n1, 'dart_node_remask_events_total{method="dart"}')).toBe(view.dart.stats.remasks);
     const kept = view.dart.masks.reduce((a, m) => a + m.kept, 0);
     const total = view.dart.masks.reduce((a, m) => a + m.total, 0);

@@ -5,13 +5,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
+import { progress } from "../progress.ts";
 import { startStack } from "../stack.ts";
 import { numberFlag, parseFlags, UsageError } from "../usage.ts";
 import type { TurnWeightStats } from "../../workers/node/node-weights.ts";
 
-export const usage = `dart serve-bench [--model <file>] [--turns <n>] [--max-tokens <n>] [--methods dense,dart]
+export const usage = `dart serve-bench [--model <file>] [--turns <n>] [--max-tokens <n>] [--methods dense,dart] [--json]
                  [--node-weights store|file] [--weights-budget-mb <n>]
   Starts the local stack (one node) on a temporary folder and prints one JSON object of timings.
+  Progress goes to stderr on a terminal; --json (the output is JSON either way) silences it.
   With the node on the weight store (default), each turn also reports what it fetched
   (bytes and shards from R2, cache hits) under the node's resident budget.`;
 
@@ -19,7 +21,7 @@ const TURNS = ["Once upon a time", "The dog ran to the park.", "Then it started 
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
-    model: { type: "string" }, turns: { type: "string" }, "max-tokens": { type: "string" }, methods: { type: "string" },
+    model: { type: "string" }, turns: { type: "string" }, "max-tokens": { type: "string" }, methods: { type: "string" }, json: { type: "boolean" },
     "node-weights": { type: "string" }, "weights-budget-mb": { type: "string" },
   });
   const nodeWeights = v["node-weights"] ?? "store";
@@ -31,9 +33,16 @@ export async function run(argv: string[]): Promise<void> {
   const methods = (v.methods ?? "dense,dart").split(",");
   const persistDir = mkdtempSync(join(tmpdir(), "dart-bench-"));
   const key = "sk-bench";
+  const show = progress("serve-bench", v.json === true);
+  // Steps: the stack start, then per method the stream, each turn and the cold turn.
+  const steps = 1 + methods.length * (turns + 2);
+  let step = 0;
+  const tick = () => show(++step, steps, "steps");
+  show(0, steps, "steps");
   const t0 = performance.now();
   const stack = await startStack({ apiKeys: [key], nodes: 1, modelPath, persistDir, nodeWeights, weightsBudgetMb });
   const startMs = performance.now() - t0;
+  tick();
   const client = new OpenAI({ apiKey: key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
   const result: Record<string, unknown> = { startMs: Math.round(startMs) };
   if (nodeWeights === "store") {
@@ -55,6 +64,7 @@ export async function run(argv: string[]): Promise<void> {
         if (c.usage) tokens = c.usage.completion_tokens;
       }
       const end = performance.now();
+      tick();
       // A multi-turn session: latency per turn and the share of the prompt served from cache.
       let session: string | undefined;
       const perTurn: { ms: number; prompt: number; cached: number }[] = [];
@@ -63,12 +73,14 @@ export async function run(argv: string[]): Promise<void> {
         const r = await client.chat.completions.create({ model: "stories260K", messages: [{ role: "user", content }], max_tokens: maxTokens, temperature: 0, dart: { method }, ...(session ? { session_id: session } : {}) } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
         session ??= (r as unknown as { session_id: string }).session_id;
         perTurn.push({ ms: Math.round(performance.now() - a), prompt: r.usage!.prompt_tokens, cached: r.usage!.prompt_tokens_details!.cached_tokens ?? 0 });
+        tick();
       }
       // The same conversation sent cold (a new session with the whole transcript): no cache to reuse.
       const view = (await (await fetch(`${stack.url}/v1/sessions/${session}`, { headers: { authorization: `Bearer ${key}` } })).json()) as { messages: { role: string; content: string }[] };
       const history = view.messages.slice(0, -2).map((m) => ({ role: m.role as "user" | "assistant", content: m.content }));
       const c0 = performance.now();
       const cold = await client.chat.completions.create({ model: "stories260K", messages: [...history, { role: "user", content: TURNS[turns - 1]! }], max_tokens: maxTokens, temperature: 0, dart: { method } } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+      tick();
       const coldLastTurn = { ms: Math.round(performance.now() - c0), prompt: cold.usage!.prompt_tokens, cached: cold.usage!.prompt_tokens_details!.cached_tokens ?? 0 };
       // Node-side prefill time of the last warm turn and of the cold one (less noisy than round trips).
       const stats = (await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { turns: { prefillMs: number; promptTokens: number; cachedTokens: number; weights?: TurnWeightStats }[] };
@@ -89,6 +101,7 @@ export async function run(argv: string[]): Promise<void> {
       };
     }
   } finally {
+    show.done();
     await stack.stop();
     rmSync(persistDir, { recursive: true, force: true });
   }

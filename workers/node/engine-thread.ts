@@ -12,6 +12,7 @@ import { loadBundle } from "../../cli/model-files.ts";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
 import type { Transformer } from "../../shared/engine/transformer.ts";
+import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
 import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
 import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { openModelFromStore } from "../../shared/weights/open-model.ts";
@@ -19,6 +20,7 @@ import type { WeightStoreStats } from "../../shared/weights/store.ts";
 import { sourceFor } from "../weights/open-source.ts";
 import { KvCache } from "./kv-cache.ts";
 import { NodeWeights } from "./node-weights.ts";
+import { fileCounters, storeCounters } from "./weight-counters.ts";
 import { runTurn, type NodeEngine } from "./run-turn.ts";
 
 export interface EngineThreadOptions {
@@ -59,7 +61,7 @@ export type ToEngine =
 export type FromEngine =
   | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null }
   | { kind: "event"; id: number; event: import("../../shared/serving/protocol.ts").NodeEvent }
-  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weights: WeightStoreStats | null }
+  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null }
   | { kind: "crash"; id: number; message: string }
   | { kind: "fatal"; message: string };
 
@@ -106,6 +108,8 @@ try {
 }
 const { tf, tok, weights, info } = loaded!;
 const cache = new KvCache(opts.kvBudgetBytes);
+// A node on the weight store reports its store's counters (GET /metrics); a file node fetches nothing.
+const weightCounters: WeightCounters = weights ? storeCounters(weights.store) : fileCounters();
 
 let currentFlag: Int32Array | null = null;
 const engine: NodeEngine = {
@@ -113,6 +117,7 @@ const engine: NodeEngine = {
   tf,
   tok,
   cache,
+  weights: weightCounters,
   pace: opts.tokenDelayMs > 0 ? () => void Atomics.wait(currentFlag!, 0, 0, opts.tokenDelayMs) : undefined,
   prunerOptions: weights?.prunerOptions,
 };
@@ -124,8 +129,11 @@ async function turn(m: Extract<ToEngine, { kind: "turn" }>): Promise<void> {
     // Fetching happens here, before generation: a shard that fails verification fails the turn.
     await weights?.prepare(m.req.dart);
     const record = runTurn(engine, m.req, (event) => send({ kind: "event", id: m.id, event }), () => Atomics.load(flag, 0) !== 0);
-    if (weights) record.weights = weights.finish();
-    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weights: weights?.store.stats() ?? null });
+    if (weights) {
+      record.weights = weights.finish();
+      record.bytesFetched = record.weights.bytesFetched; // the pre-turn fetch is this turn's
+    }
+    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weightCounters: { ...weightCounters }, weights: weights?.store.stats() ?? null });
   } catch (e) {
     if (weights) weights.finish();
     // A failed turn leaves the session's cache in an unknown state: forget it.
@@ -156,7 +164,7 @@ try {
   await new Promise(() => {});
 }
 runTurn(
-  { ...engine, cache: new KvCache(0), pace: undefined },
+  { ...engine, cache: new KvCache(0), weights: fileCounters(), pace: undefined },
   { sessionKey: "warm-up", context: [], segments: [{ text: "Once upon a time" }], maxTokens: 16, temperature: 0, topP: 1, seed: 1, dart: DEFAULT_DART_SETTINGS, prunerState: "" },
   () => {},
   () => false,

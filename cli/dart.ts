@@ -11,8 +11,12 @@ interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
+  sweep: () => import("./commands/sweep.ts"),
+  overhead: () => import("./commands/overhead.ts"),
   serve: () => import("./commands/serve.ts"),
   "serve-bench": () => import("./commands/serve-bench.ts"),
+  shard: () => import("./commands/shard.ts"),
+  "shard-upload": () => import("./commands/shard-upload.ts"),
   synth: () => import("./commands/synth.ts"),
   bench: () => import("./commands/bench.ts"),
 };

@@ -1,16 +1,25 @@
 // Bindings and configuration of the gateway Worker and its Durable Objects (see wrangler.toml).
+import type { MetricsObject } from "./metrics/metrics-object.ts";
 import type { RateLimiter } from "./rate-limit/rate-limiter.ts";
 import type { SessionObject } from "./session/session-object.ts";
 
 export interface Env {
   SESSIONS: DurableObjectNamespace<SessionObject>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Gateway counters (requests, tokens, time to first token), summed over METRICS_SHARDS objects. */
+  METRICS: DurableObjectNamespace<MetricsObject>;
+  /** How many MetricsObject shards requests spread over (default 1). */
+  METRICS_SHARDS?: string;
+  /** Bearer for GET /metrics besides the API keys (a secret; empty for API keys only). */
+  METRICS_TOKEN?: string;
   /** The weight store (manifest, base blob, neuron shards); nodes read it, the gateway lists it. */
   WEIGHTS: R2Bucket;
   /** Inference node base URLs, comma-separated. */
   NODES: string;
   /** Bearer token the Session objects present to nodes (secret; empty for none). */
   NODE_TOKEN?: string;
+  /** Bearer for GET /weights/* (nodes loading from the store); default NODE_TOKEN. */
+  WEIGHTS_TOKEN?: string;
   /** How long a node may take to start a turn before the next node is tried (default 30000). */
   NODE_TIMEOUT_MS?: string;
   /** Model id served (what /v1/models lists and requests must name). */

@@ -9,6 +9,7 @@ import { bench, type BenchConfig } from "../bench-core.ts";
 import { readLlama2cFile } from "../llama2c-stream.ts";
 import { median, memcpyGBps } from "../membw.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
+import * as transfer from "./bench-transfer.ts";
 import { ThreadedWasmBackend } from "../wasm-threads.ts";
 import { setForwardProxy, setGenericStats } from "../../shared/dart/priors.ts";
 
@@ -20,7 +21,8 @@ export const usage = `dart bench --model <file> [--method dense,mask,dart,...] [
   masks of random neurons (speed does not depend on which). --synthetic-priors gives DART seeded
   random priors instead of computing them (hours at 8B shapes; for speed on synthetic weights only). Lists run side by side, interleaved;
   --json prints one JSON object per configuration, one per line.
-dart bench --kernels [--json]   matvec microbenchmark: TypeScript, WASM SIMD, onnxruntime-web`;
+dart bench --kernels [--json]   matvec microbenchmark: TypeScript, WASM SIMD, onnxruntime-web
+${transfer.usage}`;
 
 const list = (v: string | undefined, fallback: string) => (v ?? fallback).split(",").map((s) => s.trim()).filter(Boolean);
 
@@ -34,9 +36,7 @@ function isGgufFile(path: string): boolean {
 
 export async function run(argv: string[]): Promise<void> {
   // Other benchmarks share the command: weight transfer (bench-transfer.ts) and kernels.
-  if (argv.includes("--transfer") && existsSync(new URL("../bench-transfer.ts", import.meta.url))) {
-    return (await import(new URL("../bench-transfer.ts", import.meta.url).href)).run(argv);
-  }
+  if (argv.includes("--transfer")) return transfer.run(argv);
   if (argv.includes("--kernels")) return (await import("../bench-kernels.ts")).run(argv);
 
   const v = parseFlags(argv, {

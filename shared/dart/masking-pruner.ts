@@ -23,8 +23,8 @@ import { DartSettingsError, type DartSettings } from "./settings.ts";
 import { Tracer } from "./tracer.ts";
 import { decodeState, encodeState, StateFormatError } from "./state-codec.ts";
 
-function concat(arrays: Float32Array[]): Float32Array {
-  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
+function concat<T extends Float32Array | Int32Array>(arrays: T[], make: (n: number) => T): T {
+  const out = make(arrays.reduce((n, a) => n + a.length, 0));
   let o = 0;
   for (const a of arrays) {
     out.set(a, o);
@@ -32,16 +32,8 @@ function concat(arrays: Float32Array[]): Float32Array {
   }
   return out;
 }
-
-function concatInt(arrays: Int32Array[]): Int32Array {
-  const out = new Int32Array(arrays.reduce((n, a) => n + a.length, 0));
-  let o = 0;
-  for (const a of arrays) {
-    out.set(a, o);
-    o += a.length;
-  }
-  return out;
-}
+const f32 = (n: number) => new Float32Array(n);
+const i32 = (n: number) => new Int32Array(n);
 
 function split(a: Float32Array, width: number): Float32Array[] {
   const out: Float32Array[] = [];
@@ -66,6 +58,18 @@ export const DART_TUNING = {
 
 type Mode = "tracing" | "masked";
 
+/**
+ * Builds layer `layer`'s compacted FFN for the ascending kept neurons, synchronously
+ * (it runs between two forward calls). The default gathers from the Transformer's dense
+ * weights (compactFromDense); a node serving from the weight store builds from its
+ * resident shards instead (shared/weights FfnDeltaLoader.buildResident), bit-exact.
+ */
+export type FfnBuilder = (layer: number, kept: Int32Array) => CompactFfn;
+
+export interface PrunerOptions {
+  ffnBuilder?: FfnBuilder;
+}
+
 export class MaskingPruner implements Pruner {
   readonly settings: DartSettings;
   readonly hooks: ForwardHooks;
@@ -86,9 +90,11 @@ export class MaskingPruner implements Pruner {
   private compact: (CompactFfn | null)[];
   private log: DriftEvent[] = [];
   counters = { tokens: 0, denseTokens: 0, neuronEvals: 0, neuronSlots: 0, remasks: 0 };
+  private readonly buildFfn: FfnBuilder;
 
-  constructor(tf: Transformer, state: InferenceState, settings: DartSettings) {
+  constructor(tf: Transformer, state: InferenceState, settings: DartSettings, options: PrunerOptions = {}) {
     this.tf = tf;
+    this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactFromDense(tf.weights.layers[l]!, tf.config.dim, tf.config.hiddenDim, kept));
     this.state = state;
     this.settings = settings;
     const c = tf.config;
@@ -318,7 +324,6 @@ export class MaskingPruner implements Pruner {
 
   /** Installs kept sets; a ratio of 0 keeps the layer dense (null). Unchanged layers keep their buffers. */
   setMasks(masks: (Int32Array | null)[], biases?: (Float32Array | null)[]): void {
-    const { dim } = this.tf.config;
     masks.forEach((kept, l) => {
       const full = !kept || kept.length >= this.hidden;
       const prev = this.kept[l];
@@ -329,7 +334,7 @@ export class MaskingPruner implements Pruner {
       }
       if (!prev || prev.length !== kept.length || prev.some((v, i) => v !== kept[i])) {
         this.kept[l] = kept;
-        this.compact[l] = compactFromDense(this.tf.weights.layers[l]!, dim, this.hidden, kept);
+        this.compact[l] = this.buildFfn(l, kept);
       }
       this.compact[l]!.bias = biases?.[l] ?? null;
     });
@@ -381,27 +386,27 @@ export class MaskingPruner implements Pruner {
       },
     };
     const arrays: Record<string, Float32Array | Float64Array | Int32Array | Uint8Array> = {
-      energy: concat(t.energy),
-      firstMoment: concat(t.firstMoment),
-      biases: concat(this.compact.map((c) => c?.bias ?? new Float32Array(0))),
+      energy: concat(t.energy, f32),
+      firstMoment: concat(t.firstMoment, f32),
+      biases: concat(this.compact.map((c) => c?.bias ?? new Float32Array(0)), f32),
       importance: t.importance,
       seen: t.seenLayers,
-      kept: concatInt(kept),
+      kept: concat(kept, i32),
     };
     if (d) {
       arrays.driftTotal = d.total;
       arrays.driftCurrent = d.current;
-      arrays.driftWindows = concat(d.calibWindows);
+      arrays.driftWindows = concat(d.calibWindows, f32);
       if (d.baseline) arrays.driftBaseline = d.baseline;
     }
     return encodeState(header, arrays);
   }
 
   /** Restores the state serialize() wrote; the settings come from the state itself. */
-  static restore(tf: Transformer, state: InferenceState, bytes: Uint8Array): MaskingPruner {
+  static restore(tf: Transformer, state: InferenceState, bytes: Uint8Array, options: PrunerOptions = {}): MaskingPruner {
     type Header = ReturnType<typeof JSON.parse>;
     const { header: h, arrays: a } = decodeState<Header>(bytes);
-    const p = new MaskingPruner(tf, state, h.settings as DartSettings);
+    const p = new MaskingPruner(tf, state, h.settings as DartSettings, options);
     const c = tf.config;
     if ((a.energy as Float32Array).length !== c.nLayers * c.hiddenDim) throw new StateFormatError("tracer state belongs to a model of another shape");
     p.mode = h.mode;

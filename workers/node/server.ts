@@ -4,19 +4,27 @@
 //   DELETE /v1/sessions/:key   forget a session's KV cache
 //   GET /healthz       liveness and model shape
 //   GET /stats         recent turns and cache occupancy (observability, tests)
+//   GET /metrics       Prometheus text (bearer: DART_METRICS_TOKEN or the node token, when set)
 // Options come from flags or environment (see usage below).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
+import { NodeMetrics, type WeightCounters } from "../../shared/metrics/node-metrics.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../../shared/metrics/prometheus.ts";
 import { ndjsonLine } from "../../shared/serving/ndjson.ts";
 import type { NodeEvent } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
 import { validateTurnRequest } from "./validate.ts";
 
-const usage = `usage: node workers/node/server.ts --model <file> [--tokenizer <file>] [--port <n>] [--host <ip>]
-  [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>]
-  Environment: DART_NODE_TOKEN (bearer the Session objects send), PORT.
+const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
+  [--port <n>] [--host <ip>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>] [--metrics-token <bearer>]
+  --weights loads base and FFN shards from the weight store: the weights route of a running
+  gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
+  sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
+  Environment: DART_NODE_TOKEN (bearer the Session objects send; also sent to the weights
+  route unless DART_WEIGHTS_TOKEN is set), DART_METRICS_TOKEN (bearer for GET /metrics; the
+  node token is accepted too; with neither set /metrics is open), PORT.
   Prints "listening <url>" on stdout once the model is loaded.`;
 
 const { values: v } = parseArgs({
@@ -29,20 +37,27 @@ const { values: v } = parseArgs({
     "kv-budget-mb": { type: "string" },
     "token-delay-ms": { type: "string" },
     token: { type: "string" },
+    weights: { type: "string" },
+    "weights-budget-mb": { type: "string" },
+    "metrics-token": { type: "string" },
     help: { type: "boolean" },
   },
 });
-if (v.help || !v.model) {
+if (v.help || !(v.model || v.weights) || (v.model && v.weights)) {
   process.stderr.write(usage + "\n");
   process.exit(v.help ? 0 : 2);
 }
 const host = v.host ?? "127.0.0.1";
 const port = Number(v.port ?? process.env.PORT ?? 0);
 const token = v.token ?? process.env.DART_NODE_TOKEN ?? "";
+const metricsToken = v["metrics-token"] ?? process.env.DART_METRICS_TOKEN ?? "";
 const threadOptions: EngineThreadOptions = {
   name: v.name ?? `node-${process.pid}`,
   modelPath: v.model,
   tokenizerPath: v.tokenizer,
+  weights: v.weights,
+  weightsToken: process.env.DART_WEIGHTS_TOKEN || token,
+  weightsBudgetBytes: v["weights-budget-mb"] !== undefined ? Number(v["weights-budget-mb"]) * 1024 * 1024 : undefined,
   kvBudgetBytes: Number(v["kv-budget-mb"] ?? 256) * 1024 * 1024,
   tokenDelayMs: Number(v["token-delay-ms"] ?? 0),
 };
@@ -51,14 +66,27 @@ const engine = new Worker(new URL("./engine-thread.ts", import.meta.url), { work
 const jobs = new Map<number, (m: FromEngine) => void>();
 const recent: (TurnRecord & { at: number })[] = [];
 let cacheStats = { entries: 0, bytes: 0 };
+let weightCounters: WeightCounters = { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 };
+const metrics = new NodeMetrics(threadOptions.name);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
+let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
 let nextId = 1;
 let stopping = false;
 
 const ready = new Promise<void>((resolve, reject) => {
   engine.on("message", (m: FromEngine) => {
+    if (m.kind === "fatal") {
+      process.stderr.write(`the inference node could not load its model: ${m.message}\n`);
+      process.exit(1);
+    }
     if (m.kind === "ready") {
       model = m.model;
+      weightsInfo = m.weights;
+      if (m.weights) {
+        const w = m.weights;
+        weightCounters = { source: "store", bytesFetched: w.store.bytesFetched, shardHits: w.store.cacheHits, shardMisses: w.store.shardsFetched };
+        process.stderr.write(`loaded from ${w.source}: base ${w.baseBytes} B + ${w.ffnShards} FFN shards (${w.ffnBytes} B), ${w.verifiedBytesAtLoad} B sha256-verified, ${w.loadMs.toFixed(0)} ms\n`);
+      }
       process.stderr.write(`engine ready (warm-up ${m.warmUpMs.toFixed(0)} ms)\n`);
       resolve();
       return;
@@ -67,6 +95,9 @@ const ready = new Promise<void>((resolve, reject) => {
       recent.push({ ...m.record, at: Date.now() });
       if (recent.length > 100) recent.shift();
       cacheStats = m.cache;
+      if (weightsInfo && m.weights) weightsInfo = { ...weightsInfo, store: m.weights };
+      weightCounters = m.weightCounters;
+      metrics.record(m.record);
     }
     jobs.get(m.id)?.(m);
   });
@@ -163,7 +194,16 @@ const server = createServer(async (req, res) => {
     }
     if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });
     if (req.method === "GET" && url.pathname === "/stats") {
-      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes } });
+      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo });
+    }
+    if (req.method === "GET" && url.pathname === "/metrics") {
+      const accepted = [metricsToken, token].filter(Boolean).map((t) => `Bearer ${t}`);
+      if (accepted.length > 0 && !accepted.includes(req.headers.authorization ?? "")) {
+        return json(res, 401, errorBody("GET /metrics needs Authorization: Bearer <metrics token>", "invalid_request_error", null, "invalid_metrics_token"));
+      }
+      res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+      res.end(metrics.render({ weights: weightCounters, kvEntries: cacheStats.entries, kvBytes: cacheStats.bytes, kvBudgetBytes: threadOptions.kvBudgetBytes }));
+      return;
     }
     if (req.method === "POST" && url.pathname === "/v1/turn") return await handleTurn(req, res);
     const m = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);

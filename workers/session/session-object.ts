@@ -127,7 +127,7 @@ export class SessionObject extends DurableObject<Env> {
       pull: async (controller) => {
         try {
           const e = await reader.next();
-          if (e?.type === "text") return controller.enqueue(ndjsonLine(e));
+          if (e?.type === "text" || e?.type === "dart") return controller.enqueue(ndjsonLine(e));
           if (e?.type === "done") {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
             this.store.recordTurn({

@@ -23,7 +23,7 @@ export async function nextNodeEvent(reader: NdjsonReader<NodeEvent>, timeoutMs: 
     return e;
   } catch (e) {
     if (e instanceof ApiError) throw e;
-    throw nodeFault(502, `the inference node sent a malformed or broken stream (${(e as Error).name})`, code);
+    throw nodeFault(502, "the inference node stream broke off or was malformed", code);
   } finally {
     clearTimeout(timer);
   }

@@ -27,6 +27,8 @@ export interface StreamedTurn {
   text: string;
   finishReason: string | null;
   completionTokens: number;
+  promptTokens: number;
+  cachedTokens: number;
   /** ms from sending the request to the first content token (or to the end when there is none). */
   ttftMs: number;
   totalMs: number;
@@ -38,10 +40,18 @@ export interface StreamedTurn {
 export async function streamTurn(
   client: OpenAI,
   content: string,
-  opts: { session?: string; maxTokens: number; temperature?: number; extra?: Record<string, unknown>; signal?: AbortSignal },
+  opts: {
+    session?: string;
+    maxTokens: number;
+    temperature?: number;
+    extra?: Record<string, unknown>;
+    signal?: AbortSignal;
+    /** Called after each content chunk (the turn so far). */
+    onContent?: (r: StreamedTurn) => void;
+  },
 ): Promise<StreamedTurn> {
   const t0 = performance.now();
-  const out: StreamedTurn = { sessionId: opts.session ?? "", node: "", text: "", finishReason: null, completionTokens: 0, ttftMs: NaN, totalMs: NaN, error: null };
+  const out: StreamedTurn = { sessionId: opts.session ?? "", node: "", text: "", finishReason: null, completionTokens: 0, promptTokens: 0, cachedTokens: 0, ttftMs: NaN, totalMs: NaN, error: null };
   try {
     const { data: stream, response } = await client.chat.completions
       .create(
@@ -65,9 +75,14 @@ export async function streamTurn(
       if (piece) {
         if (Number.isNaN(out.ttftMs)) out.ttftMs = performance.now() - t0;
         out.text += piece;
+        opts.onContent?.(out);
       }
       if (c.choices[0]?.finish_reason) out.finishReason = c.choices[0].finish_reason;
-      if (c.usage) out.completionTokens = c.usage.completion_tokens;
+      if (c.usage) {
+        out.completionTokens = c.usage.completion_tokens;
+        out.promptTokens = c.usage.prompt_tokens;
+        out.cachedTokens = c.usage.prompt_tokens_details?.cached_tokens ?? 0;
+      }
     }
     if (out.finishReason === null) out.error = new Error("stream ended without a finish_reason");
   } catch (e) {

@@ -1,6 +1,7 @@
 // Two projects: "node" (engine, CLI, serving end to end: real processes) and "workers"
 // (gateway and Durable Objects inside workerd through @cloudflare/vitest-plugin, with one
-// real inference node started by test/workers/global-setup.ts).
+// real inference node started by test/workers/global-setup.ts), and "weights-workerd"
+// (`*.workerd.test.ts`: the weight store on a real R2 binding and the weights Worker).
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
@@ -15,7 +16,7 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/workers/**"],
+          exclude: ["test/workers/**", "test/**/*.workerd.test.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
@@ -38,6 +39,25 @@ export default defineConfig({
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
           globalSetup: ["test/workers/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            main: "./workers/weights/worker.ts",
+            miniflare: {
+              compatibilityDate: "2026-11-01",
+              r2Buckets: { WEIGHTS: "dart-edge-weights" },
+              bindings: { WEIGHTS_UPLOAD_TOKEN: "test-upload-token" },
+            },
+          }),
+        ],
+        test: {
+          name: "weights-workerd",
+          include: ["test/**/*.workerd.test.ts"],
+          globalSetup: ["test/weights/workerd-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -11,8 +11,13 @@ interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   generate: () => import("./commands/generate.ts"),
   eval: () => import("./commands/eval.ts"),
+  sweep: () => import("./commands/sweep.ts"),
+  overhead: () => import("./commands/overhead.ts"),
   serve: () => import("./commands/serve.ts"),
   "serve-bench": () => import("./commands/serve-bench.ts"),
+  shard: () => import("./commands/shard.ts"),
+  "shard-upload": () => import("./commands/shard-upload.ts"),
+  bench: () => import("./commands/bench.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

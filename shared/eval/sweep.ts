@@ -48,12 +48,19 @@ export function sweep(tf: Transformer, tok: Tokenizer, docs: EvalDocument[], o: 
   return points;
 }
 
+const SNAP = 0.005;
+
 /**
  * A metric at a given effective sparsity, linearly interpolated along one method's curve
  * (perplexity in log space). Null outside the range the curve covers.
  */
 export function atEffectiveSparsity(curve: OnlineSummary[], target: number, metric: "perplexity" | "agreement" | "klToDense"): number | null {
   const pts = curve.slice().sort((a, b) => a.effectiveSparsity - b.effectiveSparsity);
+  if (!pts.length) return null;
+  // Kept counts are whole neurons, so nominal 0.3 lands at 0.302: snap targets that close to an end.
+  const lo = pts[0]!.effectiveSparsity, hi = pts.at(-1)!.effectiveSparsity;
+  if (target < lo && lo - target <= SNAP) target = lo;
+  if (target > hi && target - hi <= SNAP) target = hi;
   for (let i = 0; i + 1 < pts.length; i++) {
     const a = pts[i]!, b = pts[i + 1]!;
     if (target < a.effectiveSparsity - 1e-9 || target > b.effectiveSparsity + 1e-9) continue;

@@ -61,3 +61,38 @@ describe("dart CLI", () => {
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/); // no stack trace
   });
 });
+
+describe("dart CLI with DART methods", () => {
+  it("eval --method prints the protocol's metrics", () => {
+    const r = dart(["eval", "--model", model, "--set", "story-speech", "--docs", "2", "--part-tokens", "48", "--method", "dart-paper", "--sparsity", "0.5", "--events", "--json"]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    for (const k of ["perplexity", "agreement", "klToDense", "effectiveSparsity", "remasks", "denseTokenFraction", "falseAlarmRate", "detectionRate"]) {
+      expect(typeof out[k]).toBe("number");
+    }
+    expect(out.effectiveSparsity).toBeLessThan(0.5);
+    expect(out.events).toHaveLength(2);
+    expect(out.events[0].events.some((e: { kind: string }) => e.kind === "window")).toBe(true);
+  });
+
+  it("generate --method reports effective sparsity and masks", () => {
+    const r = dart(["generate", "--model", model, "--prompt", "Once upon a time", "--max-tokens", "20", "--method", "griffin", "--sparsity", "0.4", "--json"]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.method).toBe("griffin");
+    expect(out.masks.map((m: { kept: number }) => m.kept)).toEqual([103, 103, 103, 103, 103]);
+    // The 5 prompt tokens run dense; 19 generated tokens are fed back masked (the 20th needs no forward).
+    expect(out.promptTokens).toBe(5);
+    expect(out.effectiveSparsity).toBeCloseTo(((1 - 103 / 172) * 19) / 24, 10);
+  });
+
+  it.each([
+    [["--method", "nope"], /--method must be one of/],
+    [["--sparsity", "0.95"], /--sparsity must be a number in \[0, 0.9\]/],
+    [["--masking-step", "0"], /--masking-step must be an integer/],
+  ])("bad DART flags are usage errors: %j", (flags, message) => {
+    const r = dart(["generate", "--model", model, "--prompt", "x", "--max-tokens", "3", ...(flags as string[])]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+});

@@ -1,0 +1,151 @@
+// Seeding the local weight store for the stack: cut the model into a shard set
+// (cached under .cache/shards/<name>) and upload it into wrangler dev's local R2
+// state. Both steps are skipped when their result is already there, so a
+// launcher can call this on every start.
+import { existsSync, readFileSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { computeForwardProxy, downColumnNorms } from "../shared/dart/forward-proxy.ts";
+import { ggufTokenizer } from "../shared/model/gguf.ts";
+import { isGguf } from "../shared/model/load.ts";
+import { readLlama2cTokenizer, type TokenizerData } from "../shared/tokenizer/tokenizer.ts";
+import { buildShardSet, type BuildOptions } from "../shared/weights/build.ts";
+import { MANIFEST_KEY, parseManifest, type Manifest } from "../shared/weights/manifest.ts";
+import { joinKey } from "../shared/weights/source.ts";
+import { FolderSource } from "../workers/weights/folder-source.ts";
+import { loadBundle } from "./model-files.ts";
+import { UsageError } from "./usage.ts";
+
+/** The root wrangler.toml binds this bucket as WEIGHTS. */
+export const DEFAULT_BUCKET = "dart-edge-weights";
+
+/** The tokenizer loadBundle would use, as data: --tokenizer, the GGUF's own, or tokenizer.bin / tok<vocab>.bin beside the model. */
+export function tokenizerData(modelPath: string, tokenizerPath: string | undefined, vocabSize: number): TokenizerData {
+  if (tokenizerPath) return readLlama2cTokenizer(readFileSync(tokenizerPath), vocabSize);
+  const bytes = new Uint8Array(readFileSync(modelPath));
+  if (isGguf(bytes)) return ggufTokenizer(bytes);
+  for (const name of ["tokenizer.bin", `tok${vocabSize}.bin`]) {
+    const p = join(dirname(modelPath), name);
+    if (existsSync(p)) return readLlama2cTokenizer(readFileSync(p), vocabSize);
+  }
+  throw new UsageError(`no tokenizer for ${modelPath}: pass --tokenizer <tokenizer.bin>`);
+}
+
+export interface ShardFolderOptions extends Partial<Omit<BuildOptions, "tokenizer" | "forwardProxy" | "downNorms">> {
+  tokenizerPath?: string;
+  /** Leave out DART's forward proxy and W_down norms. */
+  noPriors?: boolean;
+}
+
+/** Writes the shard set of a model file into `out` (stale shards removed first). */
+export async function shardModelToFolder(modelPath: string, out: string, opts: ShardFolderOptions = {}): Promise<Manifest> {
+  const { model } = loadBundle(modelPath, opts.tokenizerPath);
+  const folder = new FolderSource(out);
+  await rm(join(folder.root, "ffn"), { recursive: true, force: true });
+  return buildShardSet(
+    model,
+    {
+      neuronsPerShard: opts.neuronsPerShard ?? 1,
+      dtype: opts.dtype,
+      order: opts.order,
+      tokenizer: tokenizerData(modelPath, opts.tokenizerPath, model.config.vocabSize),
+      forwardProxy: opts.noPriors ? undefined : computeForwardProxy(model.config, model.weights),
+      downNorms: opts.noPriors ? undefined : downColumnNorms(model.config, model.weights),
+    },
+    folder.put,
+  );
+}
+
+export interface BucketLike {
+  get(key: string): Promise<Uint8Array | null>;
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** wrangler dev's local R2 bucket under `persistTo` (Miniflare, the layout `wrangler r2 object put --local` writes). */
+export async function localBucket(persistTo: string, bucketName = DEFAULT_BUCKET): Promise<BucketLike> {
+  const { Miniflare } = await import("miniflare");
+  const mf = new Miniflare({
+    modules: true,
+    script: "export default { fetch() { return new Response(null, { status: 404 }); } }",
+    defaultPersistRoot: join(resolve(persistTo), "v3"),
+    r2Persist: true,
+    r2Buckets: { BUCKET: bucketName },
+  });
+  const b = await mf.getR2Bucket("BUCKET");
+  return {
+    async get(key) {
+      const o = await b.get(key);
+      return o ? new Uint8Array(await o.arrayBuffer()) : null;
+    },
+    async put(key, bytes) {
+      await b.put(key, bytes);
+    },
+    close: () => mf.dispose(),
+  };
+}
+
+export interface UploadResult {
+  prefix: string;
+  skipped: boolean;
+  objects: number;
+  bytes: number;
+}
+
+/** Uploads every object of the shard set in `dir` under `prefix/`, manifest last; skips when the bucket holds the same manifest. */
+export async function uploadShardSet(dir: string, bucket: BucketLike, prefix: string, force = false): Promise<UploadResult> {
+  const manifestPath = join(dir, MANIFEST_KEY);
+  if (!existsSync(manifestPath)) throw new UsageError(`no ${MANIFEST_KEY} in ${dir}: run dart shard first`);
+  const manifestBytes = new Uint8Array(readFileSync(manifestPath));
+  const manifest = parseManifest(new TextDecoder().decode(manifestBytes));
+  const remote = await bucket.get(joinKey(prefix, MANIFEST_KEY));
+  if (!force && remote !== null && Buffer.from(remote).equals(Buffer.from(manifestBytes))) return { prefix, skipped: true, objects: 0, bytes: 0 };
+  const keys = [manifest.base.key, ...(manifest.tokenizer ? [manifest.tokenizer.key] : []), ...manifest.layers.flat().map((s) => s.key)];
+  const missing = keys.filter((k) => !existsSync(join(dir, k)));
+  if (missing.length) throw new UsageError(`${dir} lacks ${missing.length} objects its manifest lists (${missing[0]}, ...)`);
+  let objects = 0, bytes = 0;
+  const queue = [...keys];
+  const worker = async () => {
+    for (let k = queue.shift(); k; k = queue.shift()) {
+      const b = new Uint8Array(await readFile(join(dir, k)));
+      await bucket.put(joinKey(prefix, k), b);
+      objects++;
+      bytes += b.byteLength;
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  await bucket.put(joinKey(prefix, MANIFEST_KEY), manifestBytes); // last: readers never see a manifest before its objects
+  return { prefix, skipped: false, objects: objects + 1, bytes };
+}
+
+export interface SeedOptions {
+  modelPath: string;
+  /** wrangler's --persist-to folder (the stack's state). */
+  persistDir: string;
+  bucket?: string;
+  /** Key prefix in the bucket; default the model file's name without extension (stories260K). */
+  prefix?: string;
+  /** Where the shard set is cached; default .cache/shards/<prefix> in the repository. */
+  cacheDir?: string;
+  neuronsPerShard?: number;
+}
+
+/** Makes sure the local R2 bucket holds the model's shard set; returns what it did. */
+export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult & { manifest: Manifest }> {
+  const prefix = opts.prefix ?? basename(opts.modelPath).replace(/\.[^.]*$/, "");
+  const cacheDir = opts.cacheDir ?? resolve(import.meta.dirname, "..", ".cache", "shards", prefix);
+  const n = opts.neuronsPerShard ?? 1;
+  let manifest: Manifest | null = null;
+  const cached = join(cacheDir, MANIFEST_KEY);
+  if (existsSync(cached)) {
+    const m = parseManifest(readFileSync(cached, "utf8"));
+    if (m.neuronsPerShard === n) manifest = m; // the model file is trusted not to change under the same name
+  }
+  manifest ??= await shardModelToFolder(opts.modelPath, cacheDir, { neuronsPerShard: n });
+  const bucket = await localBucket(opts.persistDir, opts.bucket ?? DEFAULT_BUCKET);
+  try {
+    return { ...(await uploadShardSet(cacheDir, bucket, prefix)), manifest };
+  } finally {
+    await bucket.close();
+  }
+}

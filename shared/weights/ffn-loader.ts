@@ -1,0 +1,126 @@
+// Delta loading: given the kept neurons per layer of a new mask, fetch only the
+// shards not yet resident and rebuild each layer's CompactFfn from shard bytes.
+import type { CompactFfn } from "../engine/compact-ffn.ts";
+import { bytesPerElement, decodeInto } from "./dtype-codec.ts";
+import type { ShardId, WeightStore } from "./store.ts";
+
+export interface DeltaReport {
+  /** Shards the new mask needs, over all layers. */
+  shardsNeeded: number;
+  bytesNeeded: number;
+  /** Of those, what had to come from the source (not resident). */
+  shardsFetched: number;
+  bytesFetched: number;
+  /** Layers whose kept set changed (and whose CompactFfn was rebuilt). */
+  layersRebuilt: number;
+}
+
+/** Distinct shard indices holding the kept neurons, ascending; `slots` maps neuron -> slot (identity if absent). */
+export function shardsForKept(kept: Int32Array, neuronsPerShard: number, slots?: Int32Array): number[] {
+  const out = new Set<number>();
+  for (const j of kept) out.add(Math.floor((slots ? slots[j]! : j) / neuronsPerShard));
+  return [...out].sort((a, b) => a - b);
+}
+
+function sameKept(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function checkKept(kept: Int32Array, hiddenDim: number): void {
+  for (let i = 0; i < kept.length; i++) {
+    const j = kept[i]!;
+    if (!(j >= 0 && j < hiddenDim)) throw new RangeError(`kept neuron ${j} out of range 0..${hiddenDim - 1}`);
+    if (i > 0 && j <= kept[i - 1]!) throw new RangeError("kept neurons must be strictly ascending");
+  }
+}
+
+export class FfnDeltaLoader {
+  readonly store: WeightStore;
+  /** The CompactFfn last built per layer (reused while a layer's kept set is unchanged). */
+  private current: (CompactFfn | null)[];
+
+  constructor(store: WeightStore) {
+    this.store = store;
+    this.current = new Array(store.manifest.config.nLayers).fill(null);
+  }
+
+  /** Every neuron of a layer: what a dense (tracing) token needs. */
+  allNeurons(): Int32Array {
+    return Int32Array.from({ length: this.store.manifest.config.hiddenDim }, (_, i) => i);
+  }
+
+  /**
+   * Installs a new mask: `kept[l]` ascending neuron indices of layer l (null: all
+   * neurons). Returns the CompactFfn per layer and what the change cost.
+   */
+  async load(kept: (Int32Array | null)[]): Promise<{ ffn: CompactFfn[]; report: DeltaReport }> {
+    const { config, neuronsPerShard } = this.store.manifest;
+    if (kept.length !== config.nLayers) throw new RangeError(`mask has ${kept.length} layers, the model ${config.nLayers}`);
+    const sets = kept.map((k) => k ?? this.allNeurons());
+    sets.forEach((k) => checkKept(k, config.hiddenDim));
+
+    const ids: ShardId[] = [];
+    let bytesNeeded = 0;
+    let alreadyResident = 0;
+    let residentBytes = 0;
+    sets.forEach((k, layer) => {
+      for (const index of shardsForKept(k, neuronsPerShard, this.store.slots[layer])) {
+        const id = { layer, index };
+        ids.push(id);
+        const b = this.store.shardRef(id).bytes;
+        bytesNeeded += b;
+        if (this.store.isResident(id)) {
+          alreadyResident++;
+          residentBytes += b;
+        }
+      }
+    });
+    const shardBytes = await this.store.ensure(ids);
+    const byId = new Map<string, Uint8Array>();
+    ids.forEach((id, i) => byId.set(`${id.layer}/${id.index}`, shardBytes[i]!));
+
+    let layersRebuilt = 0;
+    const ffn = sets.map((k, layer) => {
+      const prev = this.current[layer];
+      if (prev && sameKept(prev.kept, k)) return prev;
+      layersRebuilt++;
+      return (this.current[layer] = this.assemble(layer, k, (index) => byId.get(`${layer}/${index}`)!));
+    });
+    return {
+      ffn,
+      report: {
+        shardsNeeded: ids.length,
+        bytesNeeded,
+        shardsFetched: ids.length - alreadyResident,
+        bytesFetched: bytesNeeded - residentBytes,
+        layersRebuilt,
+      },
+    };
+  }
+
+  /** Packs the kept neurons' gate rows, up rows and down columns from their shards. */
+  private assemble(layer: number, kept: Int32Array, shard: (index: number) => Uint8Array): CompactFfn {
+    const { config, dtype, neuronsPerShard: n } = this.store.manifest;
+    const dim = config.dim;
+    const bpe = bytesPerElement(dtype);
+    const k = kept.length;
+    const slots = this.store.slots[layer]!;
+    const gate = new Float32Array(k * dim);
+    const up = new Float32Array(k * dim);
+    const downT = new Float32Array(k * dim);
+    for (let i = 0; i < k; i++) {
+      const slot = slots[kept[i]!]!;
+      const s = Math.floor(slot / n);
+      const bytes = shard(s);
+      const count = this.store.shardRef({ layer, index: s }).count;
+      const row = (slot - s * n) * dim * bpe;
+      const section = count * dim * bpe;
+      decodeInto(bytes, row, dtype, dim, gate, i * dim);
+      decodeInto(bytes, section + row, dtype, dim, up, i * dim);
+      decodeInto(bytes, 2 * section + row, dtype, dim, downT, i * dim);
+    }
+    return { kept: Int32Array.from(kept), gate, up, downT };
+  }
+}

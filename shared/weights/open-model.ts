@@ -1,0 +1,25 @@
+// Everything a node needs from a shard set alone: the verified model (base plus
+// every FFN shard, dense), its tokenizer, and DART's forward proxy installed so
+// shared/dart does not recompute it.
+import { setForwardProxy } from "../dart/priors.ts";
+import { Transformer } from "../engine/transformer.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { modelFromStore } from "./model-from-store.ts";
+import type { ObjectSource } from "./source.ts";
+import { WeightStore, type WeightStoreOptions } from "./store.ts";
+
+export interface StoreModel {
+  store: WeightStore;
+  transformer: Transformer;
+  /** Null when the shard set was built without a tokenizer. */
+  tokenizer: Tokenizer | null;
+}
+
+export async function openModelFromStore(source: ObjectSource, opts: WeightStoreOptions = {}): Promise<StoreModel> {
+  const store = await WeightStore.open(source, opts);
+  const transformer = new Transformer(await modelFromStore(store));
+  const proxy = store.forwardProxy();
+  if (proxy) setForwardProxy(transformer, proxy);
+  const data = await store.tokenizerData();
+  return { store, transformer, tokenizer: data ? new Tokenizer(data) : null };
+}

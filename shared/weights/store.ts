@@ -1,0 +1,247 @@
+// The weight-store client an inference node uses: manifest and base up front,
+// FFN neuron shards on demand into a resident set bounded by a byte budget (LRU).
+// Every object is checked against the manifest's sha256 before anyone sees it.
+import { decodeInto } from "./dtype-codec.ts";
+import { sha256Hex } from "./hash.ts";
+import { MANIFEST_KEY, neuronSlots, parseManifest, type Manifest, type ObjectRef, type ShardRef } from "./manifest.ts";
+import { ShardIntegrityError, WeightBudgetError, WeightStoreError, type ObjectSource } from "./source.ts";
+import type { TokenizerData } from "../tokenizer/tokenizer.ts";
+
+export interface WeightStoreOptions {
+  /** Most bytes of FFN shards kept resident; default unlimited. */
+  budgetBytes?: number;
+  /** Parallel requests per ensure() call. */
+  concurrency?: number;
+  /** Objects per request when the source has getMany (default 64). */
+  batchSize?: number;
+}
+
+export interface WeightStoreStats {
+  /** Bytes received from the source for shards (failed attempts included). */
+  bytesFetched: number;
+  shardsFetched: number;
+  /** Requested shards that were already resident. */
+  cacheHits: number;
+  evictions: number;
+  /** Shards that failed verification once and were fetched again. */
+  refetches: number;
+  residentBytes: number;
+  residentShards: number;
+}
+
+export interface ShardId {
+  layer: number;
+  index: number;
+}
+
+interface Resident {
+  ref: ShardRef;
+  bytes: Uint8Array;
+}
+
+export class WeightStore {
+  readonly manifest: Manifest;
+  readonly source: ObjectSource;
+  readonly budgetBytes: number;
+  /** Per layer, the slot of each neuron (see Manifest.neuronOrder). */
+  readonly slots: Int32Array[];
+  private readonly concurrency: number;
+  private readonly batchSize: number;
+  /** Base tensors decoded to fp32, by manifest name. */
+  private readonly baseTensors: Map<string, Float32Array>;
+  /** Map order is recency order: the first entry is the least recently used. */
+  private readonly resident = new Map<string, Resident>();
+  private residentBytes = 0;
+  /** Fetches under way, by key, so concurrent ensure() calls share them. */
+  private readonly inflight = new Map<string, Promise<Uint8Array>>();
+  private counters = { bytesFetched: 0, shardsFetched: 0, cacheHits: 0, evictions: 0, refetches: 0 };
+
+  private constructor(source: ObjectSource, manifest: Manifest, base: Map<string, Float32Array>, opts: WeightStoreOptions) {
+    this.source = source;
+    this.manifest = manifest;
+    this.baseTensors = base;
+    this.budgetBytes = opts.budgetBytes ?? Infinity;
+    this.concurrency = Math.max(1, opts.concurrency ?? 8);
+    this.batchSize = Math.max(1, opts.batchSize ?? 64);
+    this.slots = neuronSlots(manifest);
+    if (!(this.budgetBytes >= 0)) throw new RangeError(`budgetBytes must be >= 0, got ${opts.budgetBytes}`);
+  }
+
+  /** Reads and checks the manifest, then fetches and verifies the base blob. */
+  static async open(source: ObjectSource, opts: WeightStoreOptions = {}): Promise<WeightStore> {
+    const raw = await source.get(MANIFEST_KEY);
+    if (!raw) throw new WeightStoreError(`no ${MANIFEST_KEY} in ${source.description}`);
+    const manifest = parseManifest(new TextDecoder().decode(raw));
+    const base = await fetchVerified(source, manifest.base, () => {});
+    const tensors = new Map<string, Float32Array>();
+    for (const t of manifest.base.tensors) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const out = new Float32Array(n);
+      decodeInto(base, t.offset, t.dtype, n, out, 0);
+      tensors.set(t.name, out);
+    }
+    return new WeightStore(source, manifest, tensors, opts);
+  }
+
+  /** A base tensor (fp32, engine layout); throws when the manifest has none of that name. */
+  tensor(name: string): Float32Array {
+    const t = this.baseTensors.get(name);
+    if (!t) throw new WeightStoreError(`base blob has no tensor ${name}`);
+    return t;
+  }
+
+  hasTensor(name: string): boolean {
+    return this.baseTensors.has(name);
+  }
+
+  /** DART's forward proxy from the base blob, or null when the shard set has none (give it to shared/dart's setForwardProxy). */
+  forwardProxy(): { gMax: Float32Array[]; gMean: Float32Array[] } | null {
+    if (!this.manifest.forwardProxy) return null;
+    const layers = Array.from({ length: this.manifest.config.nLayers }, (_, l) => l);
+    return { gMax: layers.map((l) => this.tensor(`blk.${l}.ffn_gmax`)), gMean: layers.map((l) => this.tensor(`blk.${l}.ffn_gmean`)) };
+  }
+
+  /** The tokenizer stored with the shard set (verified like every object), or null. */
+  async tokenizerData(): Promise<TokenizerData | null> {
+    const ref = this.manifest.tokenizer;
+    if (!ref) return null;
+    const bytes = await fetchVerified(this.source, ref, () => {});
+    const t = JSON.parse(new TextDecoder().decode(bytes)) as { pieces: string[]; scores: number[]; bosId: number; eosId: number };
+    return { pieces: t.pieces, scores: Float32Array.from(t.scores), bosId: t.bosId, eosId: t.eosId };
+  }
+
+  /** Per layer L2 norms of W_down's columns, or null when the shard set has none. */
+  downNorms(): Float32Array[] | null {
+    if (!this.manifest.downNorms) return null;
+    return Array.from({ length: this.manifest.config.nLayers }, (_, l) => this.tensor(`blk.${l}.ffn_down_norm`));
+  }
+
+  shardRef(id: ShardId): ShardRef {
+    const ref = this.manifest.layers[id.layer]?.[id.index];
+    if (!ref) throw new RangeError(`no shard ${id.index} in layer ${id.layer}`);
+    return ref;
+  }
+
+  /** Index of the shard of `layer` that holds `neuron` (shards tile each layer's slots in order). */
+  shardOf(layer: number, neuron: number): number {
+    return Math.floor(this.slots[layer]![neuron]! / this.manifest.neuronsPerShard);
+  }
+
+  isResident(id: ShardId): boolean {
+    return this.resident.has(this.shardRef(id).key);
+  }
+
+  /**
+   * Makes the shards resident (fetching and verifying the missing ones) and returns
+   * their bytes in request order. Evicts least recently used shards outside the
+   * request until the resident set fits the budget again.
+   */
+  async ensure(ids: ShardId[]): Promise<Uint8Array[]> {
+    const refs = ids.map((id) => this.shardRef(id));
+    const unique = [...new Map(refs.map((r) => [r.key, r])).values()];
+    const needed = unique.reduce((n, r) => n + r.bytes, 0);
+    if (needed > this.budgetBytes) throw new WeightBudgetError(needed, this.budgetBytes);
+
+    // Bytes of this request, held locally: another caller may evict while we await.
+    const got = new Map<string, Uint8Array>();
+    const waits: Promise<void>[] = [];
+    const toFetch: ShardRef[] = [];
+    for (const r of unique) {
+      const hit = this.resident.get(r.key);
+      const pending = this.inflight.get(r.key);
+      if (hit) {
+        this.counters.cacheHits++;
+        got.set(r.key, hit.bytes);
+      } else if (pending) {
+        // Another ensure() is fetching it: share that fetch instead of a second one.
+        waits.push(pending.then((b) => void got.set(r.key, b)));
+      } else toFetch.push(r);
+    }
+    // One promise per fetched key, registered before any await so concurrent callers find it.
+    const settle = new Map<string, { resolve(b: Uint8Array): void; reject(e: unknown): void }>();
+    for (const r of toFetch) {
+      const p = new Promise<Uint8Array>((resolve, reject) => settle.set(r.key, { resolve, reject }));
+      p.catch(() => {}); // a failure is reported to the caller that fetched it
+      this.inflight.set(r.key, p);
+      waits.push(p.then((b) => void got.set(r.key, b)));
+    }
+    const per = this.source.getMany ? this.batchSize : 1;
+    const queue: ShardRef[][] = [];
+    for (let i = 0; i < toFetch.length; i += per) queue.push(toFetch.slice(i, i + per));
+    const onBytes = (n: number, refetch: boolean) => {
+      this.counters.bytesFetched += n;
+      if (refetch) this.counters.refetches++;
+    };
+    const worker = async () => {
+      for (let batch = queue.shift(); batch; batch = queue.shift()) {
+        let first: (Uint8Array | null)[] | undefined;
+        try {
+          first = this.source.getMany ? await this.source.getMany(batch.map((r) => r.key)) : undefined;
+        } catch (e) {
+          for (const r of batch) settle.get(r.key)!.reject(e);
+          continue;
+        }
+        for (const [i, r] of batch.entries()) {
+          try {
+            settle.get(r.key)!.resolve(await fetchVerified(this.source, r, onBytes, first ? first[i] ?? null : undefined));
+            this.counters.shardsFetched++;
+          } catch (e) {
+            settle.get(r.key)!.reject(e);
+          }
+        }
+      }
+    };
+    try {
+      await Promise.all([...Array.from({ length: Math.min(this.concurrency, queue.length) }, worker), ...waits]);
+    } finally {
+      for (const r of toFetch) this.inflight.delete(r.key);
+    }
+
+    // Request order sets recency (deterministic eviction); shards evicted meanwhile come back.
+    for (const r of unique) {
+      const old = this.resident.get(r.key);
+      if (old) this.resident.delete(r.key);
+      else this.residentBytes += r.bytes;
+      this.resident.set(r.key, { ref: r, bytes: got.get(r.key)! });
+    }
+    for (const [key, entry] of this.resident) {
+      if (this.residentBytes <= this.budgetBytes) break;
+      if (got.has(key)) continue;
+      this.resident.delete(key);
+      this.residentBytes -= entry.bytes.byteLength;
+      this.counters.evictions++;
+    }
+    return refs.map((r) => got.get(r.key)!);
+  }
+
+  stats(): WeightStoreStats {
+    return { ...this.counters, residentBytes: this.residentBytes, residentShards: this.resident.size };
+  }
+}
+
+/**
+ * Fetches an object and checks size and sha256; a mismatch is fetched once more
+ * (a torn read or a bad cache), a second mismatch is a ShardIntegrityError.
+ * `onBytes` sees every attempt's size. `firstAttempt`: bytes already received
+ * for the first attempt (from a batch; null = missing there).
+ */
+export async function fetchVerified(
+  source: ObjectSource,
+  ref: ObjectRef,
+  onBytes: (n: number, refetch: boolean) => void,
+  firstAttempt?: Uint8Array | null,
+): Promise<Uint8Array> {
+  let detail = "";
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const bytes = attempt === 0 && firstAttempt !== undefined ? firstAttempt : await source.get(ref.key);
+    if (!bytes) throw new WeightStoreError(`weight object ${ref.key} is missing from ${source.description}`);
+    onBytes(bytes.byteLength, attempt > 0);
+    if (bytes.byteLength !== ref.bytes) detail = `${bytes.byteLength} bytes, manifest says ${ref.bytes}`;
+    else {
+      const sha = await sha256Hex(bytes);
+      if (sha === ref.sha256) return bytes;
+      detail = `sha256 ${sha}, manifest says ${ref.sha256}`;
+    }
+  }
+  throw new ShardIntegrityError(ref.key, source.description, detail);
+}

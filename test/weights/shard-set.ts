@@ -1,0 +1,34 @@
+// Test helper: the real stories260K model cut into a shard set in a fresh temp folder.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildShardSet, type BuildOptions } from "../../shared/weights/build.ts";
+import type { Manifest } from "../../shared/weights/manifest.ts";
+import { FolderSource } from "../../workers/weights/folder-source.ts";
+import { stories } from "../helpers/model-dir.ts";
+
+export interface TempShardSet {
+  dir: string;
+  folder: FolderSource;
+  manifest: Manifest;
+  remove(): void;
+}
+
+export async function tempShardSet(opts: Partial<BuildOptions> = {}): Promise<TempShardSet> {
+  const dir = mkdtempSync(join(tmpdir(), "dart-shards-"));
+  const folder = new FolderSource(dir);
+  const manifest = await buildShardSet(stories().model, { neuronsPerShard: 16, ...opts }, folder.put);
+  return { dir, folder, manifest, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A deterministic pseudo-random ascending kept set of `k` of `n` neurons. */
+export function randomKept(n: number, k: number, seed: number): Int32Array {
+  let s = seed >>> 0 || 1;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const idx = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return Int32Array.from(idx.slice(0, k).sort((a, b) => a - b));
+}

@@ -1,0 +1,9 @@
+// Picks the ObjectSource for a shard-set location on a Node.js inference node:
+// an http(s) URL (the weights Worker route over R2) or a local folder.
+import type { ObjectSource } from "../../shared/weights/source.ts";
+import { HttpSource } from "../../shared/weights/http-source.ts";
+import { FolderSource } from "./folder-source.ts";
+
+export function sourceFor(location: string): ObjectSource {
+  return /^https?:\/\//.test(location) ? new HttpSource(location) : new FolderSource(location);
+}

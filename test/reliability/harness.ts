@@ -122,4 +122,5 @@ export const summary = (values: number[]) => ({
 
 export const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-export const describeError = (e: unknown) => (e instanceof OpenAI.APIError ? `${e.status} ${e.code ?? ""} ${e.message}` : e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+export const describeError = (e: unknown) =>
+  e instanceof OpenAI.APIError ? `${e.status ?? "in-band"} ${e.code ?? ""} ${e.message}` : e instanceof Error ? `${e.name}: ${e.message}` : String(e);

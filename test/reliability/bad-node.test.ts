@@ -70,6 +70,8 @@ const BEFORE_START: [FakeMode, number, string][] = [
   ["garbage", 502, "bad_node_response"],
   ["wrong-shape", 502, "bad_node_response"],
   ["html-400", 502, "bad_node_response"],
+  // The client's key is fine: a node refusing the Session objects' token is a server fault, not a 401.
+  ["json-401", 502, "bad_node_response"],
 ];
 
 describe("a node that fails before the turn starts", () => {

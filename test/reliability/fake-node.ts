@@ -15,6 +15,7 @@ export type FakeMode =
   | "wrong-shape" // 200, JSON lines that are not the protocol's events
   | "html-400" // a 4xx with an HTML body
   | "html-500" // a 5xx with an HTML body
+  | "json-401" // the node's own OpenAI-style 401 (what a wrong NODE_TOKEN gets)
   | "garbage-after-start" // the real start event, then a line that is not JSON
   | "stall-after-start" // the real start and first tokens, then silence with the connection open
   | "truncate-after-start" // the real start and one token, then a clean end without "done"
@@ -90,6 +91,10 @@ export async function startFakeNode(realUrl: string): Promise<FakeNode> {
       case "wrong-shape":
         ndjson();
         res.end('{"type":"start"}\n{"type":"text","text":"hello"}\n{"type":"done"}\n');
+        return;
+      case "json-401":
+        res.writeHead(401, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { message: "missing or wrong node token", type: "invalid_request_error", param: null, code: "invalid_node_token" } }));
         return;
       case "html-400":
       case "html-500":

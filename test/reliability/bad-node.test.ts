@@ -10,7 +10,7 @@ import { startNode, type NodeProcess } from "../../cli/stack.ts";
 import { dataPath } from "../helpers/model-dir.ts";
 import { MODEL, startFixture, type Fixture } from "../serving/stack-fixture.ts";
 import { startFakeNode, type FakeMode, type FakeNode } from "./fake-node.ts";
-import { sessionView, streamTurn } from "./harness.ts";
+import { describeError, sessionView, streamTurn } from "./harness.ts";
 
 const TIMEOUT_MS = 1500; // NODE_TIMEOUT_MS of this stack
 const SLACK_MS = 8000; // scheduling on a loaded 2-core machine
@@ -19,6 +19,8 @@ let real: NodeProcess | undefined;
 let fake: FakeNode | undefined;
 let f: Fixture;
 const logs: string[] = [];
+/** Per fault: what the client got and after how long (printed at the end). */
+const figures: { fault: string; answer: string; ms: number }[] = [];
 
 beforeAll(async () => {
   const token = randomBytes(16).toString("hex");
@@ -27,6 +29,7 @@ beforeAll(async () => {
   f = await startFixture({ nodes: 0, vars: { NODES: fake.url, NODE_TOKEN: token, NODE_TIMEOUT_MS: String(TIMEOUT_MS) } });
 }, 180_000);
 afterAll(async () => {
+  if (figures.length) console.log(`[reliability] misbehaving node (NODE_TIMEOUT_MS ${TIMEOUT_MS}):\n${figures.map((x) => `  ${x.fault.padEnd(36)} ${x.answer.padEnd(28)} ${x.ms} ms`).join("\n")}`);
   await f?.dispose();
   await fake?.close();
   await real?.stop();
@@ -90,6 +93,7 @@ describe("a node that fails before the turn starts", () => {
           })
           .catch((e: unknown) => e);
         const elapsed = Date.now() - t0;
+        figures.push({ fault: `${mode}${stream ? " (streamed)" : ""}`, answer: describeError(err).split(" ").slice(0, 2).join(" "), ms: elapsed });
         expectOpenAIError(err, code, status);
         expect(elapsed).toBeLessThan(TIMEOUT_MS + SLACK_MS);
         if (mode === "hang" || mode === "headers-then-stall") expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS);
@@ -112,6 +116,7 @@ describe("a node that fails in the middle of a turn", () => {
       const s = await newSession();
       fake!.mode = mode;
       const r = await streamTurn(f.client(), "Then", { session: s.id, maxTokens: 40 });
+      figures.push({ fault: `${mode} (streamed)`, answer: describeError(r.error).split(" ").slice(0, 2).join(" "), ms: Math.round(r.totalMs) });
       expectOpenAIError(r.error, code);
       expect(r.totalMs).toBeLessThan(TIMEOUT_MS + SLACK_MS);
       if (mode === "stall-after-start") expect(r.totalMs).toBeGreaterThanOrEqual(TIMEOUT_MS);
@@ -126,6 +131,7 @@ describe("a node that fails in the middle of a turn", () => {
         .client()
         .chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Then" }], max_tokens: 40, session_id: s.id } as OpenAI.ChatCompletionCreateParamsNonStreaming)
         .catch((e: unknown) => e);
+      figures.push({ fault: mode, answer: describeError(err).split(" ").slice(0, 2).join(" "), ms: Date.now() - t0 });
       expectOpenAIError(err, code, status);
       expect(Date.now() - t0).toBeLessThan(TIMEOUT_MS + SLACK_MS);
       await expectRecovered(s.id, s);
@@ -140,6 +146,7 @@ describe("a slow node", () => {
     fake!.trickleMs = Math.round(TIMEOUT_MS * 0.4);
     const r = await streamTurn(f.client(), "Then", { session: s.id, maxTokens: 6 });
     fake!.mode = "proxy";
+    figures.push({ fault: `trickle ${fake!.trickleMs} ms/event (streamed)`, answer: r.error ? describeError(r.error) : "completed", ms: Math.round(r.totalMs) });
     expect(r.error).toBeNull();
     expect(r.totalMs).toBeGreaterThan(TIMEOUT_MS * 1.5); // ~8 events x 600 ms
     const view = await sessionView(f, s.id);

@@ -1,6 +1,8 @@
 // Faults of a node that answers slowly or with garbage. The gateway and Session objects run
 // for real in wrangler dev; the only node they know is a FAKE (fake-node.ts) in front of one
 // real inference node: it forwards to the real node in "proxy" mode and misbehaves on demand.
+// Turns are greedy (temperature 0): the same text every run, so a turn never ends on end-of-text
+// before the fault the test stages (the fake passes the node's first events on).
 // Every fault must give a clear OpenAI-style error within a bounded time, store nothing,
 // release the session (no 409 afterwards), and the next turn must work.
 import { randomBytes } from "node:crypto";
@@ -37,7 +39,7 @@ afterAll(async () => {
 
 async function newSession(): Promise<{ id: string; assistant: string }> {
   fake!.mode = "proxy";
-  const r = await f.client().chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 4 });
+  const r = await f.client().chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 4, temperature: 0 });
   return { id: (r as unknown as { session_id: string }).session_id, assistant: r.choices[0]!.message.content ?? "" };
 }
 
@@ -86,7 +88,7 @@ describe("a node that fails before the turn starts", () => {
         const t0 = Date.now();
         const err = await f
           .client()
-          .chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Then" }], max_tokens: 4, stream, session_id: s.id } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+          .chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Then" }], max_tokens: 4, temperature: 0, stream, session_id: s.id } as OpenAI.ChatCompletionCreateParamsNonStreaming)
           .then(async (r) => {
             if (stream) for await (const _ of r as unknown as AsyncIterable<unknown>);
             return null;
@@ -115,7 +117,7 @@ describe("a node that fails in the middle of a turn", () => {
     it(`${mode} (streamed): in-band error ${code}, nothing stored, next turn works`, async () => {
       const s = await newSession();
       fake!.mode = mode;
-      const r = await streamTurn(f.client(), "Then", { session: s.id, maxTokens: 40 });
+      const r = await streamTurn(f.client(), "Then", { session: s.id, maxTokens: 40, temperature: 0 });
       figures.push({ fault: `${mode} (streamed)`, answer: describeError(r.error).split(" ").slice(0, 2).join(" "), ms: Math.round(r.totalMs) });
       expectOpenAIError(r.error, code);
       expect(r.totalMs).toBeLessThan(TIMEOUT_MS + SLACK_MS);
@@ -129,7 +131,7 @@ describe("a node that fails in the middle of a turn", () => {
       const t0 = Date.now();
       const err = await f
         .client()
-        .chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Then" }], max_tokens: 40, session_id: s.id } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+        .chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Then" }], max_tokens: 40, temperature: 0, session_id: s.id } as OpenAI.ChatCompletionCreateParamsNonStreaming)
         .catch((e: unknown) => e);
       figures.push({ fault: mode, answer: describeError(err).split(" ").slice(0, 2).join(" "), ms: Date.now() - t0 });
       expectOpenAIError(err, code, status);
@@ -144,7 +146,7 @@ describe("a slow node", () => {
     const s = await newSession();
     fake!.mode = "trickle";
     fake!.trickleMs = Math.round(TIMEOUT_MS * 0.4);
-    const r = await streamTurn(f.client(), "Then", { session: s.id, maxTokens: 6 });
+    const r = await streamTurn(f.client(), "Then", { session: s.id, maxTokens: 6, temperature: 0 });
     fake!.mode = "proxy";
     figures.push({ fault: `trickle ${fake!.trickleMs} ms/event (streamed)`, answer: r.error ? describeError(r.error) : "completed", ms: Math.round(r.totalMs) });
     expect(r.error).toBeNull();

@@ -28,7 +28,8 @@ interface Conversation {
 }
 
 async function converse(c: Conversation, user: string, maxTokens: number, onContent?: (r: StreamedTurn) => void): Promise<StreamedTurn> {
-  const r = await streamTurn(f.client(), user, { session: c.id || undefined, maxTokens, onContent });
+  // Greedy: the same text every run, so a turn the test kills mid-stream never ends early on end-of-text.
+  const r = await streamTurn(f.client(), user, { session: c.id || undefined, maxTokens, onContent, temperature: 0 });
   if (!r.error) {
     c.id ||= r.sessionId;
     c.turns.push({ user, assistant: r.text });

@@ -27,6 +27,8 @@ export interface StackOptions {
   rateLimitPerMinute?: number;
   maxBodyBytes?: number;
   chatTemplate?: string;
+  /** Bearer for GET /metrics on the gateway and the nodes (besides API keys); a random one when absent. */
+  metricsToken?: string;
   /** Extra wrangler vars (name -> value). */
   vars?: Record<string, string>;
   /** Called with every output line of every process, prefixed by its name. */
@@ -42,6 +44,8 @@ export interface NodeProcess {
 
 export interface Stack {
   url: string;
+  /** Bearer accepted by GET /metrics on the gateway and on every node. */
+  metricsToken: string;
   nodes: NodeProcess[];
   /** Recent output lines of all processes (for failure reports). */
   logs(): string;
@@ -142,10 +146,10 @@ async function waitForHttp(url: string, p: Proc, timeoutMs: number): Promise<voi
 }
 
 /** Starts a node and resolves once it listens (after loading and warming up the model). */
-export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0): Promise<NodeProcess & { proc: Proc }> {
+export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0, metricsToken = ""): Promise<NodeProcess & { proc: Proc }> {
   const args = ["workers/node/server.ts", "--model", opts.modelPath, "--port", String(port), "--name", name];
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
-  const proc = new Proc(name, args, { ...process.env, DART_NODE_TOKEN: nodeToken }, onLine);
+  const proc = new Proc(name, args, { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine);
   let m: RegExpExecArray;
   try {
     m = await waitForLine(proc, /listening (http:\/\/\S+)/, 90_000);
@@ -171,11 +175,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     // Nodes accept only the Session objects: a fresh shared bearer per stack.
     const nodeToken = randomBytes(16).toString("hex");
+    const metricsToken = opts.metricsToken ?? "metrics-" + randomBytes(16).toString("hex");
     // Node ports are chosen up front so wrangler starts while the nodes load and warm up.
     const nodePorts = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, () => freePort()));
     const nodesReady = Promise.all(
       nodePorts.map(async (p, i) => {
-        const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, p);
+        const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, p, metricsToken);
         procs.push(n.proc);
         return n;
       }),
@@ -185,6 +190,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const vars: Record<string, string> = {
       NODES: nodePorts.map((p) => `http://127.0.0.1:${p}`).join(","),
       NODE_TOKEN: nodeToken,
+      METRICS_TOKEN: metricsToken,
       API_KEY_HASHES: opts.apiKeys.map(sha256Hex).join(","),
       ...(opts.rateLimitPerMinute !== undefined ? { RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) } : {}),
       ...(opts.maxBodyBytes !== undefined ? { MAX_BODY_BYTES: String(opts.maxBodyBytes) } : {}),
@@ -216,7 +222,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       procs.splice(procs.indexOf(wrangler), 1);
       await startWrangler();
     };
-    return { url, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
+    return { url, metricsToken, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw new Error(`${(e as Error).message}\n--- stack output ---\n${lines.join("\n")}`);

@@ -35,6 +35,8 @@ export interface ShardFolderOptions extends Partial<Omit<BuildOptions, "tokenize
   tokenizerPath?: string;
   /** Leave out DART's forward proxy and W_down norms. */
   noPriors?: boolean;
+  /** Called after each object written (progress). */
+  onObject?: (done: number, total: number) => void;
 }
 
 /** Writes the shard set of a model file into `out` (stale shards removed first). */
@@ -42,17 +44,25 @@ export async function shardModelToFolder(modelPath: string, out: string, opts: S
   const { model } = loadBundle(modelPath, opts.tokenizerPath);
   const folder = new FolderSource(out);
   await rm(join(folder.root, "ffn"), { recursive: true, force: true });
+  const n = opts.neuronsPerShard ?? 1;
+  // Base blob, tokenizer, then every layer's shards.
+  const total = 2 + model.config.nLayers * Math.ceil(model.config.hiddenDim / n);
+  let written = 0;
+  const put = async (key: string, bytes: Uint8Array) => {
+    await folder.put(key, bytes);
+    opts.onObject?.(++written, total);
+  };
   return buildShardSet(
     model,
     {
-      neuronsPerShard: opts.neuronsPerShard ?? 1,
+      neuronsPerShard: n,
       dtype: opts.dtype,
       order: opts.order,
       tokenizer: tokenizerData(modelPath, opts.tokenizerPath, model.config.vocabSize),
       forwardProxy: opts.noPriors ? undefined : computeForwardProxy(model.config, model.weights),
       downNorms: opts.noPriors ? undefined : downColumnNorms(model.config, model.weights),
     },
-    folder.put,
+    put,
   );
 }
 
@@ -93,7 +103,7 @@ export interface UploadResult {
 }
 
 /** Uploads every object of the shard set in `dir` under `prefix/`, manifest last; skips when the bucket holds the same manifest. */
-export async function uploadShardSet(dir: string, bucket: BucketLike, prefix: string, force = false): Promise<UploadResult> {
+export async function uploadShardSet(dir: string, bucket: BucketLike, prefix: string, force = false, onObject?: (done: number, total: number) => void): Promise<UploadResult> {
   const manifestPath = join(dir, MANIFEST_KEY);
   if (!existsSync(manifestPath)) throw new UsageError(`no ${MANIFEST_KEY} in ${dir}: run dart shard first`);
   const manifestBytes = new Uint8Array(readFileSync(manifestPath));
@@ -111,10 +121,12 @@ export async function uploadShardSet(dir: string, bucket: BucketLike, prefix: st
       await bucket.put(joinKey(prefix, k), b);
       objects++;
       bytes += b.byteLength;
+      onObject?.(objects, keys.length + 1);
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   await bucket.put(joinKey(prefix, MANIFEST_KEY), manifestBytes); // last: readers never see a manifest before its objects
+  onObject?.(keys.length + 1, keys.length + 1);
   return { prefix, skipped: false, objects: objects + 1, bytes };
 }
 

@@ -3,21 +3,28 @@
 import { Hono } from "hono";
 import { apiKeyAuth } from "./middleware/auth.ts";
 import { bodySize } from "./middleware/body-size.ts";
+import { requestMetrics } from "./middleware/metrics.ts";
 import { notFound, onError } from "./middleware/errors.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { generationRoute } from "./routes/generation.ts";
+import { metricsRoute } from "./routes/metrics.ts";
+import { playgroundRoute } from "./routes/playground.ts";
 import { models } from "./routes/models.ts";
 import { sessions } from "./routes/sessions.ts";
 import type { GatewayEnv } from "./types.ts";
 
 export { SessionObject } from "../workers/session/session-object.ts";
 export { RateLimiter } from "../workers/rate-limit/rate-limiter.ts";
+export { MetricsObject } from "../workers/metrics/metrics-object.ts";
 
 const app = new Hono<GatewayEnv>();
 app.onError(onError);
 app.notFound(notFound);
+app.use("*", requestMetrics);
 
 app.get("/healthz", (c) => c.json({ ok: true, model: c.env.MODEL_ID }));
+app.get("/metrics", metricsRoute);
+app.get("/playground", playgroundRoute);
 
 app.use("/v1/*", bodySize, apiKeyAuth, rateLimit);
 app.post("/v1/chat/completions", generationRoute("chat"));

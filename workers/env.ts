@@ -1,10 +1,17 @@
 // Bindings and configuration of the gateway Worker and its Durable Objects (see wrangler.toml).
+import type { MetricsObject } from "./metrics/metrics-object.ts";
 import type { RateLimiter } from "./rate-limit/rate-limiter.ts";
 import type { SessionObject } from "./session/session-object.ts";
 
 export interface Env {
   SESSIONS: DurableObjectNamespace<SessionObject>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Gateway counters (requests, tokens, time to first token), summed over METRICS_SHARDS objects. */
+  METRICS: DurableObjectNamespace<MetricsObject>;
+  /** How many MetricsObject shards requests spread over (default 1). */
+  METRICS_SHARDS?: string;
+  /** Bearer for GET /metrics besides the API keys (a secret; empty for API keys only). */
+  METRICS_TOKEN?: string;
   /** The weight store (manifest, base blob, neuron shards); nodes read it, the gateway lists it. */
   WEIGHTS: R2Bucket;
   /** Inference node base URLs, comma-separated. */

@@ -9,6 +9,7 @@ import { activationOrder } from "../../shared/weights/neuron-order.ts";
 import { measureTransfer, randomMasksLike, type TransferStats } from "../../shared/weights/transfer.ts";
 import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
+import { progress } from "../progress.ts";
 
 export const usage = `dart bench --transfer --model <file> [--method M] [--sparsity S] [--masking-step N]
            [--neurons-per-shard N] [--shard-sizes 1,4,16,64] [--data-dir DIR] [--json]
@@ -88,8 +89,15 @@ export async function run(argv: string[]): Promise<void> {
   const dataDir = v["data-dir"] ?? dirname(modelPath);
   const stories = readText(dataDir, "tinystories-valid-dev.txt");
   const sotu = readText(dataDir, "sotu-2016-2019.txt").replace(/\s+/g, " ");
+  const show = progress("bench", v.json === true);
+  // Steps: the drift protocol, the conversation, the activation order, then 3 measurements per shard size.
+  const steps = 3 + 3 * sizes.length;
+  let step = 0;
+  const tick = () => show(++step, steps, "steps");
+  show(0, steps, "steps");
   const t0 = performance.now();
   const drift = runDrift(tf, tok, makePruner, story(stories, 1, 1000), cut(sotu, 1400));
+  tick();
   // Short turns (about 40 tokens) and 64-token replies: four turns fit the 512-token context.
   const convo = runConversation(tf, tok, makePruner, [
     story(stories, 2, 130),
@@ -97,9 +105,11 @@ export async function run(argv: string[]): Promise<void> {
     story(stories, 3, 130),
     cut(sotu.slice(20000), 130),
   ], 64);
+  tick();
   const sequences = [drift.masks, convo.masks];
   // Activation-ordered layout, from TinyStories text the protocols do not use.
   const order = activationOrder(tf, tok.encode(cut(stories.slice(200_000).replace(/\s+/g, " "), 2000), { bos: true }));
+  tick();
   const brief = (s: ReturnType<typeof summary>) => ({
     deltaBytesPerShift: s.deltaBytesPerShift, newMaskBytes: s.newMaskBytes, deltaOverNewMask: s.deltaOverNewMask, deltaOverFfn: s.deltaOverFfn,
     newMaskOverFfn: s.newMaskOverFfn, lruFetchedBytesPerShift: s.lru.fetchedBytesPerShift,
@@ -107,10 +117,14 @@ export async function run(argv: string[]): Promise<void> {
   const perSize = [];
   for (const size of sizes) {
     const real = summary(await measureTransfer(model, sequences, size));
+    tick();
     const ordered = summary(await measureTransfer(model, sequences, size, 0.75, order));
+    tick();
     const rnd = summary(await measureTransfer(model, sequences.map((s, i) => randomMasksLike(s, tf.config.hiddenDim, 7 + i)), size));
+    tick();
     perSize.push({ ...real, activationOrdered: brief(ordered), randomMasks: brief(rnd) });
   }
+  show.done();
   const chosen = perSize.find((p) => p.neuronsPerShard === n)!;
   const out = {
     model: modelPath,

@@ -5,25 +5,34 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
+import { progress } from "../progress.ts";
 import { startStack } from "../stack.ts";
 import { numberFlag, parseFlags } from "../usage.ts";
 
-export const usage = `dart serve-bench [--model <file>] [--turns <n>] [--max-tokens <n>] [--methods dense,dart]
-  Starts the local stack (one node) on a temporary folder and prints one JSON object of timings.`;
+export const usage = `dart serve-bench [--model <file>] [--turns <n>] [--max-tokens <n>] [--methods dense,dart] [--json]
+  Starts the local stack (one node) on a temporary folder and prints one JSON object of timings.
+  Progress goes to stderr on a terminal; --json (the output is JSON either way) silences it.`;
 
 const TURNS = ["Once upon a time", "The dog ran to the park.", "Then it started to rain.", "Tom found a red ball.", "At night they went home.", "The next day was sunny.", "Lily met a big cat.", "They all had lunch."];
 
 export async function run(argv: string[]): Promise<void> {
-  const v = parseFlags(argv, { model: { type: "string" }, turns: { type: "string" }, "max-tokens": { type: "string" }, methods: { type: "string" } });
+  const v = parseFlags(argv, { model: { type: "string" }, turns: { type: "string" }, "max-tokens": { type: "string" }, methods: { type: "string" }, json: { type: "boolean" } });
   const modelPath = v.model ?? join(resolve(process.env.DART_MODEL_DIR ?? "../shared/data"), "stories260K.bin");
   const turns = numberFlag(v, "turns", 8, { integer: true, min: 1, max: TURNS.length });
   const maxTokens = numberFlag(v, "max-tokens", 32, { integer: true, min: 1 });
   const methods = (v.methods ?? "dense,dart").split(",");
   const persistDir = mkdtempSync(join(tmpdir(), "dart-bench-"));
   const key = "sk-bench";
+  const show = progress("serve-bench", v.json === true);
+  // Steps: the stack start, then per method the stream, each turn and the cold turn.
+  const steps = 1 + methods.length * (turns + 2);
+  let step = 0;
+  const tick = () => show(++step, steps, "steps");
+  show(0, steps, "steps");
   const t0 = performance.now();
   const stack = await startStack({ apiKeys: [key], nodes: 1, modelPath, persistDir });
   const startMs = performance.now() - t0;
+  tick();
   const client = new OpenAI({ apiKey: key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
   const result: Record<string, unknown> = { startMs: Math.round(startMs) };
   try {
@@ -38,6 +47,7 @@ export async function run(argv: string[]): Promise<void> {
         if (c.usage) tokens = c.usage.completion_tokens;
       }
       const end = performance.now();
+      tick();
       // A multi-turn session: latency per turn and the share of the prompt served from cache.
       let session: string | undefined;
       const perTurn: { ms: number; prompt: number; cached: number }[] = [];
@@ -46,12 +56,14 @@ export async function run(argv: string[]): Promise<void> {
         const r = await client.chat.completions.create({ model: "stories260K", messages: [{ role: "user", content }], max_tokens: maxTokens, temperature: 0, dart: { method }, ...(session ? { session_id: session } : {}) } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
         session ??= (r as unknown as { session_id: string }).session_id;
         perTurn.push({ ms: Math.round(performance.now() - a), prompt: r.usage!.prompt_tokens, cached: r.usage!.prompt_tokens_details!.cached_tokens ?? 0 });
+        tick();
       }
       // The same conversation sent cold (a new session with the whole transcript): no cache to reuse.
       const view = (await (await fetch(`${stack.url}/v1/sessions/${session}`, { headers: { authorization: `Bearer ${key}` } })).json()) as { messages: { role: string; content: string }[] };
       const history = view.messages.slice(0, -2).map((m) => ({ role: m.role as "user" | "assistant", content: m.content }));
       const c0 = performance.now();
       const cold = await client.chat.completions.create({ model: "stories260K", messages: [...history, { role: "user", content: TURNS[turns - 1]! }], max_tokens: maxTokens, temperature: 0, dart: { method } } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+      tick();
       const coldLastTurn = { ms: Math.round(performance.now() - c0), prompt: cold.usage!.prompt_tokens, cached: cold.usage!.prompt_tokens_details!.cached_tokens ?? 0 };
       // Node-side prefill time of the last warm turn and of the cold one (less noisy than round trips).
       const stats = (await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { turns: { prefillMs: number; promptTokens: number; cachedTokens: number }[] };
@@ -66,6 +78,7 @@ export async function run(argv: string[]): Promise<void> {
       };
     }
   } finally {
+    show.done();
     await stack.stop();
     rmSync(persistDir, { recursive: true, force: true });
   }

@@ -8,7 +8,8 @@ import { numberFlag, parseFlags } from "../usage.ts";
 export const usage = `dart serve [--port <n>] [--nodes <n>] [--model <file>] [--persist-to <dir>]
   Starts the gateway (wrangler dev), Session objects and inference nodes locally.
   PORT sets the port (default 8787), DART_API_KEY the API key (default: a dev key kept in the
-  persist folder), DART_MODEL_DIR the model folder (default ../shared/data).`;
+  persist folder), DART_METRICS_TOKEN the bearer for GET /metrics (default: a random one),
+  DART_MODEL_DIR the model folder (default ../shared/data).`;
 
 /** A development key that survives restarts, so sessions (namespaced by key) stay reachable. */
 function devKey(persistDir: string): string {
@@ -35,13 +36,16 @@ export async function run(argv: string[]): Promise<void> {
   const apiKey = process.env.DART_API_KEY || devKey(persistDir);
 
   process.stderr.write(`starting ${nodes} inference node(s) and wrangler dev (model ${modelPath})...\n`);
-  const stack = await startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, onLog: (l) => process.stderr.write(l + "\n") });
+  const metricsToken = process.env.DART_METRICS_TOKEN || undefined;
+  const stack = await startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, metricsToken, onLog: (l) => process.stderr.write(l + "\n") });
   const body = JSON.stringify({ model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 64 });
   process.stdout.write(
     [
       ``,
       `dart-edge is serving at ${stack.url}  (nodes: ${stack.nodes.map((n) => n.url).join(", ")})`,
       `API key: ${apiKey}`,
+      `Playground: ${stack.url}/playground`,
+      `Metrics: ${stack.url}/metrics (gateway), <node>/metrics (nodes); bearer: an API key, or ${stack.metricsToken}`,
       ``,
       `curl ${stack.url}/v1/chat/completions -H "Authorization: Bearer ${apiKey}" -H "Content-Type: application/json" -d '${body}'`,
       ``,

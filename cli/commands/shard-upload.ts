@@ -5,6 +5,7 @@
 import { basename, resolve } from "node:path";
 import { parseFlags, required, UsageError } from "../usage.ts";
 import { DEFAULT_BUCKET, localBucket, uploadShardSet, type BucketLike } from "../weights-seed.ts";
+import { progress } from "../progress.ts";
 
 export const usage = `dart shard-upload --dir <dir> [--prefix P] (--local [--persist-to DIR] [--bucket NAME] | --url URL [--token T]) [--force] [--json]
   Uploads every object of a shard set (manifest last) under <prefix>/ (default: the
@@ -49,7 +50,9 @@ export async function run(argv: string[]): Promise<void> {
   const bucketName = v.bucket ?? DEFAULT_BUCKET;
   const bucket = v.local ? await localBucket(v["persist-to"] ?? ".wrangler/state", bucketName) : httpBucket(v.url!, token);
   try {
-    const r = await uploadShardSet(dir, bucket, v.prefix ?? basename(dir), v.force);
+    const show = progress("upload", v.json === true);
+    const r = await uploadShardSet(dir, bucket, v.prefix ?? basename(dir), v.force, (d, t) => show(d, t, "objects"));
+    show.done();
     const target = v.local ? `local ${bucketName}` : v.url;
     if (v.json) process.stdout.write(JSON.stringify({ ...r, target }) + "\n");
     else process.stdout.write(r.skipped ? `${r.prefix}: bucket already holds this manifest, nothing uploaded\n` : `${r.prefix}: uploaded ${r.objects} objects (${r.bytes} bytes) to ${target}\n`);

@@ -5,6 +5,7 @@ import { FolderSource } from "../../workers/weights/folder-source.ts";
 import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 import { shardModelToFolder } from "../weights-seed.ts";
+import { progress } from "../progress.ts";
 
 export const usage = `dart shard --model <file> --out <dir> [--neurons-per-shard N] [--dtype f32|f16|bf16]
            [--order-text <file> [--order-tokens N]] [--no-priors] [--json]
@@ -42,13 +43,16 @@ export async function run(argv: string[]): Promise<void> {
     const max = numberFlag(v, "order-tokens", model.config.seqLen, { integer: true, min: 1 });
     order = activationOrder(transformer, tokenizer.encode(readFileSync(v["order-text"], "utf8"), { bos: true }).slice(0, max));
   }
+  const show = progress("shard", v.json === true);
   const m = await shardModelToFolder(modelPath, out, {
+    onObject: (d, t) => show(d, t, "objects"),
     neuronsPerShard: n,
     dtype: v.dtype as ShardDtype | undefined,
     order,
     tokenizerPath: v.tokenizer,
     noPriors: v["no-priors"],
   });
+  show.done();
   const root = new FolderSource(out).root;
   const shards = m.layers.reduce((s, l) => s + l.length, 0);
   const summary = { out: root, dtype: m.dtype, neuronsPerShard: n, baseBytes: m.base.bytes, shards, ffnBytes: m.ffnBytes, forwardProxy: m.forwardProxy, ordered: m.neuronOrder !== null };

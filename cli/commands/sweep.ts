@@ -1,6 +1,6 @@
 // Quality against effective sparsity for every method on the standard sets, plus dart
 // ablations; writes JSON, an SVG plot and a markdown table (docs/quality.md quotes them).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_DART_SETTINGS, METHODS, type DartSettings, type MethodName } from "../../shared/dart/settings.ts";
 import { DART_TUNING } from "../../shared/dart/masking-pruner.ts";
@@ -16,6 +16,7 @@ import { progress } from "../progress.ts";
 
 export const usage = `dart sweep --model <file> --out <dir> [--sets ${SETS.join(",")}] [--methods m1,m2,...]
               [--sparsities 0.05,0.1,...] [--docs N] [--generate N] [--ablations] [--data-dir <dir>] [--json]
+       dart sweep --from <dir>/quality.json --out <dir>   (re-render the plot and table only)
   Runs the online protocol for each method and nominal sparsity; writes <dir>/quality.json,
   <dir>/quality.svg and <dir>/quality-table.md (perplexity at equal effective sparsity).`;
 
@@ -47,9 +48,16 @@ export async function run(argv: string[]): Promise<void> {
     generate: { type: "string" },
     ablations: { type: "boolean" },
     "data-dir": { type: "string" },
+    from: { type: "string" },
     json: { type: "boolean" },
   });
   const out = required(v, "out");
+  if (v.from) {
+    const report = JSON.parse(readFileSync(v.from, "utf8")) as Report;
+    writeOutputs(out, report);
+    process.stdout.write(markdownTable(report.results, report.dense));
+    return;
+  }
   const sets = (v.sets ?? SETS.join(",")).split(",");
   for (const s of sets) if (!(SETS as readonly string[]).includes(s)) throw new UsageError(`unknown set "${s}"`);
   const methods = (v.methods ?? "static,griffin,random,dart-paper,dart").split(",") as MethodName[];
@@ -86,21 +94,38 @@ export async function run(argv: string[]): Promise<void> {
   Object.assign(DART_TUNING, saved);
   show.done();
 
+  const report: Report = { model: tf.config, documents: docOpts, generateTokens, sparsities, dense, results };
+  writeOutputs(out, report);
+  if (v.json) process.stdout.write(JSON.stringify(report) + "\n");
+  else process.stdout.write(markdownTable(results, dense));
+}
+
+interface Report {
+  model: unknown;
+  documents: DocumentOptions;
+  generateTokens: number;
+  sparsities: number[];
+  dense: Record<string, OnlineSummary>;
+  results: Record<string, Record<string, OnlineSummary[]>>;
+}
+
+function writeOutputs(out: string, report: Report): void {
   mkdirSync(out, { recursive: true });
-  const report = { model: tf.config, documents: docOpts, generateTokens, sparsities, dense, results };
   writeFileSync(join(out, "quality.json"), JSON.stringify(report, null, 1) + "\n");
   const panels: Panel[] = [];
-  for (const set of sets) {
+  for (const [set, byMethod] of Object.entries(report.results)) {
     const series = (metric: "perplexity" | "agreement") =>
-      Object.entries(results[set]!).map(([label, pts]) => ({ label, points: pts.map((p) => ({ x: p.effectiveSparsity, y: p[metric] })) }));
-    panels.push({ title: `${set}: perplexity (dense ${dense[set]!.perplexity.toFixed(2)})`, yLabel: "perplexity (log)", logY: true, series: series("perplexity") });
+      Object.entries(byMethod).map(([label, pts]) => ({
+        label,
+        dashed: label.includes(","), // ablations ("dart, no ...") beside the methods
+        points: pts.map((p) => ({ x: p.effectiveSparsity, y: p[metric] })),
+      }));
+    const dense = report.dense[set]!;
+    panels.push({ title: `${set}: perplexity (dense ${dense.perplexity.toFixed(2)})`, yLabel: "perplexity (log)", logY: true, series: series("perplexity") });
     panels.push({ title: `${set}: top-1 agreement with dense`, yLabel: "agreement", series: series("agreement") });
   }
   writeFileSync(join(out, "quality.svg"), renderPanels(panels));
-  const table = markdownTable(results, dense);
-  writeFileSync(join(out, "quality-table.md"), table);
-  if (v.json) process.stdout.write(JSON.stringify(report) + "\n");
-  else process.stdout.write(table);
+  writeFileSync(join(out, "quality-table.md"), markdownTable(report.results, report.dense));
 }
 
 const TARGETS = [0.1, 0.2, 0.3, 0.4, 0.5];

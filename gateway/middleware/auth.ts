@@ -9,12 +9,12 @@ export async function sha256Hex(text: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function acceptedHashes(config: string | undefined): Set<string> {
+export function acceptedHashes(config: string | undefined): Set<string> {
   return new Set((config ?? "").split(/[\s,]+/).map((s) => s.trim().toLowerCase()).filter(Boolean));
 }
 
 /** Constant-time over the candidate set's members (no early exit on the first differing byte). */
-function matches(hash: string, accepted: Set<string>): boolean {
+export function matches(hash: string, accepted: Set<string>): boolean {
   let found = false;
   for (const h of accepted) {
     let diff = h.length ^ hash.length;

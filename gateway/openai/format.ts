@@ -1,5 +1,5 @@
 // OpenAI response objects for chat completions and completions, whole and as stream chunks.
-import type { SessionDone, SessionStart, Usage } from "../../shared/serving/protocol.ts";
+import type { SessionDone, SessionStart, TurnDart, Usage } from "../../shared/serving/protocol.ts";
 import type { GenerationRequest } from "../validation/generation.ts";
 
 export interface ResponseMeta {
@@ -61,6 +61,23 @@ export function chunkObject(m: ResponseMeta, text: string | null, opts: { first?
     return { ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason }] };
   }
   return { ...base, object: "text_completion", choices: [{ index: 0, text: text ?? "", logprobs: null, finish_reason }] };
+}
+
+/**
+ * Extension chunk (stream_options.include_dart_events): one DART pruner event as it happens, no
+ * choices (like the usage chunk); a mask built also carries the new per-layer kept counts.
+ */
+export function dartEventChunk(m: ResponseMeta, e: TurnDart) {
+  return {
+    id: m.id,
+    created: m.created,
+    model: m.model,
+    system_fingerprint: null,
+    ...sessionFields(m),
+    object: m.kind === "chat" ? "chat.completion.chunk" : "text_completion",
+    choices: [],
+    dart_event: { ...e.event, ...(e.masks ? { masks: e.masks } : {}) },
+  };
 }
 
 /** The extra chunk stream_options.include_usage asks for: no choices, the usage. */

@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { NdjsonReader } from "../../shared/serving/ndjson.ts";
 import type { SessionDone, SessionEvent, SessionTurnRequest } from "../../shared/serving/protocol.ts";
-import { chunkObject, completeObject, usageChunk, type ResponseMeta } from "../openai/format.ts";
+import { chunkObject, completeObject, dartEventChunk, usageChunk, type ResponseMeta } from "../openai/format.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
 import { dartDefaults, newSessionId, sessionStub } from "../session-stub.ts";
 import type { GatewayEnv } from "../types.ts";
@@ -62,6 +62,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
     });
     if (!res.ok) return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
 
+    const metrics = c.get("metrics");
     const reader = new NdjsonReader<SessionEvent>(res.body!);
     const start = await reader.next();
     if (start?.type !== "start") throw new ApiError(502, "the session answered without starting the turn", { code: "bad_session_response" });
@@ -82,27 +83,48 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       let text = "";
       for (;;) {
         const e = await reader.next();
-        if (e?.type === "text") text += e.text;
-        else if (e?.type === "done") return c.json(completeObject(meta, text, e), 200, headers);
-        else if (e?.type === "error") throw midTurnError(e);
+        if (e?.type === "dart") continue;
+        if (e?.type === "text") {
+          metrics?.firstToken();
+          text += e.text;
+        } else if (e?.type === "done") {
+          metrics?.usage(e.usage.promptTokens, e.usage.completionTokens);
+          return c.json(completeObject(meta, text, e), 200, headers);
+        } else if (e?.type === "error") throw midTurnError(e);
         else throw new ApiError(502, "the session stream ended early", { code: "stream_ended" });
       }
     }
 
     let first = true;
     let finished = false;
+    const streamEnded = metrics?.streaming() ?? (() => {});
     const body = sseStream(
       async () => {
-        if (finished) return null;
+        if (finished) {
+          streamEnded();
+          return null;
+        }
         if (first) {
           // The role chunk goes out at once: the client knows the turn started before any token.
           first = false;
           return [chunkObject(meta, null, { first: true, includeUsage: req.includeUsage })];
         }
         const out: unknown[] = [];
-        const e = await reader.next();
-        if (e?.type === "text") out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));
-        else if (e?.type === "done") {
+        let e: SessionEvent | null;
+        try {
+          // DART events go out only to clients that asked (stream_options.include_dart_events).
+          do e = await reader.next();
+          while (e?.type === "dart" && !req.includeDartEvents);
+        } catch (err) {
+          streamEnded(); // an errored stream still counts
+          throw err;
+        }
+        if (e?.type === "dart") out.push(dartEventChunk(meta, e));
+        else if (e?.type === "text") {
+          metrics?.firstToken();
+          out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));
+        } else if (e?.type === "done") {
+          metrics?.usage(e.usage.promptTokens, e.usage.completionTokens);
           out.push(chunkObject(meta, null, { finish: e.finishReason, includeUsage: req.includeUsage }));
           if (req.includeUsage) out.push(usageChunk(meta, e as SessionDone));
           out.push("[DONE]");
@@ -115,7 +137,10 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
         }
         return out;
       },
-      () => reader.cancel(),
+      async () => {
+        streamEnded();
+        await reader.cancel();
+      },
     );
     return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
   };

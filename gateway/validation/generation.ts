@@ -15,6 +15,8 @@ export interface GenerationRequest {
   seed: number | null;
   stream: boolean;
   includeUsage: boolean;
+  /** Extension: stream the turn's DART events (stream_options.include_dart_events). */
+  includeDartEvents: boolean;
   sessionId: string | null;
   /** Settings the request gave, merged over the defaults; null when it gave none. */
   dart: DartSettings | null;
@@ -72,11 +74,13 @@ export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unk
   optNumber(o, "n", 1, 1, { integer: true }); // only n = 1 is served
   const stream = optBoolean(o, "stream") ?? false;
   let includeUsage = false;
+  let includeDartEvents = false;
   if (o.stream_options !== undefined && o.stream_options !== null) {
     if (!stream) throw badRequest("stream_options is only allowed when stream is true", "stream_options");
     const so = asObject(o.stream_options, "stream_options");
-    onlyKnown(so, ["include_usage", "include_obfuscation"]);
+    onlyKnown(so, ["include_usage", "include_obfuscation", "include_dart_events"]);
     includeUsage = optBoolean(so, "include_usage") ?? false;
+    includeDartEvents = optBoolean(so, "include_dart_events") ?? false;
   }
   if (kind === "completion") {
     if (optBoolean(o, "echo")) throw badRequest("echo is not supported", "echo", "unsupported_parameter");
@@ -101,7 +105,7 @@ export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unk
       throw e;
     }
   }
-  const req: GenerationRequest = { kind, model, maxTokens, temperature, topP, seed, stream, includeUsage, sessionId, dart };
+  const req: GenerationRequest = { kind, model, maxTokens, temperature, topP, seed, stream, includeUsage, includeDartEvents, sessionId, dart };
   if (kind === "chat") req.messages = parseMessages(o.messages);
   else req.prompt = parsePrompt(o.prompt);
   return req;

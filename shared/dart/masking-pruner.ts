@@ -23,8 +23,8 @@ import { DartSettingsError, type DartSettings } from "./settings.ts";
 import { Tracer } from "./tracer.ts";
 import { decodeState, encodeState, StateFormatError } from "./state-codec.ts";
 
-function concat(arrays: Float32Array[]): Float32Array {
-  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
+function concat<T extends Float32Array | Int32Array>(arrays: T[], make: (n: number) => T): T {
+  const out = make(arrays.reduce((n, a) => n + a.length, 0));
   let o = 0;
   for (const a of arrays) {
     out.set(a, o);
@@ -32,16 +32,8 @@ function concat(arrays: Float32Array[]): Float32Array {
   }
   return out;
 }
-
-function concatInt(arrays: Int32Array[]): Int32Array {
-  const out = new Int32Array(arrays.reduce((n, a) => n + a.length, 0));
-  let o = 0;
-  for (const a of arrays) {
-    out.set(a, o);
-    o += a.length;
-  }
-  return out;
-}
+const f32 = (n: number) => new Float32Array(n);
+const i32 = (n: number) => new Int32Array(n);
 
 function split(a: Float32Array, width: number): Float32Array[] {
   const out: Float32Array[] = [];
@@ -381,17 +373,17 @@ export class MaskingPruner implements Pruner {
       },
     };
     const arrays: Record<string, Float32Array | Float64Array | Int32Array | Uint8Array> = {
-      energy: concat(t.energy),
-      firstMoment: concat(t.firstMoment),
-      biases: concat(this.compact.map((c) => c?.bias ?? new Float32Array(0))),
+      energy: concat(t.energy, f32),
+      firstMoment: concat(t.firstMoment, f32),
+      biases: concat(this.compact.map((c) => c?.bias ?? new Float32Array(0)), f32),
       importance: t.importance,
       seen: t.seenLayers,
-      kept: concatInt(kept),
+      kept: concat(kept, i32),
     };
     if (d) {
       arrays.driftTotal = d.total;
       arrays.driftCurrent = d.current;
-      arrays.driftWindows = concat(d.calibWindows);
+      arrays.driftWindows = concat(d.calibWindows, f32);
       if (d.baseline) arrays.driftBaseline = d.baseline;
     }
     return encodeState(header, arrays);

@@ -2,6 +2,8 @@
 
 export interface Series {
   label: string;
+  /** Drawn dashed (for ablations beside the main methods). */
+  dashed?: boolean;
   points: { x: number; y: number }[];
 }
 
@@ -49,7 +51,7 @@ function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number, colorO
     const q = s.points.filter((pt) => Number.isFinite(pt.y)).sort((a, b) => a.x - b.x);
     if (!q.length) continue;
     const c = colorOf(s.label);
-    out.push(`<polyline fill="none" stroke="${c}" stroke-width="1.8" points="${q.map((pt) => `${X(pt.x).toFixed(1)},${Y(pt.y).toFixed(1)}`).join(" ")}"/>`);
+    out.push(`<polyline fill="none" stroke="${c}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="5 3"' : ""} points="${q.map((pt) => `${X(pt.x).toFixed(1)},${Y(pt.y).toFixed(1)}`).join(" ")}"/>`);
     for (const pt of q) out.push(`<circle cx="${X(pt.x).toFixed(1)}" cy="${Y(pt.y).toFixed(1)}" r="2.5" fill="${c}"/>`);
   }
   return out.join("\n");
@@ -60,12 +62,17 @@ export function renderPanels(panels: Panel[], columns = 2, panelW = 420, panelH 
   const labels = [...new Set(panels.flatMap((p) => p.series.map((s) => s.label)))];
   const colorOf = (l: string) => COLORS[labels.indexOf(l) % COLORS.length]!;
   const rows = Math.ceil(panels.length / columns);
-  const legendH = 24;
-  const W = columns * panelW, H = rows * panelH + legendH;
+  const W = columns * panelW;
+  const perRow = Math.max(1, Math.floor(W / 210));
+  const legendH = 8 + 18 * Math.ceil(labels.length / perRow);
+  const H = rows * panelH + legendH;
+  const dashed = new Set(panels.flatMap((p) => p.series.filter((s) => s.dashed).map((s) => s.label)));
   const parts = panels.map((p, i) => panelSvg(p, (i % columns) * panelW, legendH + Math.floor(i / columns) * panelH, panelW, panelH, colorOf));
   const legend = labels.map((l, i) => {
-    const x = 10 + i * (W - 20) / labels.length;
-    return `<rect x="${x}" y="8" width="12" height="4" fill="${colorOf(l)}"/><text x="${x + 16}" y="14" font-size="11">${esc(l)}</text>`;
+    const x = 10 + (i % perRow) * ((W - 20) / perRow);
+    const y = 12 + 18 * Math.floor(i / perRow);
+    const dash = dashed.has(l) ? ' stroke-dasharray="5 3"' : "";
+    return `<line x1="${x}" y1="${y}" x2="${x + 18}" y2="${y}" stroke="${colorOf(l)}" stroke-width="2"${dash}/><text x="${x + 22}" y="${y + 4}" font-size="11">${esc(l)}</text>`;
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${legend.join("\n")}\n${parts.join("\n")}\n</svg>\n`;
 }

@@ -26,9 +26,15 @@ export interface NodeTurnRequest {
   prunerState: string;
 }
 
+/** A pruner event as a node reports it: a mask built (kind "mask", remask false) carries the bytes fetched for it. */
+export type ReportedEvent = DriftEvent & {
+  /** Bytes the node fetched from the weight store for this mask (0 when the weights are resident). */
+  bytesFetched?: number;
+};
+
 export interface PrunerReport {
   state: string; // base64
-  events: DriftEvent[];
+  events: ReportedEvent[];
   masks: LayerMaskSummary[];
   stats: PrunerStats;
 }
@@ -43,6 +49,13 @@ export interface TurnStart {
   promptTokens: number;
   cachedTokens: number;
   maxTokens: number;
+}
+
+/** A DART pruner event as it happens (a mask built also carries the new per-layer summary). */
+export interface TurnDart {
+  type: "dart";
+  event: ReportedEvent;
+  masks?: LayerMaskSummary[];
 }
 
 export interface TurnText {
@@ -69,7 +82,7 @@ export interface TurnError {
   code: string | null;
 }
 
-export type NodeEvent = TurnStart | TurnText | TurnDone | TurnError;
+export type NodeEvent = TurnStart | TurnText | TurnDart | TurnDone | TurnError;
 
 /** Session object -> gateway: what the OpenAI layer needs to answer. */
 export interface SessionStart {
@@ -92,7 +105,7 @@ export interface SessionDone {
   dart: { method: string; effectiveSparsity: number; remasks: number; denseTokens: number; tokens: number };
 }
 
-export type SessionEvent = SessionStart | TurnText | SessionDone | TurnError;
+export type SessionEvent = SessionStart | TurnText | TurnDart | SessionDone | TurnError;
 
 /** What the gateway asks the Session object for one turn (already validated). */
 export interface SessionTurnRequest {

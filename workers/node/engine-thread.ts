@@ -5,8 +5,10 @@ import { parentPort, workerData } from "node:worker_threads";
 import { loadBundle } from "../../cli/model-files.ts";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
+import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
 import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
 import { KvCache } from "./kv-cache.ts";
+import { fileCounters } from "./weight-counters.ts";
 import { runTurn, type NodeEngine } from "./run-turn.ts";
 
 export interface EngineThreadOptions {
@@ -25,7 +27,7 @@ export type ToEngine =
 export type FromEngine =
   | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number } }
   | { kind: "event"; id: number; event: import("../../shared/serving/protocol.ts").NodeEvent }
-  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number } }
+  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters }
   | { kind: "crash"; id: number; message: string };
 
 const opts = workerData as EngineThreadOptions;
@@ -33,6 +35,9 @@ const port = parentPort!;
 const { transformer: tf, tokenizer: tok } = loadBundle(opts.modelPath, opts.tokenizerPath);
 const cache = new KvCache(opts.kvBudgetBytes);
 const send = (m: FromEngine) => port.postMessage(m);
+// The whole model file is loaded: nothing is fetched from a weight store (see README,
+// Observability). A node on the weight store would use storeCounters(store) instead.
+const weightCounters: WeightCounters = fileCounters();
 
 let currentFlag: Int32Array | null = null;
 const engine: NodeEngine = {
@@ -40,6 +45,7 @@ const engine: NodeEngine = {
   tf,
   tok,
   cache,
+  weights: weightCounters,
   pace: opts.tokenDelayMs > 0 ? () => void Atomics.wait(currentFlag!, 0, 0, opts.tokenDelayMs) : undefined,
 };
 
@@ -52,7 +58,7 @@ port.on("message", (m: ToEngine) => {
   currentFlag = flag;
   try {
     const record = runTurn(engine, m.req, (event) => send({ kind: "event", id: m.id, event }), () => Atomics.load(flag, 0) !== 0);
-    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes } });
+    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weightCounters: { ...weightCounters } });
   } catch (e) {
     // A failed turn leaves the session's cache in an unknown state: forget it.
     cache.drop(m.req.sessionKey);
@@ -66,7 +72,7 @@ port.on("message", (m: ToEngine) => {
 setTokenizer(tf, tok);
 const t0 = performance.now();
 runTurn(
-  { ...engine, cache: new KvCache(0), pace: undefined },
+  { ...engine, cache: new KvCache(0), weights: fileCounters(), pace: undefined },
   { sessionKey: "warm-up", context: [], segments: [{ text: "Once upon a time" }], maxTokens: 16, temperature: 0, topP: 1, seed: 1, dart: DEFAULT_DART_SETTINGS, prunerState: "" },
   () => {},
   () => false,

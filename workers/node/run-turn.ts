@@ -7,7 +7,8 @@ import { createPruner, DartSettingsError, StateFormatError, type Pruner } from "
 import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { commonPrefix, ContextOverflowError, fitContext } from "../../shared/serving/context-window.ts";
-import type { NodeEvent, NodeTurnRequest, TurnError } from "../../shared/serving/protocol.ts";
+import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
+import type { NodeEvent, NodeTurnRequest, ReportedEvent, TurnError } from "../../shared/serving/protocol.ts";
 import type { KvCache } from "./kv-cache.ts";
 
 export interface NodeEngine {
@@ -15,6 +16,8 @@ export interface NodeEngine {
   tf: Transformer;
   tok: Tokenizer;
   cache: KvCache;
+  /** The weight source's counters (bytes fetched, shard cache hits and misses), read at each mask built; absent: all resident. */
+  weights?: WeightCounters;
   /** Called before each decode step; a simulated slow device sleeps here (tests of abort and 409). */
   pace?(): void;
 }
@@ -27,6 +30,23 @@ export interface TurnRecord {
   stopReason: "eos" | "length" | "abort" | "error";
   prefillMs: number;
   decodeMs: number;
+  method: string;
+  /** Re-masks of this turn (dense re-traces after drift; the pruner's stats().remasks). */
+  remasks: number;
+  /** Tokens the pruner ran this turn, and how many of them dense. */
+  ffnTokens: number;
+  ffnDenseTokens: number;
+  /** Fraction of FFN neurons pruned by the masks in force at the end of the turn (null: none). */
+  maskSparsity: number | null;
+  /** Bytes fetched from the weight store during this turn. */
+  bytesFetched: number;
+}
+
+/** Fraction of neurons the masks prune over all layers (null when every layer runs dense). */
+export function maskSparsity(masks: { kept: number; total: number }[]): number | null {
+  const total = masks.reduce((a, m) => a + m.total, 0);
+  const kept = masks.reduce((a, m) => a + m.kept, 0);
+  return total > 0 && kept < total ? 1 - kept / total : null;
 }
 
 function clientError(message: string, param: string | null, code: string | null): TurnError {
@@ -50,7 +70,21 @@ function restorePruner(engine: NodeEngine, state: Parameters<typeof createPruner
 /** Runs synchronously; `isAborted` is polled between tokens. Returns a record for the node's stats. */
 export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: NodeEvent) => void, isAborted: () => boolean): TurnRecord {
   const { tf, tok } = engine;
-  const record: TurnRecord = { sessionKey: req.sessionKey, promptTokens: 0, cachedTokens: 0, completionTokens: 0, stopReason: "error", prefillMs: 0, decodeMs: 0 };
+  const record: TurnRecord = {
+    sessionKey: req.sessionKey,
+    promptTokens: 0,
+    cachedTokens: 0,
+    completionTokens: 0,
+    stopReason: "error",
+    prefillMs: 0,
+    decodeMs: 0,
+    method: req.dart?.method ?? "unknown",
+    remasks: 0,
+    ffnTokens: 0,
+    ffnDenseTokens: 0,
+    maskSparsity: null,
+    bytesFetched: 0,
+  };
   const segmentIds = req.segments.map((s) => tok.encode(s.text, { bos: false }));
   let fit;
   try {
@@ -77,6 +111,25 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
     emit(clientError(e.message, e.param, "invalid_dart_settings"));
     return record;
   }
+  const statsBefore = pruner.stats();
+  const fetched = () => engine.weights?.bytesFetched ?? 0;
+  // Each mask built ("mask" events without remask: the kept sets change) is annotated with the
+  // bytes the weight source fetched since the previous one: the cost of that context shift.
+  const bytesAtStart = fetched();
+  let bytesMark = bytesAtStart;
+  const events: ReportedEvent[] = [];
+  const noteEvents = () => {
+    const all = pruner.events();
+    for (let i = events.length; i < all.length; i++) {
+      const e: ReportedEvent = { ...all[i]! };
+      if (e.kind === "mask" && !e.remask) {
+        e.bytesFetched = fetched() - bytesMark;
+        bytesMark = fetched();
+      }
+      events.push(e);
+      emit(e.kind === "mask" && !e.remask ? { type: "dart", event: e, masks: pruner.masks() } : { type: "dart", event: e });
+    }
+  };
   record.promptTokens = promptIds.length;
   record.cachedTokens = cached;
   emit({
@@ -108,6 +161,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
         if (phase === "decode") engine.pace?.();
         if (isAborted()) abort.abort();
         pruner.beforeForward(pos, token, phase);
+        noteEvents();
       },
       onText: (text) => emit({ type: "text", text }),
       signal: abort.signal,
@@ -121,6 +175,14 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   record.stopReason = r.stopReason;
   record.prefillMs = r.prefillMs;
   record.decodeMs = r.decodeMs;
+  noteEvents();
+  const statsAfter = pruner.stats();
+  const masks = pruner.masks();
+  record.remasks = statsAfter.remasks - statsBefore.remasks;
+  record.ffnTokens = statsAfter.tokens - statsBefore.tokens;
+  record.ffnDenseTokens = statsAfter.denseTokens - statsBefore.denseTokens;
+  record.maskSparsity = maskSparsity(masks);
+  record.bytesFetched = fetched() - bytesAtStart;
   if (r.stopReason === "abort") return record;
   emit({
     type: "done",
@@ -129,7 +191,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
     finishReason: r.stopReason === "eos" ? "stop" : "length",
     prefillMs: r.prefillMs,
     decodeMs: r.decodeMs,
-    pruner: { state: toBase64(pruner.serialize()), events: pruner.events(), masks: pruner.masks(), stats: pruner.stats() },
+    pruner: { state: toBase64(pruner.serialize()), events, masks, stats: statsAfter },
   });
   return record;
 }

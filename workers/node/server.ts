@@ -4,10 +4,13 @@
 //   DELETE /v1/sessions/:key   forget a session's KV cache
 //   GET /healthz       liveness and model shape
 //   GET /stats         recent turns and cache occupancy (observability, tests)
+//   GET /metrics       Prometheus text (bearer: DART_METRICS_TOKEN or the node token, when set)
 // Options come from flags or environment (see usage below).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
+import { NodeMetrics, type WeightCounters } from "../../shared/metrics/node-metrics.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../../shared/metrics/prometheus.ts";
 import { ndjsonLine } from "../../shared/serving/ndjson.ts";
 import type { NodeEvent } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
@@ -15,8 +18,9 @@ import type { TurnRecord } from "./run-turn.ts";
 import { validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts --model <file> [--tokenizer <file>] [--port <n>] [--host <ip>]
-  [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>]
-  Environment: DART_NODE_TOKEN (bearer the Session objects send), PORT.
+  [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>] [--metrics-token <bearer>]
+  Environment: DART_NODE_TOKEN (bearer the Session objects send), DART_METRICS_TOKEN (bearer for
+  GET /metrics; the node token is accepted too; with neither set /metrics is open), PORT.
   Prints "listening <url>" on stdout once the model is loaded.`;
 
 const { values: v } = parseArgs({
@@ -29,6 +33,7 @@ const { values: v } = parseArgs({
     "kv-budget-mb": { type: "string" },
     "token-delay-ms": { type: "string" },
     token: { type: "string" },
+    "metrics-token": { type: "string" },
     help: { type: "boolean" },
   },
 });
@@ -39,6 +44,7 @@ if (v.help || !v.model) {
 const host = v.host ?? "127.0.0.1";
 const port = Number(v.port ?? process.env.PORT ?? 0);
 const token = v.token ?? process.env.DART_NODE_TOKEN ?? "";
+const metricsToken = v["metrics-token"] ?? process.env.DART_METRICS_TOKEN ?? "";
 const threadOptions: EngineThreadOptions = {
   name: v.name ?? `node-${process.pid}`,
   modelPath: v.model,
@@ -51,6 +57,8 @@ const engine = new Worker(new URL("./engine-thread.ts", import.meta.url), { work
 const jobs = new Map<number, (m: FromEngine) => void>();
 const recent: (TurnRecord & { at: number })[] = [];
 let cacheStats = { entries: 0, bytes: 0 };
+let weightCounters: WeightCounters = { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 };
+const metrics = new NodeMetrics(threadOptions.name);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let nextId = 1;
 let stopping = false;
@@ -67,6 +75,8 @@ const ready = new Promise<void>((resolve, reject) => {
       recent.push({ ...m.record, at: Date.now() });
       if (recent.length > 100) recent.shift();
       cacheStats = m.cache;
+      weightCounters = m.weightCounters;
+      metrics.record(m.record);
     }
     jobs.get(m.id)?.(m);
   });
@@ -164,6 +174,15 @@ const server = createServer(async (req, res) => {
     if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });
     if (req.method === "GET" && url.pathname === "/stats") {
       return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes } });
+    }
+    if (req.method === "GET" && url.pathname === "/metrics") {
+      const accepted = [metricsToken, token].filter(Boolean).map((t) => `Bearer ${t}`);
+      if (accepted.length > 0 && !accepted.includes(req.headers.authorization ?? "")) {
+        return json(res, 401, errorBody("GET /metrics needs Authorization: Bearer <metrics token>", "invalid_request_error", null, "invalid_metrics_token"));
+      }
+      res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+      res.end(metrics.render({ weights: weightCounters, kvEntries: cacheStats.entries, kvBytes: cacheStats.bytes, kvBudgetBytes: threadOptions.kvBudgetBytes }));
+      return;
     }
     if (req.method === "POST" && url.pathname === "/v1/turn") return await handleTurn(req, res);
     const m = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);

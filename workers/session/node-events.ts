@@ -38,6 +38,8 @@ function isNodeEvent(e: unknown): e is NodeEvent {
     }
     case "text":
       return typeof e.text === "string";
+    case "dart":
+      return isObj(e.event) && (e.masks === undefined || Array.isArray(e.masks));
     case "done": {
       const d = e as Partial<TurnDone>;
       const p = d.pruner as Partial<TurnDone["pruner"]> | undefined;

@@ -132,7 +132,7 @@ export class SessionObject extends DurableObject<Env> {
       pull: async (controller) => {
         try {
           const e = await nextNodeEvent(reader, timeoutMs, "node_failed");
-          if (e?.type === "text") return controller.enqueue(ndjsonLine(e));
+          if (e?.type === "text" || e?.type === "dart") return controller.enqueue(ndjsonLine(e));
           if (e?.type === "done") {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
             this.store.recordTurn({

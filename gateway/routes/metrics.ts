@@ -1,0 +1,18 @@
+// GET /metrics: the gateway's counters in Prometheus text. A scraper presents either an
+// API key or METRICS_TOKEN as a bearer (Prometheus: `authorization: {credentials: ...}`).
+import type { Context } from "hono";
+import { ApiError } from "../../shared/serving/api-error.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../../shared/metrics/prometheus.ts";
+import { acceptedHashes, matches, sha256Hex } from "../middleware/auth.ts";
+import { renderMetrics } from "../metrics/store.ts";
+import type { GatewayEnv } from "../types.ts";
+
+export async function metricsRoute(c: Context<GatewayEnv>): Promise<Response> {
+  const m = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
+  const accepted = acceptedHashes(c.env.API_KEY_HASHES);
+  if (c.env.METRICS_TOKEN) accepted.add(await sha256Hex(c.env.METRICS_TOKEN));
+  if (!m || !matches(await sha256Hex(m[1]!), accepted)) {
+    throw new ApiError(401, "GET /metrics needs Authorization: Bearer <API key or METRICS_TOKEN>", { type: "invalid_request_error", code: "invalid_api_key" });
+  }
+  return new Response(await renderMetrics(c.env), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } });
+}

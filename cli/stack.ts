@@ -49,8 +49,11 @@ export interface Stack {
   nodes: NodeProcess[];
   /** Recent output lines of all processes (for failure reports). */
   logs(): string;
-  /** Kills `wrangler dev` (and its workerd) with `signal`, then starts it again on the same port and state. */
-  restartGateway(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Kills `wrangler dev` (and its workerd) with `signal`, runs `whileStopped` (tests that edit the
+   * stored state), then starts it again on the same port and state.
+   */
+  restartGateway(signal?: NodeJS.Signals, whileStopped?: () => void | Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -217,9 +220,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return waitForHttp(`${url}/healthz`, wrangler, 90_000);
     };
     const [nodes] = await Promise.all([nodesReady, startWrangler()]);
-    const restartGateway = async (signal: NodeJS.Signals = "SIGTERM") => {
+    const restartGateway = async (signal: NodeJS.Signals = "SIGTERM", whileStopped?: () => void | Promise<void>) => {
       await wrangler.stop(signal);
       procs.splice(procs.indexOf(wrangler), 1);
+      await whileStopped?.();
       await startWrangler();
     };
     return { url, metricsToken, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };

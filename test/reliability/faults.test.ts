@@ -3,6 +3,9 @@
 // inference node killed with SIGKILL while it streams. Afterwards every session's stored
 // history must be exactly the turns its client saw complete, and the next turn must work
 // with a context replayed from nothing else.
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { stories } from "../helpers/model-dir.ts";
@@ -67,6 +70,53 @@ describe("wrangler dev killed and restarted mid-conversation", () => {
     expect(inFlight.error).not.toBeNull(); // the client saw the turn break, so it must not be stored
     expect(convs[0]!.turns).toHaveLength(2);
     for (const [i, c] of convs.entries()) await expectConsistentAndContinues(c, `After the restart [${i}]`);
+  }, 180_000);
+});
+
+/** Runs `edit` on the SQLite file of the Session object holding `sessionId` (wrangler stopped). */
+function editSessionDb(root: string, sessionId: string, edit: (db: DatabaseSync) => void): void {
+  const files = (function walk(d: string): string[] {
+    return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith(".sqlite") ? [join(d, e.name)] : []));
+  })(root);
+  for (const file of files) {
+    const db = new DatabaseSync(file);
+    try {
+      const row = (() => {
+        try {
+          return db.prepare("SELECT session_id FROM session WHERE id = 1").get() as { session_id?: string } | undefined;
+        } catch {
+          return undefined; // another object's database (rate limiter)
+        }
+      })();
+      if (row?.session_id === sessionId) return edit(db);
+    } finally {
+      db.close();
+    }
+  }
+  throw new Error(`no Session object database for ${sessionId} under ${root}`);
+}
+
+describe("stored session data damaged on disk", () => {
+  it("a corrupt token id in the history is refused by the node, never generated from; a corrupt DART state is re-traced", async () => {
+    const [badIds, badState] = [{ id: "", turns: [] }, { id: "", turns: [] }] as Conversation[];
+    for (const c of [badIds!, badState!]) for (const text of ["Once upon a time", "The cat sat."]) expect((await converse(c, text, 6)).error).toBeNull();
+    await f.stack.restartGateway("SIGTERM", () => {
+      // A token id outside the 512-token vocabulary in the first stored message; a DART state that is zeros.
+      editSessionDb(f.persistDir, badIds!.id, (db) => db.exec("UPDATE messages SET ids = '[99999, 7]' WHERE seq = (SELECT MIN(seq) FROM messages)"));
+      editSessionDb(f.persistDir, badState!.id, (db) => db.prepare("UPDATE session SET pruner_state = ? WHERE id = 1").run(Buffer.alloc(64).toString("base64")));
+    });
+
+    // The damaged history is detected when the node prefills it: a server error, no text, nothing stored.
+    const r = await converse(badIds!, "Then?", 6);
+    expect(r.error, "a turn on a corrupt history must fail").toBeInstanceOf(OpenAI.APIError);
+    expect(r.text).toBe("");
+    console.log(`[reliability] corrupt stored token id: ${describeError(r.error)}`);
+    const view = await sessionView(f, badIds!.id);
+    expect(view.turns).toBe(2);
+    expect(view.messages.map((m) => m.content)).toEqual(badIds!.turns.flatMap((t) => [t.user, t.assistant]));
+
+    // The zeroed DART state fails its format check on the node, which starts the tracer afresh.
+    await expectConsistentAndContinues(badState!, "Then it rained.");
   }, 180_000);
 });
 

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { seedLocalWeights } from "./weights-seed.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -20,6 +21,14 @@ export interface StackOptions {
   nodes?: number;
   /** Model file (llama2.c .bin with its tokenizer beside it, or GGUF). */
   modelPath: string;
+  /**
+   * Where nodes load the model from. "store" (default): the model is cut into a shard set
+   * and seeded into the local R2 bucket (first run only), and nodes load base and shards
+   * through the gateway's /weights route, verifying every sha256. "file": nodes read modelPath.
+   */
+  nodeWeights?: "store" | "file";
+  /** Resident FFN shard budget of each node in MiB (store mode; default unlimited). */
+  weightsBudgetMb?: number;
   /** Where wrangler keeps Durable Object and R2 state. */
   persistDir: string;
   /** Simulated slow device on the nodes (ms per generated token); tests of abort and 409 use it. */
@@ -148,9 +157,14 @@ async function waitForHttp(url: string, p: Proc, timeoutMs: number): Promise<voi
   throw new Error(`${p.name}: ${url} not ready after ${timeoutMs} ms`);
 }
 
-/** Starts a node and resolves once it listens (after loading and warming up the model). */
-export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0, metricsToken = ""): Promise<NodeProcess & { proc: Proc }> {
-  const args = ["workers/node/server.ts", "--model", opts.modelPath, "--port", String(port), "--name", name];
+/**
+ * Starts a node and resolves once it listens (after loading and warming up the model).
+ * With `weightsUrl` it loads from the weight store there instead of the model file.
+ */
+export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0, metricsToken = "", weightsUrl?: string): Promise<NodeProcess & { proc: Proc }> {
+  const source = weightsUrl ? ["--weights", weightsUrl] : ["--model", opts.modelPath];
+  const args = ["workers/node/server.ts", ...source, "--port", String(port), "--name", name];
+  if (weightsUrl && opts.weightsBudgetMb !== undefined) args.push("--weights-budget-mb", String(opts.weightsBudgetMb));
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
   const proc = new Proc(name, args, { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine);
   let m: RegExpExecArray;
@@ -176,20 +190,35 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await Promise.all(procs.map((p) => p.stop()));
   };
   try {
-    // Nodes accept only the Session objects: a fresh shared bearer per stack.
+    const fromStore = (opts.nodeWeights ?? "store") === "store";
+    let prefix = "";
+    if (fromStore) {
+      // Shard the model once (.cache/shards) and upload it once into wrangler's local R2 state.
+      const seeded = await seedLocalWeights({ modelPath: opts.modelPath, persistDir: opts.persistDir });
+      prefix = seeded.prefix;
+      onLine(seeded.skipped ? `[stack] weights: local R2 already holds ${prefix}/` : `[stack] weights: seeded ${seeded.objects} objects (${seeded.bytes} B) into local R2 under ${prefix}/`);
+    }
+    // Nodes accept only the Session objects: a fresh shared bearer per stack (also the weights route's).
     const nodeToken = randomBytes(16).toString("hex");
     const metricsToken = opts.metricsToken ?? "metrics-" + randomBytes(16).toString("hex");
-    // Node ports are chosen up front so wrangler starts while the nodes load and warm up.
+    // Node ports are chosen up front so wrangler starts while the nodes load and warm up
+    // (from a file), or before they load (from the store, which wrangler serves).
     const nodePorts = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, () => freePort()));
-    const nodesReady = Promise.all(
-      nodePorts.map(async (p, i) => {
-        const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, p, metricsToken);
-        procs.push(n.proc);
-        return n;
-      }),
-    );
-    nodesReady.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
     const port = opts.port || (await freePort());
+    let wranglerReady!: { resolve(): void; reject(e: unknown): void };
+    const wranglerUp = new Promise<void>((resolve, reject) => (wranglerReady = { resolve, reject }));
+    wranglerUp.catch(() => {});
+    const nodesReady = (async () => {
+      if (fromStore) await wranglerUp;
+      return Promise.all(
+        nodePorts.map(async (p, i) => {
+          const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, p, metricsToken, fromStore ? `http://127.0.0.1:${port}/weights/${prefix}/` : undefined);
+          procs.push(n.proc);
+          return n;
+        }),
+      );
+    })();
+    nodesReady.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
     const vars: Record<string, string> = {
       NODES: nodePorts.map((p) => `http://127.0.0.1:${p}`).join(","),
       NODE_TOKEN: nodeToken,
@@ -219,7 +248,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       procs.push(wrangler);
       return waitForHttp(`${url}/healthz`, wrangler, 90_000);
     };
-    const [nodes] = await Promise.all([nodesReady, startWrangler()]);
+    startWrangler().then(wranglerReady.resolve, wranglerReady.reject);
+    const [nodes] = await Promise.all([nodesReady, wranglerUp]);
     const restartGateway = async (signal: NodeJS.Signals = "SIGTERM", whileStopped?: () => void | Promise<void>) => {
       await wrangler.stop(signal);
       procs.splice(procs.indexOf(wrangler), 1);

@@ -3,7 +3,7 @@
 // state. Both steps are skipped when their result is already there, so a
 // launcher can call this on every start.
 import { existsSync, readFileSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { computeForwardProxy, downColumnNorms } from "../shared/dart/forward-proxy.ts";
 import { ggufTokenizer } from "../shared/model/gguf.ts";
@@ -147,13 +147,35 @@ export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult 
   const prefix = opts.prefix ?? basename(opts.modelPath).replace(/\.[^.]*$/, "");
   const cacheDir = opts.cacheDir ?? resolve(import.meta.dirname, "..", ".cache", "shards", prefix);
   const n = opts.neuronsPerShard ?? 1;
-  let manifest: Manifest | null = null;
-  const cached = join(cacheDir, MANIFEST_KEY);
-  if (existsSync(cached)) {
-    const m = parseManifest(readFileSync(cached, "utf8"));
-    if (m.neuronsPerShard === n) manifest = m; // the model file is trusted not to change under the same name
+  const cached = (): Manifest | null => {
+    const file = join(cacheDir, MANIFEST_KEY);
+    if (!existsSync(file)) return null;
+    const m = parseManifest(readFileSync(file, "utf8"));
+    return m.neuronsPerShard === n ? m : null; // the model file is trusted not to change under the same name
+  };
+  let manifest = cached();
+  if (!manifest) {
+    // Several launchers may seed at once (test files in parallel on a fresh checkout): each
+    // shards into its own folder and renames it into place, so none reads a half-written set.
+    const tmp = `${cacheDir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    try {
+      await shardModelToFolder(opts.modelPath, tmp, { neuronsPerShard: n });
+      manifest = cached(); // another launcher may have finished first
+      if (!manifest) {
+        await rm(cacheDir, { recursive: true, force: true }); // a stale set (other N)
+        await mkdir(dirname(cacheDir), { recursive: true });
+        try {
+          await rename(tmp, cacheDir);
+        } catch (e) {
+          if (!cached()) throw e;
+        }
+        manifest = cached();
+        if (!manifest) throw new Error(`no shard set of ${n} neurons per shard in ${cacheDir} after sharding`);
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   }
-  manifest ??= await shardModelToFolder(opts.modelPath, cacheDir, { neuronsPerShard: n });
   const bucket = await localBucket(opts.persistDir, opts.bucket ?? DEFAULT_BUCKET);
   try {
     return { ...(await uploadShardSet(cacheDir, bucket, prefix)), manifest };

@@ -11,6 +11,7 @@ import { metricsRoute } from "./routes/metrics.ts";
 import { playgroundRoute } from "./routes/playground.ts";
 import { models } from "./routes/models.ts";
 import { sessions } from "./routes/sessions.ts";
+import { weightsRoute } from "./routes/weights.ts";
 import type { GatewayEnv } from "./types.ts";
 
 export { SessionObject } from "../workers/session/session-object.ts";
@@ -25,6 +26,8 @@ app.use("*", requestMetrics);
 app.get("/healthz", (c) => c.json({ ok: true, model: c.env.MODEL_ID }));
 app.get("/metrics", metricsRoute);
 app.get("/playground", playgroundRoute);
+// Inference nodes read their weights here, with the node token (not an API key).
+app.all("/weights/*", weightsRoute);
 
 app.use("/v1/*", bodySize, apiKeyAuth, rateLimit);
 app.post("/v1/chat/completions", generationRoute("chat"));

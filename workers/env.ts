@@ -18,6 +18,8 @@ export interface Env {
   NODES: string;
   /** Bearer token the Session objects present to nodes (secret; empty for none). */
   NODE_TOKEN?: string;
+  /** Bearer for GET /weights/* (nodes loading from the store); default NODE_TOKEN. */
+  WEIGHTS_TOKEN?: string;
   /** How long a node may take to start a turn before the next node is tried (default 30000). */
   NODE_TIMEOUT_MS?: string;
   /** Model id served (what /v1/models lists and requests must name). */

@@ -7,16 +7,26 @@ import { join, resolve } from "node:path";
 import OpenAI from "openai";
 import { progress } from "../progress.ts";
 import { startStack } from "../stack.ts";
-import { numberFlag, parseFlags } from "../usage.ts";
+import { numberFlag, parseFlags, UsageError } from "../usage.ts";
+import type { TurnWeightStats } from "../../workers/node/node-weights.ts";
 
 export const usage = `dart serve-bench [--model <file>] [--turns <n>] [--max-tokens <n>] [--methods dense,dart] [--json]
+                 [--node-weights store|file] [--weights-budget-mb <n>]
   Starts the local stack (one node) on a temporary folder and prints one JSON object of timings.
-  Progress goes to stderr on a terminal; --json (the output is JSON either way) silences it.`;
+  Progress goes to stderr on a terminal; --json (the output is JSON either way) silences it.
+  With the node on the weight store (default), each turn also reports what it fetched
+  (bytes and shards from R2, cache hits) under the node's resident budget.`;
 
 const TURNS = ["Once upon a time", "The dog ran to the park.", "Then it started to rain.", "Tom found a red ball.", "At night they went home.", "The next day was sunny.", "Lily met a big cat.", "They all had lunch."];
 
 export async function run(argv: string[]): Promise<void> {
-  const v = parseFlags(argv, { model: { type: "string" }, turns: { type: "string" }, "max-tokens": { type: "string" }, methods: { type: "string" }, json: { type: "boolean" } });
+  const v = parseFlags(argv, {
+    model: { type: "string" }, turns: { type: "string" }, "max-tokens": { type: "string" }, methods: { type: "string" }, json: { type: "boolean" },
+    "node-weights": { type: "string" }, "weights-budget-mb": { type: "string" },
+  });
+  const nodeWeights = v["node-weights"] ?? "store";
+  if (nodeWeights !== "store" && nodeWeights !== "file") throw new UsageError(`--node-weights must be store or file, got ${nodeWeights}`);
+  const weightsBudgetMb = v["weights-budget-mb"] !== undefined ? numberFlag(v, "weights-budget-mb", 0, { min: 0 }) : undefined;
   const modelPath = v.model ?? join(resolve(process.env.DART_MODEL_DIR ?? "../shared/data"), "stories260K.bin");
   const turns = numberFlag(v, "turns", 8, { integer: true, min: 1, max: TURNS.length });
   const maxTokens = numberFlag(v, "max-tokens", 32, { integer: true, min: 1 });
@@ -30,11 +40,18 @@ export async function run(argv: string[]): Promise<void> {
   const tick = () => show(++step, steps, "steps");
   show(0, steps, "steps");
   const t0 = performance.now();
-  const stack = await startStack({ apiKeys: [key], nodes: 1, modelPath, persistDir });
+  const stack = await startStack({ apiKeys: [key], nodes: 1, modelPath, persistDir, nodeWeights, weightsBudgetMb });
   const startMs = performance.now() - t0;
   tick();
   const client = new OpenAI({ apiKey: key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
   const result: Record<string, unknown> = { startMs: Math.round(startMs) };
+  if (nodeWeights === "store") {
+    const w = ((await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { weights: Record<string, unknown> & { store: Record<string, number> } }).weights;
+    result.weights = {
+      source: w.source, ffnBytes: w.ffnBytes, baseBytes: w.baseBytes, budgetBytes: w.budgetBytes, loadMs: Math.round(w.loadMs as number),
+      verifiedBytesAtLoad: w.verifiedBytesAtLoad, residentBytesAfterLoad: w.store.residentBytes,
+    };
+  }
   try {
     for (const method of methods) {
       // Streaming: time to first token and client-side tokens/s.
@@ -66,7 +83,9 @@ export async function run(argv: string[]): Promise<void> {
       tick();
       const coldLastTurn = { ms: Math.round(performance.now() - c0), prompt: cold.usage!.prompt_tokens, cached: cold.usage!.prompt_tokens_details!.cached_tokens ?? 0 };
       // Node-side prefill time of the last warm turn and of the cold one (less noisy than round trips).
-      const stats = (await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { turns: { prefillMs: number; promptTokens: number; cachedTokens: number }[] };
+      const stats = (await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { turns: { prefillMs: number; promptTokens: number; cachedTokens: number; weights?: TurnWeightStats }[] };
+      // What each turn of the session cost the weight store (the node's per-turn stats).
+      const weightTurns = stats.turns.slice(-(turns + 1), -1).map((t) => t.weights).filter((w) => w !== undefined);
       const [warmNode, coldNode] = stats.turns.slice(-2);
       result[method] = {
         prefillMs: { warm: Number(warmNode!.prefillMs.toFixed(1)), cold: Number(coldNode!.prefillMs.toFixed(1)) },
@@ -75,6 +94,10 @@ export async function run(argv: string[]): Promise<void> {
         turns: perTurn,
         meanTurnMs: Math.round(perTurn.reduce((a, t) => a + t.ms, 0) / perTurn.length),
         cachedShare: Number((perTurn.reduce((a, t) => a + t.cached, 0) / perTurn.reduce((a, t) => a + t.prompt, 0)).toFixed(3)),
+        ...(weightTurns.length ? {
+          weightsPerTurn: weightTurns.map((w) => ({ need: w.need, bytesFetched: w.bytesFetched, shardsFetched: w.shardsFetched, cacheHits: w.cacheHits, residentBytes: w.residentBytes, prepareMs: Number(w.prepareMs.toFixed(1)) })),
+          weightsBytesFetchedPerTurn: weightTurns.map((w) => w.bytesFetched),
+        } : {}),
       };
     }
   } finally {

@@ -3,10 +3,15 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startStack } from "../stack.ts";
-import { numberFlag, parseFlags } from "../usage.ts";
+import { numberFlag, parseFlags, UsageError } from "../usage.ts";
 
 export const usage = `dart serve [--port <n>] [--nodes <n>] [--model <file>] [--persist-to <dir>]
+           [--node-weights store|file] [--weights-budget-mb <n>]
   Starts the gateway (wrangler dev), Session objects and inference nodes locally.
+  By default the model is cut into neuron shards and seeded into the local R2 bucket (first
+  run only) and nodes load it from there through the gateway's /weights route, checking
+  every sha256; --node-weights file makes nodes read the model file instead.
+  --weights-budget-mb bounds each node's resident FFN shards between turns.
   PORT sets the port (default 8787), DART_API_KEY the API key (default: a dev key kept in the
   persist folder), DART_METRICS_TOKEN the bearer for GET /metrics (default: a random one),
   DART_MODEL_DIR the model folder (default ../shared/data).`;
@@ -27,7 +32,12 @@ export async function run(argv: string[]): Promise<void> {
     nodes: { type: "string" },
     model: { type: "string" },
     "persist-to": { type: "string" },
+    "node-weights": { type: "string" },
+    "weights-budget-mb": { type: "string" },
   });
+  const nodeWeights = v["node-weights"] ?? "store";
+  if (nodeWeights !== "store" && nodeWeights !== "file") throw new UsageError(`--node-weights must be store or file, got ${nodeWeights}`);
+  const weightsBudgetMb = v["weights-budget-mb"] !== undefined ? numberFlag(v, "weights-budget-mb", 0, { min: 0 }) : undefined;
   const port = numberFlag(v, "port", Number(process.env.PORT ?? 8787), { integer: true, min: 1, max: 65535 });
   const nodes = numberFlag(v, "nodes", 1, { integer: true, min: 1, max: 16 });
   const modelDir = resolve(process.env.DART_MODEL_DIR ?? "../shared/data");
@@ -37,7 +47,7 @@ export async function run(argv: string[]): Promise<void> {
 
   process.stderr.write(`starting ${nodes} inference node(s) and wrangler dev (model ${modelPath})...\n`);
   const metricsToken = process.env.DART_METRICS_TOKEN || undefined;
-  const stack = await startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, metricsToken, onLog: (l) => process.stderr.write(l + "\n") });
+  const stack = await startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, metricsToken, nodeWeights, weightsBudgetMb, onLog: (l) => process.stderr.write(l + "\n") });
   const body = JSON.stringify({ model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 64 });
   process.stdout.write(
     [

@@ -58,6 +58,18 @@ export const DART_TUNING = {
 
 type Mode = "tracing" | "masked";
 
+/**
+ * Builds layer `layer`'s compacted FFN for the ascending kept neurons, synchronously
+ * (it runs between two forward calls). The default gathers from the Transformer's dense
+ * weights (compactFromDense); a node serving from the weight store builds from its
+ * resident shards instead (shared/weights FfnDeltaLoader.buildResident), bit-exact.
+ */
+export type FfnBuilder = (layer: number, kept: Int32Array) => CompactFfn;
+
+export interface PrunerOptions {
+  ffnBuilder?: FfnBuilder;
+}
+
 export class MaskingPruner implements Pruner {
   readonly settings: DartSettings;
   readonly hooks: ForwardHooks;
@@ -78,9 +90,11 @@ export class MaskingPruner implements Pruner {
   private compact: (CompactFfn | null)[];
   private log: DriftEvent[] = [];
   counters = { tokens: 0, denseTokens: 0, neuronEvals: 0, neuronSlots: 0, remasks: 0 };
+  private readonly buildFfn: FfnBuilder;
 
-  constructor(tf: Transformer, state: InferenceState, settings: DartSettings) {
+  constructor(tf: Transformer, state: InferenceState, settings: DartSettings, options: PrunerOptions = {}) {
     this.tf = tf;
+    this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactFromDense(tf.weights.layers[l]!, tf.config.dim, tf.config.hiddenDim, kept));
     this.state = state;
     this.settings = settings;
     const c = tf.config;
@@ -310,7 +324,6 @@ export class MaskingPruner implements Pruner {
 
   /** Installs kept sets; a ratio of 0 keeps the layer dense (null). Unchanged layers keep their buffers. */
   setMasks(masks: (Int32Array | null)[], biases?: (Float32Array | null)[]): void {
-    const { dim } = this.tf.config;
     masks.forEach((kept, l) => {
       const full = !kept || kept.length >= this.hidden;
       const prev = this.kept[l];
@@ -321,7 +334,7 @@ export class MaskingPruner implements Pruner {
       }
       if (!prev || prev.length !== kept.length || prev.some((v, i) => v !== kept[i])) {
         this.kept[l] = kept;
-        this.compact[l] = compactFromDense(this.tf.weights.layers[l]!, dim, this.hidden, kept);
+        this.compact[l] = this.buildFfn(l, kept);
       }
       this.compact[l]!.bias = biases?.[l] ?? null;
     });
@@ -390,10 +403,10 @@ export class MaskingPruner implements Pruner {
   }
 
   /** Restores the state serialize() wrote; the settings come from the state itself. */
-  static restore(tf: Transformer, state: InferenceState, bytes: Uint8Array): MaskingPruner {
+  static restore(tf: Transformer, state: InferenceState, bytes: Uint8Array, options: PrunerOptions = {}): MaskingPruner {
     type Header = ReturnType<typeof JSON.parse>;
     const { header: h, arrays: a } = decodeState<Header>(bytes);
-    const p = new MaskingPruner(tf, state, h.settings as DartSettings);
+    const p = new MaskingPruner(tf, state, h.settings as DartSettings, options);
     const c = tf.config;
     if ((a.energy as Float32Array).length !== c.nLayers * c.hiddenDim) throw new StateFormatError("tracer state belongs to a model of another shape");
     p.mode = h.mode;

@@ -2,6 +2,7 @@
 // shards not yet resident and rebuild each layer's CompactFfn from shard bytes.
 import type { CompactFfn } from "../engine/compact-ffn.ts";
 import { bytesPerElement, decodeInto } from "./dtype-codec.ts";
+import { WeightStoreError } from "./source.ts";
 import type { ShardId, WeightStore } from "./store.ts";
 
 export interface DeltaReport {
@@ -98,6 +99,24 @@ export class FfnDeltaLoader {
         layersRebuilt,
       },
     };
+  }
+
+  /**
+   * Synchronously builds layer `layer`'s CompactFfn for `kept` from shards that are already
+   * resident (a pruner's FFN builder, called mid-generation); a shard that is not resident
+   * is an error, never a fetch. Bit-exact with compactFromDense. Does not touch the cache
+   * of load().
+   */
+  buildResident(layer: number, kept: Int32Array): CompactFfn {
+    const { config, neuronsPerShard } = this.store.manifest;
+    checkKept(kept, config.hiddenDim);
+    const bytes = new Map<number, Uint8Array>();
+    for (const index of shardsForKept(kept, neuronsPerShard, this.store.slots[layer])) {
+      const b = this.store.residentShard({ layer, index });
+      if (!b) throw new WeightStoreError(`shard ${index} of layer ${layer} is not resident: ensure the turn's shards before generating`);
+      bytes.set(index, b);
+    }
+    return this.assemble(layer, kept, (index) => bytes.get(index)!);
   }
 
   /** Packs the kept neurons' gate rows, up rows and down columns from their shards. */

@@ -134,13 +134,15 @@ export class WeightStore {
   /**
    * Makes the shards resident (fetching and verifying the missing ones) and returns
    * their bytes in request order. Evicts least recently used shards outside the
-   * request until the resident set fits the budget again.
+   * request until the resident set fits the budget again. A request larger than the
+   * budget is a WeightBudgetError, unless `overBudget` (the set then stays over budget
+   * until a later ensure() or trim()).
    */
-  async ensure(ids: ShardId[]): Promise<Uint8Array[]> {
+  async ensure(ids: ShardId[], opts: { overBudget?: boolean } = {}): Promise<Uint8Array[]> {
     const refs = ids.map((id) => this.shardRef(id));
     const unique = [...new Map(refs.map((r) => [r.key, r])).values()];
     const needed = unique.reduce((n, r) => n + r.bytes, 0);
-    if (needed > this.budgetBytes) throw new WeightBudgetError(needed, this.budgetBytes);
+    if (needed > this.budgetBytes && !opts.overBudget) throw new WeightBudgetError(needed, this.budgetBytes);
 
     // Bytes of this request, held locally: another caller may evict while we await.
     const got = new Map<string, Uint8Array>();
@@ -212,6 +214,36 @@ export class WeightStore {
       this.counters.evictions++;
     }
     return refs.map((r) => got.get(r.key)!);
+  }
+
+  /**
+   * The bytes of a resident shard without fetching or counting (a synchronous builder
+   * reads shards an earlier ensure() made resident); null when it is not resident.
+   */
+  residentShard(id: ShardId): Uint8Array | null {
+    return this.resident.get(this.shardRef(id).key)?.bytes ?? null;
+  }
+
+  /**
+   * Marks `keep` most recently used (no fetch, no hit counted), then evicts least recently
+   * used shards outside it until the resident set fits the budget: how a node shrinks back
+   * after a turn that needed more than the budget (ensure with overBudget).
+   */
+  trim(keep: ShardId[] = []): void {
+    const keys = new Set(keep.map((id) => this.shardRef(id).key));
+    for (const key of keys) {
+      const entry = this.resident.get(key);
+      if (!entry) continue;
+      this.resident.delete(key);
+      this.resident.set(key, entry);
+    }
+    for (const [key, entry] of this.resident) {
+      if (this.residentBytes <= this.budgetBytes) break;
+      if (keys.has(key)) continue;
+      this.resident.delete(key);
+      this.residentBytes -= entry.bytes.byteLength;
+      this.counters.evictions++;
+    }
   }
 
   stats(): WeightStoreStats {

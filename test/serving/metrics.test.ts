@@ -109,8 +109,15 @@ describe("GET /metrics", () => {
     expect(n1.get('dart_node_ffn_sparsity{method="dart"}')).toBeCloseTo(1 - kept / total, 9);
     expect(n1.get("dart_node_decode_tokens_per_second")).toBeGreaterThan(0);
     expect(delta(n0, n1, "dart_node_decode_seconds_total")).toBeGreaterThan(0);
-    // This node loads the whole model file: the weight store is not in the path, nothing is fetched.
-    expect(n1.get(`dart_node_info{node="node-1",weight_source="file"}`)).toBe(1);
-    expect(n1.get("dart_node_weight_bytes_fetched_total")).toBe(0);
+    // The node loaded from the weight store (npm start's default): its counters are the store's.
+    // Everything it fetched came at load (every FFN shard once); with the default unlimited
+    // budget each turn finds every shard it may need (all: dart traces) resident.
+    const stats = (await (await fetch(`${nodeUrl}/stats`)).json()) as { weights: { ffnBytes: number; ffnShards: number; store: { bytesFetched: number } } };
+    expect(n1.get(`dart_node_info{node="node-1",weight_source="store"}`)).toBe(1);
+    expect(n1.get("dart_node_weight_bytes_fetched_total")).toBe(stats.weights.ffnBytes);
+    expect(stats.weights.store.bytesFetched).toBe(stats.weights.ffnBytes);
+    expect(delta(n0, n1, "dart_node_weight_bytes_fetched_total")).toBe(0);
+    expect(delta(n0, n1, 'dart_node_shard_cache_lookups_total{result="miss"}')).toBe(0);
+    expect(delta(n0, n1, 'dart_node_shard_cache_lookups_total{result="hit"}')).toBe(2 * stats.weights.ffnShards);
   });
 });

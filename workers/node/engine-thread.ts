@@ -1,23 +1,57 @@
 // The node's engine runs here, in a worker thread: generation is synchronous, so the
 // main thread stays free to stream tokens out and to notice a client going away.
 // Abort travels through shared memory (a job's flag), read between tokens.
+//
+// The model comes from a model file (--model) or from the weight store (--weights: the
+// weights Worker route over R2, or a shard folder), every object checked against the
+// manifest's sha256. From the store, each turn first makes the FFN shards it can need
+// resident (async, before the synchronous generation), and the pruner builds its
+// compacted FFNs from those shards (node-weights.ts).
 import { parentPort, workerData } from "node:worker_threads";
 import { loadBundle } from "../../cli/model-files.ts";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
+import type { Transformer } from "../../shared/engine/transformer.ts";
 import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
 import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
+import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
+import { openModelFromStore } from "../../shared/weights/open-model.ts";
+import type { WeightStoreStats } from "../../shared/weights/store.ts";
+import { sourceFor } from "../weights/open-source.ts";
 import { KvCache } from "./kv-cache.ts";
-import { fileCounters } from "./weight-counters.ts";
+import { NodeWeights } from "./node-weights.ts";
+import { fileCounters, storeCounters } from "./weight-counters.ts";
 import { runTurn, type NodeEngine } from "./run-turn.ts";
 
 export interface EngineThreadOptions {
   name: string;
-  modelPath: string;
+  /** A model file, or... */
+  modelPath?: string;
   tokenizerPath?: string;
+  /** ...a shard set: the weights route URL (http://.../weights/<prefix>/) or a folder. */
+  weights?: string;
+  /** Bearer sent to the weights route. */
+  weightsToken?: string;
+  /** Resident FFN shard budget in bytes (Infinity: unlimited). */
+  weightsBudgetBytes?: number;
   kvBudgetBytes: number;
   /** Simulated slow device: sleep this long before each decode step (0 = full speed). */
   tokenDelayMs: number;
+}
+
+/** Where the model came from and what the store did (GET /stats `weights`). */
+export interface WeightsInfo {
+  source: string;
+  manifestSha256Checked: boolean;
+  neuronsPerShard: number;
+  ffnShards: number;
+  ffnBytes: number;
+  baseBytes: number;
+  budgetBytes: number | null;
+  /** Bytes checked against the manifest's sha256 at load (base, tokenizer, every shard). */
+  verifiedBytesAtLoad: number;
+  loadMs: number;
+  store: WeightStoreStats;
 }
 
 export type ToEngine =
@@ -25,19 +59,57 @@ export type ToEngine =
   | { kind: "drop"; sessionKey: string };
 
 export type FromEngine =
-  | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number } }
+  | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null }
   | { kind: "event"; id: number; event: import("../../shared/serving/protocol.ts").NodeEvent }
-  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters }
-  | { kind: "crash"; id: number; message: string };
+  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null }
+  | { kind: "crash"; id: number; message: string }
+  | { kind: "fatal"; message: string };
 
 const opts = workerData as EngineThreadOptions;
 const port = parentPort!;
-const { transformer: tf, tokenizer: tok } = loadBundle(opts.modelPath, opts.tokenizerPath);
-const cache = new KvCache(opts.kvBudgetBytes);
 const send = (m: FromEngine) => port.postMessage(m);
-// The whole model file is loaded: nothing is fetched from a weight store (see README,
-// Observability). A node on the weight store would use storeCounters(store) instead.
-const weightCounters: WeightCounters = fileCounters();
+
+async function load(): Promise<{ tf: Transformer; tok: Tokenizer; weights: NodeWeights | null; info: WeightsInfo | null }> {
+  if (!opts.weights) {
+    if (!opts.modelPath) throw new Error("no --model and no --weights");
+    const { transformer, tokenizer } = loadBundle(opts.modelPath, opts.tokenizerPath);
+    return { tf: transformer, tok: tokenizer, weights: null, info: null };
+  }
+  const t0 = performance.now();
+  const headers: Record<string, string> = opts.weightsToken ? { authorization: `Bearer ${opts.weightsToken}` } : {};
+  const source = sourceFor(opts.weights, headers);
+  const budget = opts.weightsBudgetBytes ?? Infinity;
+  const { store, transformer, tokenizer } = await openModelFromStore(source, { budgetBytes: budget });
+  if (!tokenizer) throw new Error(`the shard set at ${opts.weights} has no tokenizer`);
+  const m = store.manifest;
+  const s = store.stats();
+  const info: WeightsInfo = {
+    source: source.description,
+    manifestSha256Checked: true,
+    neuronsPerShard: m.neuronsPerShard,
+    ffnShards: m.layers.flat().length,
+    ffnBytes: m.layers.flat().reduce((n, r) => n + r.bytes, 0),
+    baseBytes: m.base.bytes,
+    budgetBytes: Number.isFinite(budget) ? budget : null,
+    verifiedBytesAtLoad: m.base.bytes + (m.tokenizer?.bytes ?? 0) + s.bytesFetched,
+    loadMs: performance.now() - t0,
+    store: s,
+  };
+  return { tf: transformer, tok: tokenizer, weights: new NodeWeights(store, transformer), info };
+}
+
+let loaded: Awaited<ReturnType<typeof load>>;
+try {
+  loaded = await load();
+} catch (e) {
+  // The main thread reports it and exits; nothing is ever served from a model that did not load.
+  send({ kind: "fatal", message: (e as Error).message });
+  await new Promise(() => {});
+}
+const { tf, tok, weights, info } = loaded!;
+const cache = new KvCache(opts.kvBudgetBytes);
+// A node on the weight store reports its store's counters (GET /metrics); a file node fetches nothing.
+const weightCounters: WeightCounters = weights ? storeCounters(weights.store) : fileCounters();
 
 let currentFlag: Int32Array | null = null;
 const engine: NodeEngine = {
@@ -47,23 +119,37 @@ const engine: NodeEngine = {
   cache,
   weights: weightCounters,
   pace: opts.tokenDelayMs > 0 ? () => void Atomics.wait(currentFlag!, 0, 0, opts.tokenDelayMs) : undefined,
+  prunerOptions: weights?.prunerOptions,
 };
 
-port.on("message", (m: ToEngine) => {
-  if (m.kind === "drop") {
-    cache.drop(m.sessionKey);
-    return;
-  }
+async function turn(m: Extract<ToEngine, { kind: "turn" }>): Promise<void> {
   const flag = new Int32Array(m.abortFlag);
   currentFlag = flag;
   try {
+    // Fetching happens here, before generation: a shard that fails verification fails the turn.
+    await weights?.prepare(m.req.dart);
     const record = runTurn(engine, m.req, (event) => send({ kind: "event", id: m.id, event }), () => Atomics.load(flag, 0) !== 0);
-    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weightCounters: { ...weightCounters } });
+    if (weights) {
+      record.weights = weights.finish();
+      record.bytesFetched = record.weights.bytesFetched; // the pre-turn fetch is this turn's
+    }
+    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weightCounters: { ...weightCounters }, weights: weights?.store.stats() ?? null });
   } catch (e) {
+    if (weights) weights.finish();
     // A failed turn leaves the session's cache in an unknown state: forget it.
     cache.drop(m.req.sessionKey);
     send({ kind: "crash", id: m.id, message: (e as Error).stack ?? String(e) });
   }
+}
+
+// Turns run one at a time, in arrival order (prepare() awaits, generation must not interleave).
+let queue: Promise<void> = Promise.resolve();
+port.on("message", (m: ToEngine) => {
+  if (m.kind === "drop") {
+    queue = queue.then(() => void cache.drop(m.sessionKey));
+    return;
+  }
+  queue = queue.then(() => turn(m));
 });
 
 // The fixed-text DART prior needs the tokenizer. A warm-up turn on a throwaway cache computes
@@ -71,12 +157,24 @@ port.on("message", (m: ToEngine) => {
 // before the node takes traffic, instead of on some session's first turn.
 setTokenizer(tf, tok);
 const t0 = performance.now();
+try {
+  await weights?.prepare(DEFAULT_DART_SETTINGS);
+} catch (e) {
+  send({ kind: "fatal", message: (e as Error).message });
+  await new Promise(() => {});
+}
 runTurn(
   { ...engine, cache: new KvCache(0), weights: fileCounters(), pace: undefined },
   { sessionKey: "warm-up", context: [], segments: [{ text: "Once upon a time" }], maxTokens: 16, temperature: 0, topP: 1, seed: 1, dart: DEFAULT_DART_SETTINGS, prunerState: "" },
   () => {},
   () => false,
 );
+weights?.finish();
 const warmUpMs = performance.now() - t0;
 
-send({ kind: "ready", warmUpMs, model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim } });
+send({
+  kind: "ready",
+  warmUpMs,
+  model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim },
+  weights: info ? { ...info, store: weights!.store.stats() } : null,
+});

@@ -3,13 +3,14 @@
 // Session object's blob, generate, and report the new pruner state.
 import { generateFromIds } from "../../shared/engine/generate.ts";
 import type { Transformer } from "../../shared/engine/transformer.ts";
-import { createPruner, DartSettingsError, StateFormatError, type Pruner } from "../../shared/dart/index.ts";
+import { createPruner, DartSettingsError, StateFormatError, type Pruner, type PrunerOptions } from "../../shared/dart/index.ts";
 import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { commonPrefix, ContextOverflowError, fitContext } from "../../shared/serving/context-window.ts";
 import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
 import type { NodeEvent, NodeTurnRequest, ReportedEvent, TurnError } from "../../shared/serving/protocol.ts";
 import type { KvCache } from "./kv-cache.ts";
+import type { TurnWeightStats } from "./node-weights.ts";
 
 export interface NodeEngine {
   name: string;
@@ -20,6 +21,8 @@ export interface NodeEngine {
   weights?: WeightCounters;
   /** Called before each decode step; a simulated slow device sleeps here (tests of abort and 409). */
   pace?(): void;
+  /** How the pruner builds compacted FFNs (a node on the weight store: from resident shards). */
+  prunerOptions?: PrunerOptions;
 }
 
 export interface TurnRecord {
@@ -38,8 +41,10 @@ export interface TurnRecord {
   ffnDenseTokens: number;
   /** Fraction of FFN neurons pruned by the masks in force at the end of the turn (null: none). */
   maskSparsity: number | null;
-  /** Bytes fetched from the weight store during this turn. */
+  /** Bytes fetched from the weight store during this turn (a store node: including its pre-turn fetch). */
   bytesFetched: number;
+  /** What the turn cost the weight store (nodes serving from it; see node-weights.ts). */
+  weights?: TurnWeightStats;
 }
 
 /** Fraction of neurons the masks prune over all layers (null when every layer runs dense). */
@@ -60,10 +65,10 @@ function clientError(message: string, param: string | null, code: string | null)
 function restorePruner(engine: NodeEngine, state: Parameters<typeof createPruner>[1], req: NodeTurnRequest): Pruner {
   const saved = req.prunerState ? fromBase64(req.prunerState) : undefined;
   try {
-    return createPruner(engine.tf, state, req.dart, saved);
+    return createPruner(engine.tf, state, req.dart, saved, engine.prunerOptions);
   } catch (e) {
     if (!(e instanceof StateFormatError)) throw e;
-    return createPruner(engine.tf, state, req.dart);
+    return createPruner(engine.tf, state, req.dart, undefined, engine.prunerOptions);
   }
 }
 

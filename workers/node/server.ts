@@ -17,10 +17,14 @@ import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.
 import type { TurnRecord } from "./run-turn.ts";
 import { validateTurnRequest } from "./validate.ts";
 
-const usage = `usage: node workers/node/server.ts --model <file> [--tokenizer <file>] [--port <n>] [--host <ip>]
-  [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>] [--metrics-token <bearer>]
-  Environment: DART_NODE_TOKEN (bearer the Session objects send), DART_METRICS_TOKEN (bearer for
-  GET /metrics; the node token is accepted too; with neither set /metrics is open), PORT.
+const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
+  [--port <n>] [--host <ip>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>] [--metrics-token <bearer>]
+  --weights loads base and FFN shards from the weight store: the weights route of a running
+  gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
+  sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
+  Environment: DART_NODE_TOKEN (bearer the Session objects send; also sent to the weights
+  route unless DART_WEIGHTS_TOKEN is set), DART_METRICS_TOKEN (bearer for GET /metrics; the
+  node token is accepted too; with neither set /metrics is open), PORT.
   Prints "listening <url>" on stdout once the model is loaded.`;
 
 const { values: v } = parseArgs({
@@ -33,11 +37,13 @@ const { values: v } = parseArgs({
     "kv-budget-mb": { type: "string" },
     "token-delay-ms": { type: "string" },
     token: { type: "string" },
+    weights: { type: "string" },
+    "weights-budget-mb": { type: "string" },
     "metrics-token": { type: "string" },
     help: { type: "boolean" },
   },
 });
-if (v.help || !v.model) {
+if (v.help || !(v.model || v.weights) || (v.model && v.weights)) {
   process.stderr.write(usage + "\n");
   process.exit(v.help ? 0 : 2);
 }
@@ -49,6 +55,9 @@ const threadOptions: EngineThreadOptions = {
   name: v.name ?? `node-${process.pid}`,
   modelPath: v.model,
   tokenizerPath: v.tokenizer,
+  weights: v.weights,
+  weightsToken: process.env.DART_WEIGHTS_TOKEN || token,
+  weightsBudgetBytes: v["weights-budget-mb"] !== undefined ? Number(v["weights-budget-mb"]) * 1024 * 1024 : undefined,
   kvBudgetBytes: Number(v["kv-budget-mb"] ?? 256) * 1024 * 1024,
   tokenDelayMs: Number(v["token-delay-ms"] ?? 0),
 };
@@ -60,13 +69,24 @@ let cacheStats = { entries: 0, bytes: 0 };
 let weightCounters: WeightCounters = { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 };
 const metrics = new NodeMetrics(threadOptions.name);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
+let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
 let nextId = 1;
 let stopping = false;
 
 const ready = new Promise<void>((resolve, reject) => {
   engine.on("message", (m: FromEngine) => {
+    if (m.kind === "fatal") {
+      process.stderr.write(`the inference node could not load its model: ${m.message}\n`);
+      process.exit(1);
+    }
     if (m.kind === "ready") {
       model = m.model;
+      weightsInfo = m.weights;
+      if (m.weights) {
+        const w = m.weights;
+        weightCounters = { source: "store", bytesFetched: w.store.bytesFetched, shardHits: w.store.cacheHits, shardMisses: w.store.shardsFetched };
+        process.stderr.write(`loaded from ${w.source}: base ${w.baseBytes} B + ${w.ffnShards} FFN shards (${w.ffnBytes} B), ${w.verifiedBytesAtLoad} B sha256-verified, ${w.loadMs.toFixed(0)} ms\n`);
+      }
       process.stderr.write(`engine ready (warm-up ${m.warmUpMs.toFixed(0)} ms)\n`);
       resolve();
       return;
@@ -75,6 +95,7 @@ const ready = new Promise<void>((resolve, reject) => {
       recent.push({ ...m.record, at: Date.now() });
       if (recent.length > 100) recent.shift();
       cacheStats = m.cache;
+      if (weightsInfo && m.weights) weightsInfo = { ...weightsInfo, store: m.weights };
       weightCounters = m.weightCounters;
       metrics.record(m.record);
     }
@@ -173,7 +194,7 @@ const server = createServer(async (req, res) => {
     }
     if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });
     if (req.method === "GET" && url.pathname === "/stats") {
-      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes } });
+      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo });
     }
     if (req.method === "GET" && url.pathname === "/metrics") {
       const accepted = [metricsToken, token].filter(Boolean).map((t) => `Bearer ${t}`);

@@ -3,8 +3,8 @@
 // damaged ON DISK (bit rot of the blob files, not an API write), the weights Worker serves the
 // bucket under a real `wrangler dev`, and the weight store client (HttpSource + WeightStore +
 // FfnDeltaLoader, what a node uses) reads it. A damaged shard must be detected and never used;
-// intact shards must still load. Note: on main the inference node does not load weights from
-// the store yet (it reads the model file), so this stops at the store client a node would use.
+// intact shards must still load. (A node refusing a shard corrupted in R2 through the API is
+// covered by test/serving; this is damage to the stored files themselves.)
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";

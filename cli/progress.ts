@@ -7,7 +7,7 @@ export interface Progress {
 export function progress(label: string, quiet: boolean): Progress {
   const tty = process.stderr.isTTY && !quiet;
   const start = performance.now();
-  let last = 0;
+  let last = -Infinity; // the first update always shows, however young the process
   let shown = false;
   const show = ((done: number, total: number, unit: string) => {
     if (!tty) return;

@@ -58,6 +58,11 @@ export interface Stack {
   nodes: NodeProcess[];
   /** Recent output lines of all processes (for failure reports). */
   logs(): string;
+  /**
+   * Kills `wrangler dev` (and its workerd) with `signal`, runs `whileStopped` (tests that edit the
+   * stored state), then starts it again on the same port and state.
+   */
+  restartGateway(signal?: NodeJS.Signals, whileStopped?: () => void | Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -98,8 +103,8 @@ class Proc {
     this.exited = new Promise((r) => this.child.once("exit", (code) => r(code)));
   }
 
-  /** SIGTERM to the whole process group, SIGKILL if it lingers. */
-  async stop(): Promise<void> {
+  /** `signal` (SIGTERM by default) to the whole process group, SIGKILL if it lingers. */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const kill = (sig: NodeJS.Signals) => {
       try {
@@ -108,7 +113,7 @@ class Proc {
         /* already gone */
       }
     };
-    kill("SIGTERM");
+    kill(signal);
     const t = setTimeout(() => kill("SIGKILL"), 5000);
     await this.exited;
     clearTimeout(t);
@@ -236,12 +241,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ];
     const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
-    const wrangler = new Proc("wrangler", args, env, onLine);
-    procs.push(wrangler);
     const url = `http://127.0.0.1:${port}`;
-    waitForHttp(`${url}/healthz`, wrangler, 90_000).then(wranglerReady.resolve, wranglerReady.reject);
+    let wrangler: Proc;
+    const startWrangler = () => {
+      wrangler = new Proc("wrangler", args, env, onLine);
+      procs.push(wrangler);
+      return waitForHttp(`${url}/healthz`, wrangler, 90_000);
+    };
+    startWrangler().then(wranglerReady.resolve, wranglerReady.reject);
     const [nodes] = await Promise.all([nodesReady, wranglerUp]);
-    return { url, metricsToken, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), stop: stopAll };
+    const restartGateway = async (signal: NodeJS.Signals = "SIGTERM", whileStopped?: () => void | Promise<void>) => {
+      await wrangler.stop(signal);
+      procs.splice(procs.indexOf(wrangler), 1);
+      await whileStopped?.();
+      await startWrangler();
+    };
+    return { url, metricsToken, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw new Error(`${(e as Error).message}\n--- stack output ---\n${lines.join("\n")}`);

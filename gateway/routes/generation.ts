@@ -11,7 +11,19 @@ import type { GatewayEnv } from "../types.ts";
 import { parseGenerationRequest, type GenerationRequest } from "../validation/generation.ts";
 
 async function readJson(c: Context<GatewayEnv>): Promise<unknown> {
-  const text = await c.req.text();
+  let bytes: ArrayBuffer;
+  try {
+    bytes = await c.req.arrayBuffer();
+  } catch {
+    throw badRequest("the request body could not be read", null, "invalid_body");
+  }
+  let text: string;
+  try {
+    // Strict: invalid UTF-8 is refused, not silently replaced by U+FFFD and served.
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw badRequest("request body is not valid UTF-8", null, "invalid_utf8");
+  }
   try {
     return JSON.parse(text);
   } catch {

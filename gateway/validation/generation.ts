@@ -65,7 +65,9 @@ export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unk
   const o: Body = asObject(raw, null);
   onlyKnown(o, kind === "chat" ? CHAT_FIELDS : COMPLETION_FIELDS);
   const model = requiredString(o, "model");
-  const maxTokens = optNumber(o, "max_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }) ?? (kind === "chat" ? optNumber(o, "max_completion_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }) : null);
+  // Both are checked even when both are given: an invalid one must not pass behind the other.
+  const maxCompletionTokens = kind === "chat" ? optNumber(o, "max_completion_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }) : null;
+  const maxTokens = optNumber(o, "max_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }) ?? maxCompletionTokens;
   const temperature = optNumber(o, "temperature", 0, 2) ?? 1;
   const topP = optNumber(o, "top_p", 0, 1, { minExclusive: true }) ?? 1;
   const seed = optNumber(o, "seed", -(2 ** 31), 2 ** 31 - 1, { integer: true });

@@ -9,7 +9,8 @@ import { parseChatTemplate, renderMessage } from "../../shared/serving/chat-temp
 import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
 import type { NewSegment, NodeEvent, NodeTurnRequest, SessionEvent, SessionTurnRequest, TurnStart } from "../../shared/serving/protocol.ts";
 import type { Env } from "../env.ts";
-import { forgetSession, openTurn, parseNodeList } from "./node-client.ts";
+import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList } from "./node-client.ts";
+import { nextNodeEvent, nodeErrorResponse } from "./node-events.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
 import { sessionView } from "./view.ts";
 
@@ -80,11 +81,15 @@ export class SessionObject extends DurableObject<Env> {
         dart,
         prunerState: meta?.prunerState ?? "",
       };
-      const opened = await openTurn(parseNodeList(this.env.NODES), nodeReq, this.env.NODE_TOKEN, Number(this.env.NODE_TIMEOUT_MS) || undefined);
-      if (!opened.response.ok) return await passError(opened.response);
+      const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
+      const opened = await openTurn(parseNodeList(this.env.NODES), nodeReq, this.env.NODE_TOKEN, timeoutMs);
+      if (!opened.response.ok) return await nodeErrorResponse(opened.response);
       const reader = new NdjsonReader<NodeEvent>(opened.response.body!);
-      const first = await reader.next();
-      if (!first || first.type !== "start") {
+      const first = await nextNodeEvent(reader, timeoutMs, "bad_node_response").catch(async (e: unknown) => {
+        await reader.cancel();
+        throw e;
+      });
+      if (!first || first.type !== "start" || first.segmentIds.length !== pending.length || first.droppedEntries > history.length) {
         await reader.cancel();
         throw new ApiError(502, "the inference node answered without starting the turn", { code: "bad_node_response" });
       }
@@ -93,7 +98,7 @@ export class SessionObject extends DurableObject<Env> {
         meta = this.store.meta()!;
       }
       handedOver = true;
-      return this.streamTurn(meta, pending, first, reader);
+      return this.streamTurn(meta, pending, first, reader, timeoutMs);
     } finally {
       if (!handedOver) this.busy = false;
     }
@@ -114,7 +119,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Relays the node's tokens; persists the turn when the node reports it done. */
-  private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>): Response {
+  private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>, timeoutMs: number): Response {
     let released = false;
     const release = () => {
       if (released) return;
@@ -126,7 +131,7 @@ export class SessionObject extends DurableObject<Env> {
       start: (controller) => controller.enqueue(ndjsonLine(first)),
       pull: async (controller) => {
         try {
-          const e = await reader.next();
+          const e = await nextNodeEvent(reader, timeoutMs, "node_failed");
           if (e?.type === "text" || e?.type === "dart") return controller.enqueue(ndjsonLine(e));
           if (e?.type === "done") {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
@@ -159,9 +164,12 @@ export class SessionObject extends DurableObject<Env> {
           release();
           controller.close();
         } catch (err) {
+          // A silent, broken or garbled node stream: report it in-band, store nothing.
           release();
           await reader.cancel();
-          controller.error(err);
+          if (!(err instanceof ApiError)) throw err;
+          controller.enqueue(ndjsonLine({ type: "error", status: err.status, message: err.message, param: null, code: err.code } satisfies SessionEvent));
+          controller.close();
         }
       },
       cancel: async () => {
@@ -172,9 +180,4 @@ export class SessionObject extends DurableObject<Env> {
     });
     return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
   }
-}
-
-async function passError(res: Response): Promise<Response> {
-  const text = await res.text();
-  return new Response(text, { status: res.status, headers: { "content-type": "application/json" } });
 }

@@ -15,12 +15,13 @@ import { setForwardProxy, setGenericStats } from "../../shared/dart/priors.ts";
 
 export const usage = `dart bench --model <file> [--method dense,mask,dart,...] [--sparsity 0.5,0.7] [--tokens <n>]
            [--prompt-tokens <n>] [--repeats <n>] [--backend ts,wasm,wasm-mt] [--seed <s>] [--synthetic-priors] [--json]
-  Decode speed (wasm-mt: two threads, the rest one): tokensPerSecond (decode only, median over repeats), prefill speed,
-  weight bytes per decoded token (DART's dense tracing tokens included), effective sparsity and
-  GB/s, next to this machine's memory-copy bandwidth floor. "mask" installs static compacted
-  masks of random neurons (speed does not depend on which). --synthetic-priors gives DART seeded
-  random priors instead of computing them (hours at 8B shapes; for speed on synthetic weights only). Lists run side by side, interleaved;
-  --json prints one JSON object per configuration, one per line.
+  Decode speed (wasm-mt: two threads, the rest one): tokensPerSecond (decode only, median over
+  repeats), prefill speed, weight bytes per decoded token (DART's dense tokens included),
+  effective sparsity and GB/s, next to this machine's memory-copy bandwidth floor. "mask"
+  installs static compacted masks of random neurons (speed does not depend on which).
+  --synthetic-priors gives DART seeded random priors instead of computing them (hours at the
+  8B shape; speed on synthetic weights only). Configurations run interleaved; --json prints
+  one JSON object per configuration, one per line.
 dart bench --kernels [--json]   matvec microbenchmark: TypeScript, WASM SIMD, onnxruntime-web
 ${transfer.usage}`;
 

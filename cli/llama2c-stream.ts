@@ -5,6 +5,7 @@
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { headDim, kvDim, validateConfig, ModelFormatError, type ModelConfig } from "../shared/model/config.ts";
 import type { LayerWeights, LoadedModel } from "../shared/model/weights.ts";
+import { LLAMA2C_NORM_EPS } from "../shared/model/llama2c.ts";
 
 const HEADER_BYTES = 28;
 const LAYER_FIELDS = ["attnNorm", "wq", "wk", "wv", "wo", "ffnNorm", "wGate", "wDown", "wUp"] as const;
@@ -59,7 +60,7 @@ export function readLlama2cFile(path: string, alloc: (n: number) => Float32Array
     const h = (i: number) => new DataView(hb.buffer).getInt32(i * 4, true);
     const config: ModelConfig = {
       dim: h(0), hiddenDim: h(1), nLayers: h(2), nHeads: h(3), nKvHeads: h(4), vocabSize: Math.abs(h(5)), seqLen: h(6),
-      ropeTheta: 10000, normEps: 1e-5,
+      ropeTheta: 10000, normEps: LLAMA2C_NORM_EPS,
     };
     validateConfig(config);
     const shared = h(5) > 0;

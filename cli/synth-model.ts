@@ -2,8 +2,9 @@
 // no download. Never for quality: the weights are noise.
 import type { ModelConfig } from "../shared/model/config.ts";
 import { writeLlama2cFile, type TensorSlot } from "./llama2c-stream.ts";
+import { LLAMA2C_NORM_EPS } from "../shared/model/llama2c.ts";
 
-const base = { ropeTheta: 10000, normEps: 1e-5 };
+const base = { ropeTheta: 10000, normEps: LLAMA2C_NORM_EPS };
 
 /** Shapes `dart synth` knows. Classifiers are tied to the embedding (llama2.c's positive vocab). */
 export const SHAPES: Record<string, ModelConfig> = {

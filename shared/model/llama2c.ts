@@ -5,6 +5,8 @@ import { ModelFormatError, headDim, kvDim, validateConfig, type ModelConfig } fr
 import type { LayerWeights, LoadedModel } from "./weights.ts";
 
 const HEADER_BYTES = 7 * 4;
+/** llama2.c's RMSNorm epsilon is the float literal 1e-5f; GGUF files store the same float32. */
+export const LLAMA2C_NORM_EPS = Math.fround(1e-5);
 /** Magic of llama2.c's newer export formats ("ak42"), which this reader does not handle. */
 const AK42_MAGIC = 0x616b3432;
 
@@ -27,7 +29,7 @@ export function readLlama2c(buffer: ArrayBuffer): LoadedModel {
     vocabSize: Math.abs(vocabRaw),
     seqLen: h(6),
     ropeTheta: 10000,
-    normEps: 1e-5,
+    normEps: LLAMA2C_NORM_EPS,
   };
   validateConfig(config);
   const sharedClassifier = vocabRaw > 0;

@@ -16,7 +16,7 @@ const PROMPT_IDS = [1, 403, 407, 261, 378, 268, 300, 411, 280, 422, 360, 322, 27
 function logitsFor(model: Pick<LoadedModel, "config" | "weights">, ids = PROMPT_IDS): Float32Array[] {
   // Exact comparisons: the reference kernels accumulate in float64, so a GGUF file's
   // float32 normEps (1e-5 rounded) cannot flip a logit bit; the f32 SIMD kernels can.
-  const tf = new Transformer(model, { backend: "ts" });
+  const tf = new Transformer(model);
   const s = tf.newState();
   return ids.map((t, pos) => tf.forward(s, t, pos).slice());
 }
@@ -31,11 +31,11 @@ describe("llama2.c .bin and GGUF v1 of stories260K", () => {
   it("read the same config from the files", () => {
     const bin = stories("bin").model.config;
     const gguf = stories("gguf").model.config;
-    expect(bin).toEqual({ dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, ropeTheta: 10000, normEps: 1e-5 });
+    expect(bin).toEqual({ dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, ropeTheta: 10000, normEps: Math.fround(1e-5) });
     expect(gguf.dim).toBe(bin.dim);
     expect(gguf.hiddenDim).toBe(bin.hiddenDim);
     expect(gguf.nKvHeads).toBe(bin.nKvHeads);
-    expect(gguf.normEps).toBeCloseTo(1e-5, 10);
+    expect(gguf.normEps).toBe(bin.normEps); // both the float32 1e-5f
     expect(stories("gguf").model.source).toMatchObject({ format: "gguf", version: 1 });
   });
 

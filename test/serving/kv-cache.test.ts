@@ -30,3 +30,17 @@ describe("KvCache", () => {
     expect(c.size).toBe(0);
   });
 });
+
+describe("KvCache release", () => {
+  it("hands every evicted or dropped state to the release callback, and only those", () => {
+    const released: unknown[] = [];
+    const c = new KvCache(perSession, (s) => released.push(s));
+    const a = c.acquire("a", () => tf.newState());
+    const b = c.acquire("b", () => tf.newState()); // a evicted
+    expect(released).toEqual([a.state]);
+    c.drop("b");
+    expect(released).toEqual([a.state, b.state]);
+    expect(c.drop("b")).toBe(false);
+    expect(released).toHaveLength(2);
+  });
+});

@@ -107,7 +107,7 @@ try {
   await new Promise(() => {});
 }
 const { tf, tok, weights, info } = loaded!;
-const cache = new KvCache(opts.kvBudgetBytes);
+const cache = new KvCache(opts.kvBudgetBytes, (state) => tf.releaseState(state));
 // A node on the weight store reports its store's counters (GET /metrics); a file node fetches nothing.
 const weightCounters: WeightCounters = weights ? storeCounters(weights.store) : fileCounters();
 

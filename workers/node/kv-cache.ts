@@ -11,9 +11,12 @@ export interface CachedSession {
 export class KvCache {
   readonly budgetBytes: number;
   private readonly entries = new Map<string, CachedSession>();
+  /** Called with each state that leaves the cache (the WASM backend returns its memory at once). */
+  private readonly release: (state: InferenceState) => void;
 
-  constructor(budgetBytes: number) {
+  constructor(budgetBytes: number, release: (state: InferenceState) => void = () => {}) {
     this.budgetBytes = budgetBytes;
+    this.release = release;
   }
 
   /** The entry for `key`, made most recently used; created (possibly evicting others) when absent. */
@@ -27,7 +30,11 @@ export class KvCache {
   }
 
   drop(key: string): boolean {
-    return this.entries.delete(key);
+    const e = this.entries.get(key);
+    if (!e) return false;
+    this.entries.delete(key);
+    this.release(e.state);
+    return true;
   }
 
   get bytes(): number {
@@ -46,6 +53,7 @@ export class KvCache {
       if (bytes <= this.budgetBytes) break;
       if (k === keep) continue;
       this.entries.delete(k);
+      this.release(e.state);
       bytes -= e.state.kvBytes;
     }
   }

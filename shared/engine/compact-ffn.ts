@@ -17,6 +17,8 @@ export interface CompactFfn {
   bias?: Float32Array | null;
 }
 
+const TILE = 16;
+
 /** Gathers the kept neurons' weights from a dense layer. */
 export function compactFromDense(layer: LayerWeights, dim: number, hiddenDim: number, kept: Int32Array): CompactFfn {
   const k = kept.length;
@@ -28,7 +30,17 @@ export function compactFromDense(layer: LayerWeights, dim: number, hiddenDim: nu
     if (!(j >= 0 && j < hiddenDim)) throw new RangeError(`kept neuron ${j} out of range 0..${hiddenDim - 1}`);
     gate.set(layer.wGate.subarray(j * dim, (j + 1) * dim), i * dim);
     up.set(layer.wUp.subarray(j * dim, (j + 1) * dim), i * dim);
-    for (let d = 0; d < dim; d++) downT[i * dim + d] = layer.wDown[d * hiddenDim + j]!;
+  }
+  // W_down's columns are strided by hiddenDim: gather them in tiles of TILE rows so each
+  // cache line read from W_down serves the neighbouring kept neurons too.
+  const wd = layer.wDown;
+  for (let d0 = 0; d0 < dim; d0 += TILE) {
+    const d1 = Math.min(dim, d0 + TILE);
+    for (let i = 0; i < k; i++) {
+      const j = kept[i]!;
+      const o = i * dim;
+      for (let d = d0; d < d1; d++) downT[o + d] = wd[d * hiddenDim + j]!;
+    }
   }
   return { kept: Int32Array.from(kept), gate, up, downT };
 }

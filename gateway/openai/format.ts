@@ -68,6 +68,11 @@ export function chunkObject(m: ResponseMeta, text: string | null, opts: { first?
  * choices (like the usage chunk); a mask built also carries the new per-layer kept counts.
  */
 export function dartEventChunk(m: ResponseMeta, e: TurnDart) {
+  return { ...choicelessChunk(m), dart_event: { ...e.event, ...(e.masks ? { masks: e.masks } : {}) } };
+}
+
+/** The frame of a streamed chunk that carries no choices (usage, DART events). */
+function choicelessChunk(m: ResponseMeta) {
   return {
     id: m.id,
     created: m.created,
@@ -76,21 +81,10 @@ export function dartEventChunk(m: ResponseMeta, e: TurnDart) {
     ...sessionFields(m),
     object: m.kind === "chat" ? "chat.completion.chunk" : "text_completion",
     choices: [],
-    dart_event: { ...e.event, ...(e.masks ? { masks: e.masks } : {}) },
   };
 }
 
 /** The extra chunk stream_options.include_usage asks for: no choices, the usage. */
 export function usageChunk(m: ResponseMeta, done: SessionDone) {
-  return {
-    id: m.id,
-    created: m.created,
-    model: m.model,
-    system_fingerprint: null,
-    ...sessionFields(m),
-    object: m.kind === "chat" ? "chat.completion.chunk" : "text_completion",
-    choices: [],
-    usage: usageObject(done.usage),
-    dart: dartObject(done),
-  };
+  return { ...choicelessChunk(m), usage: usageObject(done.usage), dart: dartObject(done) };
 }

@@ -137,7 +137,7 @@ export interface SeedOptions {
   bucket?: string;
   /** Key prefix in the bucket; default the model file's name without extension (stories260K). */
   prefix?: string;
-  /** Where the shard set is cached; default .cache/shards/<prefix> in the repository. */
+  /** Where the shard set is cached; default .cache/shards/<prefix>-n<neuronsPerShard> in the repository. */
   cacheDir?: string;
   neuronsPerShard?: number;
 }
@@ -145,8 +145,9 @@ export interface SeedOptions {
 /** Makes sure the local R2 bucket holds the model's shard set; returns what it did. */
 export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult & { manifest: Manifest }> {
   const prefix = opts.prefix ?? basename(opts.modelPath).replace(/\.[^.]*$/, "");
-  const cacheDir = opts.cacheDir ?? resolve(import.meta.dirname, "..", ".cache", "shards", prefix);
   const n = opts.neuronsPerShard ?? 1;
+  // One folder per shard size, so a set is never replaced under a reader (launchers run in parallel).
+  const cacheDir = opts.cacheDir ?? resolve(import.meta.dirname, "..", ".cache", "shards", `${prefix}-n${n}`);
   const cached = (): Manifest | null => {
     const file = join(cacheDir, MANIFEST_KEY);
     if (!existsSync(file)) return null;
@@ -162,7 +163,9 @@ export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult 
       await shardModelToFolder(opts.modelPath, tmp, { neuronsPerShard: n });
       manifest = cached(); // another launcher may have finished first
       if (!manifest) {
-        await rm(cacheDir, { recursive: true, force: true }); // a stale set (other N)
+        if (existsSync(join(cacheDir, MANIFEST_KEY))) {
+          throw new Error(`${cacheDir} holds a shard set of another size than ${n} neurons per shard: remove it or pick another cache folder`);
+        }
         await mkdir(dirname(cacheDir), { recursive: true });
         try {
           await rename(tmp, cacheDir);

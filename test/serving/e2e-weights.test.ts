@@ -23,7 +23,7 @@ import { KEY_A, MODEL, startFixture, type Fixture } from "./stack-fixture.ts";
 
 const { tf, tok } = stories();
 setTokenizer(tf, tok);
-const SHARDS = join(import.meta.dirname, "../../.cache/shards/stories260K");
+const SHARDS = join(import.meta.dirname, "../../.cache/shards/stories260K-n1");
 
 interface NodeStats {
   turns: { sessionKey: string; weights?: TurnWeightStats }[];

@@ -6,6 +6,7 @@ import { compactFromDense } from "../shared/engine/compact-ffn.ts";
 import type { InferenceState, Transformer } from "../shared/engine/transformer.ts";
 import { kvDim, type ModelConfig } from "../shared/model/config.ts";
 import { median } from "./membw.ts";
+import { argmax } from "../shared/engine/sampler.ts";
 
 export interface BenchConfig {
   /** A DART method (createPruner), or "mask": static compacted masks of random neurons, installed directly. */
@@ -58,11 +59,6 @@ export function promptIds(n: number, vocab: number): number[] {
   return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : (i * 7919 + 13) % vocab));
 }
 
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
-  return best;
-}
 
 /** Seeded random kept neurons per layer at `sparsity` (which neurons does not matter for speed). */
 function installMasks(tf: Transformer, state: InferenceState, sparsity: number, seed: number): void {

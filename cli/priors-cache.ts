@@ -3,25 +3,13 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { decodeState, encodeState } from "../shared/dart/state-codec.ts";
+import { concatArrays, decodeState, encodeState, splitRows } from "../shared/dart/state-codec.ts";
 import { forwardProxy, genericStats, setForwardProxy, setGenericStats, setTokenizer, type PriorSource } from "../shared/dart/priors.ts";
 import type { Transformer } from "../shared/engine/transformer.ts";
 import type { Tokenizer } from "../shared/tokenizer/tokenizer.ts";
 
 export function cacheDir(): string {
   return process.env.DART_CACHE_DIR ?? resolve(import.meta.dirname, "../.cache/dart");
-}
-
-function split(a: Float32Array, n: number): Float32Array[] {
-  const w = a.length / n;
-  return Array.from({ length: n }, (_, i) => a.slice(i * w, (i + 1) * w));
-}
-
-function join32(arrs: Float32Array[]): Float32Array {
-  const out = new Float32Array(arrs.reduce((s, a) => s + a.length, 0));
-  let o = 0;
-  for (const a of arrs) (out.set(a, o), (o += a.length));
-  return out;
 }
 
 /**
@@ -33,6 +21,8 @@ export function preparePriors(tf: Transformer, tok: Tokenizer, modelBytes: Uint8
   const key = createHash("sha256").update(modelBytes).digest("hex").slice(0, 16);
   const dir = cacheDir();
   const L = tf.config.nLayers;
+  const layers = (a: unknown) => splitRows(a as Float32Array, (a as Float32Array).length / L);
+  const joinLayers = (arrs: Float32Array[]) => concatArrays(arrs, (n) => new Float32Array(n));
   const path = (what: string) => join(dir, `${key}.${what}.bin`);
   const save = (what: string, arrays: Record<string, Float32Array>, header: unknown = {}) => {
     mkdirSync(dir, { recursive: true });
@@ -44,23 +34,23 @@ export function preparePriors(tf: Transformer, tok: Tokenizer, modelBytes: Uint8
 
   if (needs.proxy) {
     const hit = load("proxy");
-    if (hit) setForwardProxy(tf, { gMax: split(hit.arrays.gMax as Float32Array, L), gMean: split(hit.arrays.gMean as Float32Array, L) });
+    if (hit) setForwardProxy(tf, { gMax: layers(hit.arrays.gMax), gMean: layers(hit.arrays.gMean) });
     else {
       const p = forwardProxy(tf);
-      save("proxy", { gMax: join32(p.gMax), gMean: join32(p.gMean) });
+      save("proxy", { gMax: joinLayers(p.gMax), gMean: joinLayers(p.gMean) });
     }
   }
   for (const source of needs.generic ?? []) {
     const hit = load(`generic-${source}`);
     if (hit) {
       setGenericStats(tf, source, {
-        meanEnergy: split(hit.arrays.meanEnergy as Float32Array, L),
-        meanActivation: split(hit.arrays.meanActivation as Float32Array, L),
+        meanEnergy: layers(hit.arrays.meanEnergy),
+        meanActivation: layers(hit.arrays.meanActivation),
         tokens: hit.header.tokens ?? 0,
       });
     } else {
       const g = genericStats(tf, source);
-      save(`generic-${source}`, { meanEnergy: join32(g.meanEnergy), meanActivation: join32(g.meanActivation) }, { tokens: g.tokens });
+      save(`generic-${source}`, { meanEnergy: joinLayers(g.meanEnergy), meanActivation: joinLayers(g.meanActivation) }, { tokens: g.tokens });
     }
   }
 }

@@ -21,25 +21,10 @@ import { downNorms, forwardProxy, genericStats } from "./priors.ts";
 import { scoreLayer, topK } from "./ranking.ts";
 import { DartSettingsError, type DartSettings } from "./settings.ts";
 import { Tracer } from "./tracer.ts";
-import { decodeState, encodeState, StateFormatError } from "./state-codec.ts";
+import { concatArrays as concat, decodeState, encodeState, splitRows as split, StateFormatError } from "./state-codec.ts";
 
-function concat<T extends Float32Array | Int32Array>(arrays: T[], make: (n: number) => T): T {
-  const out = make(arrays.reduce((n, a) => n + a.length, 0));
-  let o = 0;
-  for (const a of arrays) {
-    out.set(a, o);
-    o += a.length;
-  }
-  return out;
-}
 const f32 = (n: number) => new Float32Array(n);
 const i32 = (n: number) => new Int32Array(n);
-
-function split(a: Float32Array, width: number): Float32Array[] {
-  const out: Float32Array[] = [];
-  for (let o = 0; o + width <= a.length; o += width) out.push(a.slice(o, o + width));
-  return out;
-}
 
 /** Tunables of the improved `dart` method (see docs/quality.md for how they were chosen). */
 export const DART_TUNING = {

@@ -66,3 +66,21 @@ export function decodeState<H>(bytes: Uint8Array): { header: H; arrays: Record<s
   }
   return { header: parsed.header, arrays };
 }
+
+/** The arrays end to end in one array made by `make` (state arrays are stored whole). */
+export function concatArrays<T extends Float32Array | Int32Array>(arrays: T[], make: (n: number) => T): T {
+  const out = make(arrays.reduce((n, a) => n + a.length, 0));
+  let o = 0;
+  for (const a of arrays) {
+    out.set(a, o);
+    o += a.length;
+  }
+  return out;
+}
+
+/** Copies of consecutive rows of `width` elements (a trailing partial row is dropped). */
+export function splitRows(a: Float32Array, width: number): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let o = 0; o + width <= a.length; o += width) out.push(a.slice(o, o + width));
+  return out;
+}

@@ -12,6 +12,7 @@ import { generateFromIds } from "../engine/generate.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { EvalDocument } from "./documents.ts";
 import { rougeL } from "./rouge.ts";
+import { argmax } from "../engine/sampler.ts";
 
 /** Dense log-probabilities at every scored position of a document. */
 export interface DenseReference {
@@ -64,11 +65,6 @@ function logSoftmax(logits: Float32Array): Float32Array {
   return Float32Array.from(logits, (v) => v - lse);
 }
 
-function argmax(x: Float32Array): number {
-  let b = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[b]!) b = i;
-  return b;
-}
 
 export function denseReference(tf: Transformer, tok: Tokenizer, doc: EvalDocument, generateTokens = 0): DenseReference {
   const s = tf.newState();

@@ -10,6 +10,7 @@ import { readLlama2cTokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { writeLlama2c } from "../../shared/model/llama2c.ts";
 import { readData, stories } from "../helpers/model-dir.ts";
 import type { LoadedModel } from "../../shared/model/weights.ts";
+import { argmax } from "../../shared/engine/sampler.ts";
 
 const PROMPT_IDS = [1, 403, 407, 261, 378, 268, 300, 411, 280, 422, 360, 322, 270, 283, 271];
 
@@ -198,8 +199,3 @@ describe("clear errors for bad files", () => {
   });
 });
 
-function argmax(x: Float32Array): number {
-  let b = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[b]!) b = i;
-  return b;
-}

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compactFromDense, type CompactFfn } from "../../shared/engine/compact-ffn.ts";
+import { compactFromDense } from "../../shared/engine/compact-ffn.ts";
 import { createPruner, DEFAULT_DART_SETTINGS, type DartSettings } from "../../shared/dart/index.ts";
 import { MaskingPruner } from "../../shared/dart/masking-pruner.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
@@ -17,17 +17,10 @@ import { KvCache } from "../../workers/node/kv-cache.ts";
 import { NodeWeights } from "../../workers/node/node-weights.ts";
 import { runTurn, type NodeEngine } from "../../workers/node/run-turn.ts";
 import { stories } from "../helpers/model-dir.ts";
-import { randomKept, tempShardSet, type TempShardSet } from "../weights/shard-set.ts";
+import { expectSameCompact, randomKept, tempShardSet, type TempShardSet } from "../weights/shard-set.ts";
 import { tokenizerData } from "../../cli/weights-seed.ts";
 import { dataPath } from "../helpers/model-dir.ts";
 
-const bits = (a: Float32Array | Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-function expectSameCompact(got: CompactFfn, want: CompactFfn) {
-  expect(bits(got.kept)).toEqual(bits(want.kept));
-  expect(bits(got.gate)).toEqual(bits(want.gate));
-  expect(bits(got.up)).toEqual(bits(want.up));
-  expect(bits(got.downT)).toEqual(bits(want.downT));
-}
 
 const file = stories();
 setTokenizer(file.tf, file.tok);

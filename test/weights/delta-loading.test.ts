@@ -4,16 +4,9 @@ import { FfnDeltaLoader, shardsForKept } from "../../shared/weights/ffn-loader.t
 import { modelFromStore } from "../../shared/weights/model-from-store.ts";
 import { WeightStore } from "../../shared/weights/store.ts";
 import { stories } from "../helpers/model-dir.ts";
-import { randomKept, tempShardSet, type TempShardSet } from "./shard-set.ts";
+import { bits, expectSameCompact, randomKept, tempShardSet, type TempShardSet } from "./shard-set.ts";
 
-const bits = (a: Float32Array | Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-function expectSameCompact(got: CompactFfn, want: CompactFfn) {
-  expect(bits(got.kept)).toEqual(bits(want.kept));
-  expect(bits(got.gate)).toEqual(bits(want.gate));
-  expect(bits(got.up)).toEqual(bits(want.up));
-  expect(bits(got.downT)).toEqual(bits(want.downT));
-}
 
 describe("delta loading from resident shards", () => {
   const sets = new Map<number, TempShardSet>();

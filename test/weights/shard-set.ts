@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { buildShardSet, type BuildOptions } from "../../shared/weights/build.ts";
 import type { Manifest } from "../../shared/weights/manifest.ts";
 import { FolderSource } from "../../workers/weights/folder-source.ts";
+import { expect } from "vitest";
+import type { CompactFfn } from "../../shared/engine/compact-ffn.ts";
 import { stories } from "../helpers/model-dir.ts";
 
 export interface TempShardSet {
@@ -31,4 +33,14 @@ export function randomKept(n: number, k: number, seed: number): Int32Array {
     [idx[i], idx[j]] = [idx[j]!, idx[i]!];
   }
   return Int32Array.from(idx.slice(0, k).sort((a, b) => a - b));
+}
+
+export const bits = (a: Float32Array | Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** Bit-exact equality of two compacted FFNs (kept list and every packed array). */
+export function expectSameCompact(got: CompactFfn, want: CompactFfn): void {
+  expect(bits(got.kept)).toEqual(bits(want.kept));
+  expect(bits(got.gate)).toEqual(bits(want.gate));
+  expect(bits(got.up)).toEqual(bits(want.up));
+  expect(bits(got.downT)).toEqual(bits(want.downT));
 }

@@ -6,6 +6,7 @@ import type { Pruner } from "../../dart/pruner.ts";
 import type { InferenceState, Transformer } from "../../engine/transformer.ts";
 import type { Tokenizer } from "../../tokenizer/tokenizer.ts";
 import { MaskRecorder } from "../mask-recorder.ts";
+import { argmax } from "../../engine/sampler.ts";
 
 export type PrunerMaker = (state: InferenceState) => Pruner;
 
@@ -15,11 +16,6 @@ function step(tf: Transformer, state: InferenceState, pruner: Pruner, rec: MaskR
   return tf.forward(state, token, pos, pruner.hooks);
 }
 
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
-  return best;
-}
 
 /** `story` then `passage`, with the first `promptTokens` tokens as the user turn. */
 export function runDrift(tf: Transformer, tok: Tokenizer, makePruner: PrunerMaker, story: string, passage: string, promptTokens = 32): MaskRecorder {

@@ -1,4 +1,4 @@
-import { generate } from "../../shared/engine/generate.ts";
+import { generateFromIds } from "../../shared/engine/generate.ts";
 import { createPruner } from "../../shared/dart/index.ts";
 import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required } from "../usage.ts";
@@ -41,12 +41,11 @@ export async function run(argv: string[]): Promise<void> {
   const promptIds = tokenizer.encode(prompt, { bos: true });
   pruner.beginTurn(0, promptIds.length);
   if (!json) process.stdout.write(tokenizer.decode(promptIds));
-  const r = generate(transformer, tokenizer, prompt, {
+  const r = generateFromIds(transformer, tokenizer, promptIds, state, {
     maxTokens,
     temperature,
     topP: topP === 0 ? 1 : topP,
     seed,
-    state,
     hooks: pruner.hooks,
     beforeForward: (pos, tok, phase) => pruner.beforeForward(pos, tok, phase),
     onText: json ? undefined : (t) => process.stdout.write(t),

@@ -15,8 +15,6 @@ export interface GenerateOptions extends SamplerOptions {
   onText?(text: string, tokenId: number): void;
   /** Stop when the caller no longer wants the result (for example a client disconnect). */
   signal?: AbortSignal;
-  /** A state to run in (a pruner may already be bound to it); a fresh one by default. */
-  state?: InferenceState;
 }
 
 export interface GenerateResult {
@@ -41,7 +39,7 @@ export class PromptTooLongError extends Error {
 
 export function generate(tf: Transformer, tok: Tokenizer, prompt: string, opts: GenerateOptions): GenerateResult {
   const promptIds = tok.encode(prompt, { bos: true });
-  return generateFromIds(tf, tok, promptIds, opts.state ?? tf.newState(), opts);
+  return generateFromIds(tf, tok, promptIds, tf.newState(), opts);
 }
 
 /** Generation from token ids; `state` may hold a KV cache for a prefix (`startPos` tokens of promptIds). */

@@ -51,8 +51,20 @@ type Mode = "tracing" | "masked";
  */
 export type FfnBuilder = (layer: number, kept: Int32Array) => CompactFfn;
 
+/** Kept neurons and mean-compensation bias per layer (null kept: the layer runs dense). */
+export interface MaskPlan {
+  kept: (Int32Array | null)[];
+  bias: (Float32Array | null)[];
+}
+
 export interface PrunerOptions {
   ffnBuilder?: FfnBuilder;
+  /**
+   * The masks a mask build with no traced tokens installs (static and random's fixed masks,
+   * dart's re-mask from the generic prior alone), computed elsewhere by priorPlan(). A sparse
+   * node has no dense FFN to score or compensate with, so a full node computes them.
+   */
+  priorMasks?: MaskPlan;
 }
 
 export class MaskingPruner implements Pruner {
@@ -76,10 +88,12 @@ export class MaskingPruner implements Pruner {
   private log: DriftEvent[] = [];
   counters = { tokens: 0, denseTokens: 0, neuronEvals: 0, neuronSlots: 0, remasks: 0 };
   private readonly buildFfn: FfnBuilder;
+  private readonly priorMasks: MaskPlan | null;
 
   constructor(tf: Transformer, state: InferenceState, settings: DartSettings, options: PrunerOptions = {}) {
     this.tf = tf;
     this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactFromDense(tf.weights.layers[l]!, tf.config.dim, tf.config.hiddenDim, kept));
+    this.priorMasks = options.priorMasks ?? null;
     this.state = state;
     this.settings = settings;
     const c = tf.config;
@@ -99,7 +113,7 @@ export class MaskingPruner implements Pruner {
     this.drift = m === "dart-paper" ? new DriftDetector(c.dim, PAPER_DRIFT) : m === "dart" ? new DriftDetector(c.dim, DART_TUNING.drift) : null;
     this.kept = new Array(c.nLayers).fill(null);
     this.compact = new Array(c.nLayers).fill(null);
-    if (m === "static" || m === "random") this.setMasks(this.fixedMasks());
+    if (m === "static" || m === "random") this.setMasks(this.priorMasks?.kept ?? this.fixedMasks());
     // Methods without tracing start (and stay) masked; dense keeps every kept set null.
     if (!this.tracesPrompt) this.mode = "masked";
     this.traceLeft = this.decodeTraceTokens;
@@ -209,18 +223,60 @@ export class MaskingPruner implements Pruner {
 
   /** Ends a trace: scores, per-layer budgets, kept sets, compacted FFNs, drift baseline. */
   private buildMasks(pos: number): void {
+    const plan = this.tracer.tokens === 0 && this.priorMasks ? this.priorMasks : this.scoreMasks();
+    this.setMasks(plan.kept, plan.bias);
+    if (this.drift && this.drift.tracedCount >= this.drift.opts.windowSize) this.drift.calibrate();
+    this.mode = "masked";
+    this.log.push({ pos, kind: "mask", remask: false });
+  }
+
+  /** Kept sets and biases from the traced statistics (reads the dense FFN for dart's bias). */
+  private scoreMasks(): MaskPlan {
     const ratios = this.ratios();
     const scores = new Float32Array(this.hidden);
-    const masks: Int32Array[] = [];
-    const biases: (Float32Array | null)[] = [];
+    const kept: Int32Array[] = [];
+    const bias: (Float32Array | null)[] = [];
     for (let l = 0; l < this.L; l++) {
       const mean = this.scoreTraced(l, scores);
-      const kept = topK(scores, keptCount(this.hidden, ratios[l]!));
-      masks.push(kept);
-      biases.push(mean && DART_TUNING.compensate ? this.prunedMeanOutput(l, kept, mean) : null);
+      const k = topK(scores, keptCount(this.hidden, ratios[l]!));
+      kept.push(k);
+      bias.push(mean && DART_TUNING.compensate ? this.prunedMeanOutput(l, k, mean) : null);
     }
-    this.setMasks(masks, biases);
-    if (this.drift && this.drift.tracedCount >= this.drift.opts.windowSize) this.drift.calibrate();
+    return { kept, bias };
+  }
+
+  /**
+   * What a mask build with no traced tokens installs for these settings, or null when the
+   * method never builds one (dense, griffin, dart-paper re-trace densely). Needs the dense model.
+   */
+  static priorPlan(tf: Transformer, settings: DartSettings): MaskPlan | null {
+    const m = settings.method;
+    if (m !== "static" && m !== "random" && m !== "dart") return null;
+    const noState = { ffn: [] } as unknown as InferenceState; // only install() reads it, and nothing installs here
+    const p = new MaskingPruner(tf, noState, settings, { ffnBuilder: (_l, kept) => ({ kept, gate: new Float32Array(0), up: new Float32Array(0), downT: new Float32Array(0) }) });
+    if (m !== "dart") return { kept: p.kept.slice(), bias: p.kept.map(() => null) };
+    return p.scoreMasks();
+  }
+
+  /**
+   * Ends a trace that ran on this node without decoding here (a full node's trace request):
+   * the masks a single node would build before its first generated token, built now at `pos`.
+   */
+  finishTrace(pos: number): void {
+    if (this.tracingNow) this.tracer.endToken();
+    this.tracingNow = false;
+    if (this.mode === "tracing" && this.traceLeft === 0) this.buildMasks(pos);
+  }
+
+  /** Before a prompt token on a node that prefills with the masks a trace built elsewhere: no tracing, no counting. */
+  prefillMasked(): void {
+    this.install(this.kept.every((k) => k === null));
+  }
+
+  /** With no trace to build from (the full nodes unreachable): the prior masks, as a re-mask would install. */
+  usePriorMasks(pos: number): void {
+    if (!this.priorMasks || this.mode === "masked") return;
+    this.setMasks(this.priorMasks.kept, this.priorMasks.bias);
     this.mode = "masked";
     this.log.push({ pos, kind: "mask", remask: false });
   }

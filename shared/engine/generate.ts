@@ -15,6 +15,8 @@ export interface GenerateOptions extends SamplerOptions {
   onText?(text: string, tokenId: number): void;
   /** Stop when the caller no longer wants the result (for example a client disconnect). */
   signal?: AbortSignal;
+  /** The last prompt token's logits when the whole prompt is already in the cache (its KV came from another node). */
+  prefilledLogits?: Float32Array;
 }
 
 export interface GenerateResult {
@@ -63,7 +65,7 @@ export function generateFromIds(
   const out = new StreamDecoder(tok, promptIds[promptIds.length - 1]);
 
   const t0 = performance.now();
-  let logits: Float32Array | null = null;
+  let logits: Float32Array | null = startPos === promptIds.length ? (opts.prefilledLogits ?? null) : null;
   for (let pos = startPos; pos < promptIds.length; pos++) {
     opts.beforeForward?.(pos, promptIds[pos]!, "prompt");
     logits = tf.forward(state, promptIds[pos]!, pos, opts.hooks);

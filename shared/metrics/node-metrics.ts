@@ -32,6 +32,14 @@ export interface TurnMetrics {
 
 const sortedEntries = (m: Map<string, number>) => [...m].sort(([a], [b]) => a.localeCompare(b));
 
+/** What a node holds and is: its role, FFN bytes (whole and held), process memory. */
+export interface NodeGauges {
+  role: "full" | "sparse";
+  ffnBytes: number;
+  residentFfnBytes: number;
+  rssBytes: number;
+}
+
 export class NodeMetrics {
   private readonly node: string;
   private readonly c = new Map<string, number>();
@@ -50,6 +58,11 @@ export class NodeMetrics {
     return sortedEntries(this.c).filter(([s]) => s === name || s.startsWith(name + "{"));
   }
 
+  /** A trace served (a full node); `ok` false for one that failed. */
+  recordTrace(ok: boolean): void {
+    this.add("dart_node_trace_requests_total", { result: ok ? "ok" : "error" }, 1);
+  }
+
   record(t: TurnMetrics): void {
     this.add("dart_node_turns_total", { method: t.method, stop_reason: t.stopReason }, 1);
     this.add("dart_node_prompt_tokens_total", {}, t.promptTokens);
@@ -65,7 +78,7 @@ export class NodeMetrics {
     if (t.maskSparsity !== null) this.last.sparsity.set(t.method, t.maskSparsity);
   }
 
-  render(extra: { weights: WeightCounters; kvEntries: number; kvBytes: number; kvBudgetBytes: number }): string {
+  render(extra: { weights: WeightCounters; kvEntries: number; kvBytes: number; kvBudgetBytes: number } & NodeGauges): string {
     const node = this.node;
     const zeroIfNone = (name: string, labels: Record<string, string>[]): [string, number][] => {
       const got = new Map(this.get(name));
@@ -73,7 +86,11 @@ export class NodeMetrics {
       return sortedEntries(got);
     };
     const families: Family[] = [
-      { name: "dart_node_info", help: "Constant 1, labelled with the node's name and where its weights come from.", type: "gauge", samples: [[series("dart_node_info", { node, weight_source: extra.weights.source }), 1]] },
+      { name: "dart_node_info", help: "Constant 1, labelled with the node's name, its role (full: whole model, traces; sparse: mask shards only) and where its weights come from.", type: "gauge", samples: [[series("dart_node_info", { node, role: extra.role, weight_source: extra.weights.source }), 1]] },
+      { name: "dart_node_ffn_bytes", help: "Bytes of the model's whole FFN.", type: "gauge", samples: [["dart_node_ffn_bytes", extra.ffnBytes]] },
+      { name: "dart_node_resident_ffn_bytes", help: "FFN bytes this node holds now: dense matrices plus resident neuron shards.", type: "gauge", samples: [["dart_node_resident_ffn_bytes", extra.residentFfnBytes]] },
+      { name: "dart_node_rss_bytes", help: "Resident memory of the node process.", type: "gauge", samples: [["dart_node_rss_bytes", extra.rssBytes]] },
+      { name: "dart_node_trace_requests_total", help: "Trace requests served (full nodes), by result.", type: "counter", samples: zeroIfNone("dart_node_trace_requests_total", [{ result: "ok" }, { result: "error" }]) },
       { name: "dart_node_turns_total", help: "Turns run, by DART method and stop reason (eos, length, abort, error).", type: "counter", samples: this.get("dart_node_turns_total") },
       { name: "dart_node_prompt_tokens_total", help: "Prompt tokens of turns (cached and computed).", type: "counter", samples: zeroIfNone("dart_node_prompt_tokens_total", [{}]) },
       { name: "dart_node_generated_tokens_total", help: "Tokens generated.", type: "counter", samples: zeroIfNone("dart_node_generated_tokens_total", [{}]) },

@@ -22,14 +22,86 @@ export interface NodeTurnRequest {
   topP: number;
   seed: number;
   dart: DartSettings;
-  /** Base64 of the pruner's serialized state from the previous turn ("" for none). */
+  /** Base64 of the pruner's serialized state from the previous turn ("" for none); after a trace, the trace's. */
   prunerState: string;
+  /** A sparse node's turn after a trace elsewhere (absent: the node traces itself, or a sparse node continues the state's masks). */
+  trace?: TurnTrace;
+}
+
+/** What a node does with its FFN: a full node holds the whole model and traces; a sparse node holds only mask shards. */
+export type NodeRole = "full" | "sparse";
+
+/** How a sparse node fills its KV cache for the traced tokens: the full node's entries, or its own masked prefill. */
+export type PrefillMode = "kv" | "masked";
+
+/** Kept neurons per layer (base64 of little-endian Int32, "" for a dense layer) and mean-compensation biases (base64 f32, "" for none). */
+export interface EncodedMaskPlan {
+  kept: string[];
+  bias: string[];
+}
+
+/** The full node's KV entries for positions from..from+ids.length-1, layer-major (layer x position x kvDim), base64 f32. */
+export interface KvHandoff {
+  from: number;
+  ids: number[];
+  keys: string;
+  values: string;
+  /** Logits of the last position (the first generated token is sampled from them). */
+  logits: string;
+}
+
+/** Session object -> full node: trace a turn's new tokens (dense prefill, DART statistics, masks). */
+export interface NodeTraceRequest {
+  sessionKey: string;
+  context: number[][];
+  segments: NewSegment[];
+  /** The decode's token limit: both nodes must drop the same old messages. */
+  maxTokens: number | null;
+  dart: DartSettings;
+  prunerState: string;
+  /** First position whose KV entries come back (KV handoff); null for none (sparse re-prefill). */
+  kvFrom: number | null;
+}
+
+/** Full node -> Session object: the trace's outcome (one JSON body). */
+export interface NodeTraceResult {
+  type: "trace";
+  node: string;
+  droppedEntries: number;
+  segmentIds: number[][];
+  promptTokens: number;
+  /** Prompt tokens the full node found in its own KV cache. */
+  cachedTokens: number;
+  /** Tokens whose FFN statistics were traced (the turn's new tokens). */
+  tracedTokens: number;
+  /** The pruner state after the trace: masks, biases, statistics (opaque to the Session object). */
+  state: string;
+  events: ReportedEvent[];
+  masks: LayerMaskSummary[];
+  stats: PrunerStats;
+  /** The masks a re-mask without traced tokens installs (null when the method has none): the sparse node's re-masks. */
+  prior: EncodedMaskPlan | null;
+  kv: KvHandoff | null;
+  traceMs: number;
+}
+
+/** What travels from the trace to the sparse node with the turn. */
+export interface TurnTrace {
+  /** The full node that traced (null: no trace this turn, the masks in force continue). */
+  node: string | null;
+  prior: EncodedMaskPlan | null;
+  kv: KvHandoff | null;
 }
 
 /** A pruner event as a node reports it: a mask built (kind "mask", remask false) carries the bytes fetched for it. */
 export type ReportedEvent = DriftEvent & {
   /** Bytes the node fetched from the weight store for this mask (0 when the weights are resident). */
   bytesFetched?: number;
+  /** A turn split between nodes: which node traced and which decoded (set by the Session object). */
+  tracedBy?: string;
+  decodedBy?: string;
+  /** Why this turn was not traced on a full node (the masks in force, or the prior's, were kept). */
+  traceSkipped?: string;
 };
 
 export interface PrunerReport {
@@ -49,6 +121,9 @@ export interface TurnStart {
   promptTokens: number;
   cachedTokens: number;
   maxTokens: number;
+  /** A sparse node: how the traced tokens reached its KV cache, and the bytes it fetched for the turn's masks before starting. */
+  prefill?: PrefillMode;
+  bytesFetched?: number;
 }
 
 /** A DART pruner event as it happens (a mask built also carries the new per-layer summary). */

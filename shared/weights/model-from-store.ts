@@ -4,17 +4,23 @@ import type { LayerWeights, LoadedModel } from "../model/weights.ts";
 import { bytesPerElement, decodeInto } from "./dtype-codec.ts";
 import type { WeightStore } from "./store.ts";
 
-export async function modelFromStore(store: WeightStore): Promise<Pick<LoadedModel, "config" | "weights">> {
+/**
+ * `denseFfn: false` leaves every FFN matrix empty and fetches no shard: a sparse node's model,
+ * which runs the FFN only compacted, from shards it makes resident per mask.
+ */
+export async function modelFromStore(store: WeightStore, opts: { denseFfn?: boolean } = {}): Promise<Pick<LoadedModel, "config" | "weights">> {
+  const dense = opts.denseFfn ?? true;
   const { config: c, dtype, layers: shardLayers, neuronOrder } = store.manifest;
   const { dim, hiddenDim } = c;
   const bpe = bytesPerElement(dtype);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++) {
-    const refs = shardLayers[l]!;
+    const refs = dense ? shardLayers[l]! : [];
     const bytes = await store.ensure(refs.map((_, index) => ({ layer: l, index })));
-    const wGate = new Float32Array(hiddenDim * dim);
-    const wUp = new Float32Array(hiddenDim * dim);
-    const wDown = new Float32Array(dim * hiddenDim);
+    const ffnFloats = dense ? hiddenDim * dim : 0;
+    const wGate = new Float32Array(ffnFloats);
+    const wUp = new Float32Array(ffnFloats);
+    const wDown = new Float32Array(ffnFloats);
     const col = new Float32Array(dim);
     refs.forEach((ref, s) => {
       const section = ref.count * dim * bpe;

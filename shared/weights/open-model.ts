@@ -15,9 +15,10 @@ export interface StoreModel {
   tokenizer: Tokenizer | null;
 }
 
-export async function openModelFromStore(source: ObjectSource, opts: WeightStoreOptions = {}): Promise<StoreModel> {
+/** `denseFfn: false`: no FFN matrix at all (a sparse node; see modelFromStore). */
+export async function openModelFromStore(source: ObjectSource, opts: WeightStoreOptions & { denseFfn?: boolean } = {}): Promise<StoreModel> {
   const store = await WeightStore.open(source, opts);
-  const transformer = new Transformer(await modelFromStore(store));
+  const transformer = new Transformer(await modelFromStore(store, { denseFfn: opts.denseFfn }));
   const proxy = store.forwardProxy();
   if (proxy) setForwardProxy(transformer, proxy);
   const data = await store.tokenizerData();

@@ -64,7 +64,16 @@ describe("prometheus text", () => {
     m.record(turn({}));
     m.record(turn({ cachedTokens: 8, completionTokens: 10, decodeMs: 50, remasks: 2, maskSparsity: 0.25 }));
     m.record(turn({ method: "dense", stopReason: "eos", remasks: 0, maskSparsity: null, completionTokens: 0 }));
-    const s = parsePrometheus(m.render({ weights: { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 }, kvEntries: 2, kvBytes: 100, kvBudgetBytes: 1000 }));
+    m.recordTrace(true);
+    m.recordTrace(true);
+    m.recordTrace(false);
+    const gauges = { role: "sparse" as const, ffnBytes: 660_480, residentFfnBytes: 330_240, rssBytes: 123_456_789 };
+    const s = parsePrometheus(m.render({ weights: { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 }, kvEntries: 2, kvBytes: 100, kvBudgetBytes: 1000, ...gauges }));
+    expect(s.get('dart_node_trace_requests_total{result="ok"}')).toBe(2);
+    expect(s.get('dart_node_trace_requests_total{result="error"}')).toBe(1);
+    expect(s.get("dart_node_ffn_bytes")).toBe(660_480);
+    expect(s.get("dart_node_resident_ffn_bytes")).toBe(330_240);
+    expect(s.get("dart_node_rss_bytes")).toBe(123_456_789);
     expect(s.get("dart_node_generated_tokens_total")).toBe(30);
     expect(s.get("dart_node_decode_seconds_total")).toBeCloseTo(0.25);
     expect(s.get("dart_node_decode_tokens_per_second")).toBeCloseTo(200); // the last turn that generated
@@ -75,7 +84,7 @@ describe("prometheus text", () => {
     expect(s.values.has('dart_node_ffn_sparsity{method="dense"}')).toBe(false);
     expect(s.get('dart_node_ffn_tokens_total{method="dart",mode="sparse"}')).toBe(36);
     expect(s.get('dart_node_turns_total{method="dense",stop_reason="eos"}')).toBe(1);
-    expect(s.get('dart_node_info{node="n1",weight_source="file"}')).toBe(1);
+    expect(s.get('dart_node_info{node="n1",role="sparse",weight_source="file"}')).toBe(1);
     expect(s.get("dart_node_weight_bytes_fetched_total")).toBe(0);
   });
 });

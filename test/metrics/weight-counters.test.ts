@@ -19,9 +19,9 @@ describe("weight store counters in node metrics", () => {
     const store = await WeightStore.open(set.folder);
     const loader = new FfnDeltaLoader(store);
     const weights = storeCounters(store);
-    const scrape = () => parsePrometheus(new NodeMetrics("n").render({ weights, kvEntries: 0, kvBytes: 0, kvBudgetBytes: 0 }));
+    const scrape = () => parsePrometheus(new NodeMetrics("n").render({ weights, kvEntries: 0, kvBytes: 0, kvBudgetBytes: 0, role: "full", ffnBytes: 0, residentFfnBytes: 0, rssBytes: 0 }));
     const s0 = scrape();
-    expect(s0.get('dart_node_info{node="n",weight_source="store"}')).toBe(1);
+    expect(s0.get('dart_node_info{node="n",role="full",weight_source="store"}')).toBe(1);
     const a = Array.from({ length: 5 }, (_, l) => randomKept(172, 8, 1 + l));
     const first = await loader.load(a);
     const s1 = scrape();

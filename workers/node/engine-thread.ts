@@ -13,7 +13,7 @@ import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
 import type { Transformer } from "../../shared/engine/transformer.ts";
 import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
-import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
+import type { NodeRole, NodeTraceRequest, NodeTraceResult, NodeTurnRequest, TurnError } from "../../shared/serving/protocol.ts";
 import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { openModelFromStore } from "../../shared/weights/open-model.ts";
 import type { WeightStoreStats } from "../../shared/weights/store.ts";
@@ -22,9 +22,13 @@ import { KvCache } from "./kv-cache.ts";
 import { NodeWeights } from "./node-weights.ts";
 import { fileCounters, storeCounters } from "./weight-counters.ts";
 import { runTurn, type NodeEngine } from "./run-turn.ts";
+import { SparseFfn } from "./sparse-ffn.ts";
+import { runTrace } from "./trace.ts";
 
 export interface EngineThreadOptions {
   name: string;
+  /** "full" (default): the whole model, traces and decodes; "sparse": base weights and mask shards only (needs `weights`). */
+  role: NodeRole;
   /** A model file, or... */
   modelPath?: string;
   tokenizerPath?: string;
@@ -54,14 +58,22 @@ export interface WeightsInfo {
   store: WeightStoreStats;
 }
 
+/** The model's whole FFN in bytes, and the FFN bytes this node holds now (dense matrices plus resident shards). */
+export interface FfnBytes {
+  total: number;
+  resident: number;
+}
+
 export type ToEngine =
   | { kind: "turn"; id: number; req: NodeTurnRequest; abortFlag: SharedArrayBuffer }
+  | { kind: "trace"; id: number; req: NodeTraceRequest }
   | { kind: "drop"; sessionKey: string };
 
 export type FromEngine =
-  | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null }
+  | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null; ffn: FfnBytes }
   | { kind: "event"; id: number; event: import("../../shared/serving/protocol.ts").NodeEvent }
-  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null }
+  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null; ffn: FfnBytes }
+  | { kind: "traced"; id: number; result: NodeTraceResult | TurnError; ffn: FfnBytes }
   | { kind: "crash"; id: number; message: string }
   | { kind: "fatal"; message: string };
 
@@ -69,17 +81,18 @@ const opts = workerData as EngineThreadOptions;
 const port = parentPort!;
 const send = (m: FromEngine) => port.postMessage(m);
 
-async function load(): Promise<{ tf: Transformer; tok: Tokenizer; weights: NodeWeights | null; info: WeightsInfo | null }> {
+async function load(): Promise<{ tf: Transformer; tok: Tokenizer; weights: NodeWeights | null; sparse: SparseFfn | null; info: WeightsInfo | null }> {
   if (!opts.weights) {
     if (!opts.modelPath) throw new Error("no --model and no --weights");
     const { transformer, tokenizer } = loadBundle(opts.modelPath, opts.tokenizerPath);
-    return { tf: transformer, tok: tokenizer, weights: null, info: null };
+    return { tf: transformer, tok: tokenizer, weights: null, sparse: null, info: null };
   }
   const t0 = performance.now();
   const headers: Record<string, string> = opts.weightsToken ? { authorization: `Bearer ${opts.weightsToken}` } : {};
   const source = sourceFor(opts.weights, headers);
   const budget = opts.weightsBudgetBytes ?? Infinity;
-  const { store, transformer, tokenizer } = await openModelFromStore(source, { budgetBytes: budget });
+  const sparseRole = opts.role === "sparse";
+  const { store, transformer, tokenizer } = await openModelFromStore(source, { budgetBytes: budget, denseFfn: !sparseRole });
   if (!tokenizer) throw new Error(`the shard set at ${opts.weights} has no tokenizer`);
   const m = store.manifest;
   const s = store.stats();
@@ -95,7 +108,8 @@ async function load(): Promise<{ tf: Transformer; tok: Tokenizer; weights: NodeW
     loadMs: performance.now() - t0,
     store: s,
   };
-  return { tf: transformer, tok: tokenizer, weights: new NodeWeights(store, transformer), info };
+  if (sparseRole) return { tf: transformer, tok: tokenizer, weights: null, sparse: new SparseFfn(store, transformer), info };
+  return { tf: transformer, tok: tokenizer, weights: new NodeWeights(store, transformer), sparse: null, info };
 }
 
 let loaded: Awaited<ReturnType<typeof load>>;
@@ -106,10 +120,20 @@ try {
   send({ kind: "fatal", message: (e as Error).message });
   await new Promise(() => {});
 }
-const { tf, tok, weights, info } = loaded!;
+const { tf, tok, weights, sparse, info } = loaded!;
+const store = weights?.store ?? sparse?.store ?? null;
 const cache = new KvCache(opts.kvBudgetBytes, (state) => tf.releaseState(state));
 // A node on the weight store reports its store's counters (GET /metrics); a file node fetches nothing.
-const weightCounters: WeightCounters = weights ? storeCounters(weights.store) : fileCounters();
+const weightCounters: WeightCounters = store ? storeCounters(store) : fileCounters();
+
+/** Dense FFN matrices (a full node) plus resident shards (a store node). */
+function ffnBytes(): FfnBytes {
+  let dense = 0;
+  for (const l of tf.weights.layers) dense += l.wGate.byteLength + l.wUp.byteLength + l.wDown.byteLength;
+  const c = tf.config;
+  const total = sparse ? sparse.ffnBytes : 3 * c.nLayers * c.hiddenDim * c.dim * 4;
+  return { total, resident: dense + (store?.stats().residentBytes ?? 0) };
+}
 
 let currentFlag: Int32Array | null = null;
 const engine: NodeEngine = {
@@ -120,22 +144,47 @@ const engine: NodeEngine = {
   weights: weightCounters,
   pace: opts.tokenDelayMs > 0 ? () => void Atomics.wait(currentFlag!, 0, 0, opts.tokenDelayMs) : undefined,
   prunerOptions: weights?.prunerOptions,
+  role: sparse ? "sparse" : "full",
 };
+
+/** A sparse node's turn: its masks' shards first (the only fetch), then the turn, then the trim. */
+async function sparseTurn(m: Extract<ToEngine, { kind: "turn" }>, flag: Int32Array) {
+  engine.prunerOptions = await sparse!.prepare(m.req);
+  const entry = () => cache.peek(m.req.sessionKey);
+  try {
+    const record = runTurn(engine, m.req, (event) => send({ kind: "event", id: m.id, event }), () => Atomics.load(flag, 0) !== 0, sparse!.fetchedSincePrepare());
+    record.weights = sparse!.finish();
+    record.bytesFetched = record.weights.bytesFetched;
+    return record;
+  } finally {
+    // The compacted copies go with the turn: between turns the node holds each shard once.
+    const s = entry();
+    if (s) s.state.ffn.forEach((f, l) => {
+      if (f) tf.backend.discard(f);
+      s.state.ffn[l] = null;
+    });
+  }
+}
 
 async function turn(m: Extract<ToEngine, { kind: "turn" }>): Promise<void> {
   const flag = new Int32Array(m.abortFlag);
   currentFlag = flag;
   try {
-    // Fetching happens here, before generation: a shard that fails verification fails the turn.
-    await weights?.prepare(m.req.dart);
-    const record = runTurn(engine, m.req, (event) => send({ kind: "event", id: m.id, event }), () => Atomics.load(flag, 0) !== 0);
-    if (weights) {
-      record.weights = weights.finish();
-      record.bytesFetched = record.weights.bytesFetched; // the pre-turn fetch is this turn's
+    let record;
+    if (sparse) record = await sparseTurn(m, flag);
+    else {
+      // Fetching happens here, before generation: a shard that fails verification fails the turn.
+      await weights?.prepare(m.req.dart);
+      record = runTurn(engine, m.req, (event) => send({ kind: "event", id: m.id, event }), () => Atomics.load(flag, 0) !== 0);
+      if (weights) {
+        record.weights = weights.finish();
+        record.bytesFetched = record.weights.bytesFetched; // the pre-turn fetch is this turn's
+      }
     }
-    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weightCounters: { ...weightCounters }, weights: weights?.store.stats() ?? null });
+    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weightCounters: { ...weightCounters }, weights: store?.stats() ?? null, ffn: ffnBytes() });
   } catch (e) {
     if (weights) weights.finish();
+    if (sparse) sparse.finish();
     // A failed turn leaves the session's cache in an unknown state: forget it.
     cache.drop(m.req.sessionKey);
     send({ kind: "crash", id: m.id, message: (e as Error).stack ?? String(e) });
@@ -149,8 +198,22 @@ port.on("message", (m: ToEngine) => {
     queue = queue.then(() => void cache.drop(m.sessionKey));
     return;
   }
-  queue = queue.then(() => turn(m));
+  queue = queue.then(() => (m.kind === "trace" ? trace(m) : turn(m)));
 });
+
+/** A full node's trace: dense prefill with tracing, no decode; the store's shards are resident already. */
+async function trace(m: Extract<ToEngine, { kind: "trace" }>): Promise<void> {
+  try {
+    await weights?.prepare(m.req.dart);
+    const result = runTrace(engine, m.req);
+    weights?.finish();
+    send({ kind: "traced", id: m.id, result, ffn: ffnBytes() });
+  } catch (e) {
+    if (weights) weights.finish();
+    cache.drop(m.req.sessionKey);
+    send({ kind: "crash", id: m.id, message: (e as Error).stack ?? String(e) });
+  }
+}
 
 // The fixed-text DART prior needs the tokenizer. A warm-up turn on a throwaway cache computes
 // the per-model DART priors (forward proxy, generic statistics) and JIT-compiles the engine
@@ -163,7 +226,8 @@ try {
   send({ kind: "fatal", message: (e as Error).message });
   await new Promise(() => {});
 }
-runTurn(
+// A sparse node has no dense FFN to warm up DART's priors with; its first turn compiles the compacted path.
+if (!sparse) runTurn(
   { ...engine, cache: new KvCache(0), weights: fileCounters(), pace: undefined },
   { sessionKey: "warm-up", context: [], segments: [{ text: "Once upon a time" }], maxTokens: 16, temperature: 0, topP: 1, seed: 1, dart: DEFAULT_DART_SETTINGS, prunerState: "" },
   () => {},
@@ -176,5 +240,6 @@ send({
   kind: "ready",
   warmUpMs,
   model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim },
-  weights: info ? { ...info, store: weights!.store.stats() } : null,
+  weights: info ? { ...info, store: store!.stats() } : null,
+  ffn: ffnBytes(),
 });

@@ -29,6 +29,11 @@ export class KvCache {
     return e;
   }
 
+  /** The entry for `key` without changing its recency, or undefined. */
+  peek(key: string): CachedSession | undefined {
+    return this.entries.get(key);
+  }
+
   drop(key: string): boolean {
     const e = this.entries.get(key);
     if (!e) return false;

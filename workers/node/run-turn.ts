@@ -1,16 +1,18 @@
 // One conversation turn on a node: tokenize the new messages, fit the context, reuse
 // the session's KV cache for the common prefix, restore the DART pruner from the
 // Session object's blob, generate, and report the new pruner state.
-import { generateFromIds } from "../../shared/engine/generate.ts";
+import { generateFromIds, type GenerateOptions, type GenerateResult } from "../../shared/engine/generate.ts";
 import type { Transformer } from "../../shared/engine/transformer.ts";
 import { createPruner, DartSettingsError, StateFormatError, type Pruner, type PrunerOptions } from "../../shared/dart/index.ts";
 import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
-import { commonPrefix, ContextOverflowError, fitContext } from "../../shared/serving/context-window.ts";
+import { commonPrefix } from "../../shared/serving/context-window.ts";
 import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
-import type { NodeEvent, NodeTurnRequest, ReportedEvent, TurnError } from "../../shared/serving/protocol.ts";
+import type { NodeEvent, NodeRole, NodeTurnRequest, PrefillMode, ReportedEvent } from "../../shared/serving/protocol.ts";
 import type { KvCache } from "./kv-cache.ts";
 import type { TurnWeightStats } from "./node-weights.ts";
+import { clientError, planPrompt } from "./prompt-plan.ts";
+import { readySparse, sparseGenerate, sparseRefusal } from "./sparse-decode.ts";
 
 export interface NodeEngine {
   name: string;
@@ -21,8 +23,10 @@ export interface NodeEngine {
   weights?: WeightCounters;
   /** Called before each decode step; a simulated slow device sleeps here (tests of abort and 409). */
   pace?(): void;
-  /** How the pruner builds compacted FFNs (a node on the weight store: from resident shards). */
+  /** How the pruner builds compacted FFNs (a node on the weight store: from resident shards; a sparse node: also the prior masks). */
   prunerOptions?: PrunerOptions;
+  /** "sparse": no dense FFN here; the turn's masks come from a trace on a full node (default "full"). */
+  role?: NodeRole;
 }
 
 export interface TurnRecord {
@@ -41,6 +45,8 @@ export interface TurnRecord {
   ffnDenseTokens: number;
   /** Fraction of FFN neurons pruned by the masks in force at the end of the turn (null: none). */
   maskSparsity: number | null;
+  /** A sparse node's prefill of the traced tokens (absent on a full node). */
+  prefill?: PrefillMode;
   /** Bytes fetched from the weight store during this turn (a store node: including its pre-turn fetch). */
   bytesFetched: number;
   /** What the turn cost the weight store (nodes serving from it; see node-weights.ts). */
@@ -52,10 +58,6 @@ export function maskSparsity(masks: { kept: number; total: number }[]): number |
   const total = masks.reduce((a, m) => a + m.total, 0);
   const kept = masks.reduce((a, m) => a + m.kept, 0);
   return total > 0 && kept < total ? 1 - kept / total : null;
-}
-
-function clientError(message: string, param: string | null, code: string | null): TurnError {
-  return { type: "error", status: 400, message, param, code };
 }
 
 /**
@@ -72,8 +74,19 @@ function restorePruner(engine: NodeEngine, state: Parameters<typeof createPruner
   }
 }
 
-/** Runs synchronously; `isAborted` is polled between tokens. Returns a record for the node's stats. */
-export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: NodeEvent) => void, isAborted: () => boolean): TurnRecord {
+/**
+ * The session's pruner from the Session object's blob. A blob this build cannot read (say,
+ * written by an older state version) costs a re-trace, not the conversation.
+ */
+export function sessionPruner(engine: NodeEngine, state: Parameters<typeof createPruner>[1], req: Pick<NodeTurnRequest, "prunerState" | "dart">): Pruner {
+  return restorePruner(engine, state, req as NodeTurnRequest);
+}
+
+/**
+ * Runs synchronously; `isAborted` is polled between tokens. Returns a record for the node's stats.
+ * `bytesFetchedBefore`: what a sparse node fetched for this turn's masks before calling (reported at start).
+ */
+export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: NodeEvent) => void, isAborted: () => boolean, bytesFetchedBefore = 0): TurnRecord {
   const { tf, tok } = engine;
   const record: TurnRecord = {
     sessionKey: req.sessionKey,
@@ -90,21 +103,18 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
     maskSparsity: null,
     bytesFetched: 0,
   };
-  const segmentIds = req.segments.map((s) => tok.encode(s.text, { bos: false }));
-  let fit;
-  try {
-    fit = fitContext(
-      req.context.map((c) => c.length),
-      segmentIds.map((s) => s.length),
-      req.maxTokens,
-      tf.config.seqLen,
-    );
-  } catch (e) {
-    if (!(e instanceof ContextOverflowError)) throw e;
-    emit(clientError(e.message, "messages", "context_length_exceeded"));
+  const sparse = engine.role === "sparse";
+  const refusal = sparse ? sparseRefusal(req.dart.method, !!engine.prunerOptions?.priorMasks) : null;
+  if (refusal) {
+    emit(refusal);
     return record;
   }
-  const promptIds = [tok.bosId, ...req.context.slice(fit.dropped).flat(), ...segmentIds.flat()];
+  const plan = planPrompt(tok, tf.config.seqLen, req);
+  if ("type" in plan) {
+    emit(plan);
+    return record;
+  }
+  const { segmentIds, promptIds } = plan;
   const entry = engine.cache.acquire(req.sessionKey, () => tf.newState());
   // At least the last prompt token runs, to produce the logits of the first new token.
   const cached = Math.min(commonPrefix(entry.ids, promptIds), promptIds.length - 1);
@@ -115,6 +125,15 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
     if (!(e instanceof DartSettingsError)) throw e;
     emit(clientError(e.message, e.param, "invalid_dart_settings"));
     return record;
+  }
+  let sparsePrefill: PrefillMode = "masked";
+  if (sparse) {
+    const ready = readySparse(pruner, req, promptIds, cached);
+    if (ready.type === "error") {
+      emit(ready);
+      return record;
+    }
+    sparsePrefill = ready.prefill;
   }
   const statsBefore = pruner.stats();
   const fetched = () => engine.weights?.bytesFetched ?? 0;
@@ -137,42 +156,43 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   };
   record.promptTokens = promptIds.length;
   record.cachedTokens = cached;
+  if (sparse) record.prefill = sparsePrefill;
   emit({
     type: "start",
     node: engine.name,
-    droppedEntries: fit.dropped,
+    droppedEntries: plan.dropped,
     segmentIds,
     promptTokens: promptIds.length,
     cachedTokens: cached,
-    maxTokens: fit.maxTokens,
+    maxTokens: plan.maxTokens,
+    ...(sparse ? { prefill: sparsePrefill, bytesFetched: bytesFetchedBefore } : {}),
   });
 
   // Until this turn completes the cache is only valid up to the reused prefix.
   entry.ids = promptIds.slice(0, cached);
-  pruner.beginTurn(cached, promptIds.length - cached);
   const abort = new AbortController();
-  const r = generateFromIds(
-    tf,
-    tok,
-    promptIds,
-    entry.state,
-    {
-      maxTokens: fit.maxTokens,
-      temperature: req.temperature,
-      topP: req.topP,
-      seed: req.seed,
-      hooks: pruner.hooks,
-      beforeForward(pos, token, phase) {
-        if (phase === "decode") engine.pace?.();
-        if (isAborted()) abort.abort();
-        pruner.beforeForward(pos, token, phase);
-        noteEvents();
-      },
-      onText: (text) => emit({ type: "text", text }),
-      signal: abort.signal,
+  const genOpts: GenerateOptions = {
+    maxTokens: plan.maxTokens,
+    temperature: req.temperature,
+    topP: req.topP,
+    seed: req.seed,
+    hooks: pruner.hooks,
+    beforeForward(pos, token, phase) {
+      if (phase === "decode") engine.pace?.();
+      if (isAborted()) abort.abort();
+      pruner.beforeForward(pos, token, phase);
+      noteEvents();
     },
-    cached,
-  );
+    onText: (text) => emit({ type: "text", text }),
+    signal: abort.signal,
+  };
+  let r: GenerateResult;
+  if (sparse) {
+    r = sparseGenerate(engine.tf, tok, pruner, entry, promptIds, cached, req.trace?.kv ?? null, genOpts);
+  } else {
+    pruner.beginTurn(cached, promptIds.length - cached);
+    r = generateFromIds(tf, tok, promptIds, entry.state, genOpts, cached);
+  }
   // Every generated token went through the forward pass except the last one of a length stop.
   const forwarded = r.stopReason === "length" ? r.tokens.length - 1 : r.tokens.length;
   entry.ids = promptIds.concat(r.tokens.slice(0, Math.max(0, forwarded)));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Inference node: an HTTP service the Session Durable Objects call, one turn per request.
 //   POST /v1/turn      NodeTurnRequest -> NDJSON NodeEvents (a 4xx JSON error before streaming)
+//   POST /v1/trace     NodeTraceRequest -> NodeTraceResult JSON (full nodes: dense prefill, DART masks)
 //   DELETE /v1/sessions/:key   forget a session's KV cache
 //   GET /healthz       liveness and model shape
 //   GET /stats         recent turns and cache occupancy (observability, tests)
@@ -13,15 +14,18 @@ import { NodeMetrics, type WeightCounters } from "../../shared/metrics/node-metr
 import { PROMETHEUS_CONTENT_TYPE } from "../../shared/metrics/prometheus.ts";
 import { ndjsonLine } from "../../shared/serving/ndjson.ts";
 import type { NodeEvent } from "../../shared/serving/protocol.ts";
-import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
+import type { EngineThreadOptions, FfnBytes, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
-import { validateTurnRequest } from "./validate.ts";
+import { validateTraceRequest, validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
-  [--port <n>] [--host <ip>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>] [--metrics-token <bearer>]
+  [--role full|sparse] [--port <n>] [--host <ip>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>] [--metrics-token <bearer>]
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
+  --role full (default): the whole model; decodes, and traces for sparse nodes (POST /v1/trace).
+  --role sparse (needs --weights): base weights and only the FFN shards of the masks in force, no
+  dense FFN; decodes turns whose masks a full node traced.
   Environment: DART_NODE_TOKEN (bearer the Session objects send; also sent to the weights
   route unless DART_WEIGHTS_TOKEN is set), DART_METRICS_TOKEN (bearer for GET /metrics; the
   node token is accepted too; with neither set /metrics is open), PORT.
@@ -40,10 +44,13 @@ const { values: v } = parseArgs({
     weights: { type: "string" },
     "weights-budget-mb": { type: "string" },
     "metrics-token": { type: "string" },
+    role: { type: "string" },
     help: { type: "boolean" },
   },
 });
-if (v.help || !(v.model || v.weights) || (v.model && v.weights)) {
+const role = v.role ?? "full";
+if (v.help || !(v.model || v.weights) || (v.model && v.weights) || (role !== "full" && role !== "sparse") || (role === "sparse" && !v.weights)) {
+  if (!v.help && role === "sparse" && !v.weights) process.stderr.write("--role sparse needs --weights: a sparse node loads base weights and shards from the weight store\n");
   process.stderr.write(usage + "\n");
   process.exit(v.help ? 0 : 2);
 }
@@ -53,6 +60,7 @@ const token = v.token ?? process.env.DART_NODE_TOKEN ?? "";
 const metricsToken = v["metrics-token"] ?? process.env.DART_METRICS_TOKEN ?? "";
 const threadOptions: EngineThreadOptions = {
   name: v.name ?? `node-${process.pid}`,
+  role,
   modelPath: v.model,
   tokenizerPath: v.tokenizer,
   weights: v.weights,
@@ -70,6 +78,7 @@ let weightCounters: WeightCounters = { source: "file", bytesFetched: 0, shardHit
 const metrics = new NodeMetrics(threadOptions.name);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
+let ffn: FfnBytes = { total: 0, resident: 0 };
 let nextId = 1;
 let stopping = false;
 
@@ -82,6 +91,7 @@ const ready = new Promise<void>((resolve, reject) => {
     if (m.kind === "ready") {
       model = m.model;
       weightsInfo = m.weights;
+      ffn = m.ffn;
       if (m.weights) {
         const w = m.weights;
         weightCounters = { source: "store", bytesFetched: w.store.bytesFetched, shardHits: w.store.cacheHits, shardMisses: w.store.shardsFetched };
@@ -97,7 +107,12 @@ const ready = new Promise<void>((resolve, reject) => {
       cacheStats = m.cache;
       if (weightsInfo && m.weights) weightsInfo = { ...weightsInfo, store: m.weights };
       weightCounters = m.weightCounters;
+      ffn = m.ffn;
       metrics.record(m.record);
+    }
+    if (m.kind === "traced") {
+      ffn = m.ffn;
+      metrics.recordTrace(m.result.type === "trace");
     }
     jobs.get(m.id)?.(m);
   });
@@ -129,15 +144,43 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | n
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const raw = await readBody(req, 16 * 1024 * 1024);
-  if (raw === null) return json(res, 413, errorBody("request body too large", "invalid_request_error", null, "request_too_large"));
-  let body: unknown;
-  try {
-    body = JSON.parse(raw);
-  } catch {
-    return json(res, 400, errorBody("body is not valid JSON", "invalid_request_error", null, "invalid_json"));
+/** The request's JSON body, or null after answering 413 / 400. A turn with a KV handoff is the largest body. */
+async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown | null> {
+  const raw = await readBody(req, 64 * 1024 * 1024);
+  if (raw === null) {
+    json(res, 413, errorBody("request body too large", "invalid_request_error", null, "request_too_large"));
+    return null;
   }
+  try {
+    return JSON.parse(raw);
+  } catch {
+    json(res, 400, errorBody("body is not valid JSON", "invalid_request_error", null, "invalid_json"));
+    return null;
+  }
+}
+
+async function handleTrace(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (role !== "full") return json(res, 409, errorBody("this is a sparse node: it holds no dense FFN and cannot trace", "invalid_request_error", null, "not_a_full_node"));
+  const body = await readJsonBody(req, res);
+  if (body === null) return;
+  const problem = validateTraceRequest(body);
+  if (problem) return json(res, 400, errorBody(problem.message, "invalid_request_error", problem.param, "invalid_trace"));
+  const id = nextId++;
+  const m = await new Promise<FromEngine>((resolve) => {
+    jobs.set(id, resolve);
+    engine.postMessage({ kind: "trace", id, req: body as Extract<ToEngine, { kind: "trace" }>["req"] } satisfies ToEngine);
+  });
+  jobs.delete(id);
+  if (m.kind === "traced" && m.result.type === "trace") return json(res, 200, m.result);
+  if (m.kind === "traced" && m.result.type === "error") return json(res, m.result.status, errorBody(m.result.message, "invalid_request_error", m.result.param, m.result.code));
+  metrics.recordTrace(false);
+  process.stderr.write(`trace ${id} failed: ${m.kind === "crash" ? m.message : m.kind}\n`);
+  json(res, 500, errorBody("the inference node failed on this trace", "server_error", null, "node_error"));
+}
+
+async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req, res);
+  if (body === null) return;
   const problem = validateTurnRequest(body);
   if (problem) return json(res, 400, errorBody(problem.message, "invalid_request_error", problem.param, "invalid_turn"));
   const turn = body as Extract<ToEngine, { kind: "turn" }>["req"];
@@ -192,9 +235,9 @@ const server = createServer(async (req, res) => {
     if (token && url.pathname.startsWith("/v1/") && req.headers.authorization !== `Bearer ${token}`) {
       return json(res, 401, errorBody("missing or wrong node token", "invalid_request_error", null, "invalid_node_token"));
     }
-    if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });
+    if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, role, model });
     if (req.method === "GET" && url.pathname === "/stats") {
-      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo });
+      return json(res, 200, { node: threadOptions.name, role, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo, ffn, rssBytes: process.memoryUsage().rss });
     }
     if (req.method === "GET" && url.pathname === "/metrics") {
       const accepted = [metricsToken, token].filter(Boolean).map((t) => `Bearer ${t}`);
@@ -202,10 +245,16 @@ const server = createServer(async (req, res) => {
         return json(res, 401, errorBody("GET /metrics needs Authorization: Bearer <metrics token>", "invalid_request_error", null, "invalid_metrics_token"));
       }
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
-      res.end(metrics.render({ weights: weightCounters, kvEntries: cacheStats.entries, kvBytes: cacheStats.bytes, kvBudgetBytes: threadOptions.kvBudgetBytes }));
+      res.end(
+        metrics.render({
+          weights: weightCounters, kvEntries: cacheStats.entries, kvBytes: cacheStats.bytes, kvBudgetBytes: threadOptions.kvBudgetBytes,
+          role, ffnBytes: ffn.total, residentFfnBytes: ffn.resident, rssBytes: process.memoryUsage().rss,
+        }),
+      );
       return;
     }
     if (req.method === "POST" && url.pathname === "/v1/turn") return await handleTurn(req, res);
+    if (req.method === "POST" && url.pathname === "/v1/trace") return await handleTrace(req, res);
     const m = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);
     if (req.method === "DELETE" && m) {
       engine.postMessage({ kind: "drop", sessionKey: decodeURIComponent(m[1]!) } satisfies ToEngine);
@@ -223,7 +272,7 @@ await ready;
 server.listen(port, host, () => {
   const addr = server.address();
   const actual = typeof addr === "object" && addr ? addr.port : port;
-  process.stdout.write(`listening http://${host}:${actual} ${threadOptions.name}\n`);
+  process.stdout.write(`listening http://${host}:${actual} ${threadOptions.name} ${role}\n`);
 });
 
 const shutdown = () => {

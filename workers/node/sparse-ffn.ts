@@ -1,0 +1,139 @@
+// A sparse node's FFN: only neuron shards, resident in the node's weight store (once per
+// node, whatever number of sessions keeps them), never a dense matrix. Before a turn it
+// makes resident what the turn's masks keep plus the prior masks re-masks install, fetching
+// only the shards it lacks; the pruner then builds its compacted FFNs from resident shards.
+// After the turn it trims back to the budget, keeping the last masks and every prior's shards.
+//
+// The interface a residency offers the node (prepare / prunerOptions / finish / bytes) is
+// small on purpose: a neuron-major in-memory FFN can replace the store-backed one behind it.
+import { createPruner, DartSettingsError, StateFormatError, type PrunerOptions } from "../../shared/dart/index.ts";
+import type { MaskPlan } from "../../shared/dart/masking-pruner.ts";
+import type { InferenceState, Transformer } from "../../shared/engine/transformer.ts";
+import { fromBase64 } from "../../shared/serving/base64.ts";
+import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
+import { decodePlan } from "../../shared/serving/tensor-b64.ts";
+import { FfnDeltaLoader, shardsForKept } from "../../shared/weights/ffn-loader.ts";
+import type { ShardId, WeightStore } from "../../shared/weights/store.ts";
+import type { TurnWeightStats } from "./node-weights.ts";
+import { needsPriorMasks } from "./sparse-decode.ts";
+
+const MAX_PRIORS = 16;
+
+export class SparseFfn {
+  readonly store: WeightStore;
+  private readonly tf: Transformer;
+  private readonly loader: FfnDeltaLoader;
+  /** Prior masks by settings: node-level, so their shards stay resident once for every session. */
+  private readonly priors = new Map<string, MaskPlan>();
+  /** The kept sets built during the current turn, by layer (the final masks at its end). */
+  private built = new Map<number, Int32Array>();
+  private layersBuilt = 0;
+  private before = { bytesFetched: 0, shardsFetched: 0, cacheHits: 0, evictions: 0 };
+  private shardsNeeded = 0;
+  private prepareMs = 0;
+
+  constructor(store: WeightStore, tf: Transformer) {
+    this.store = store;
+    this.tf = tf;
+    this.loader = new FfnDeltaLoader(store);
+  }
+
+  /** Bytes of the model's whole FFN (every shard). */
+  get ffnBytes(): number {
+    return this.store.manifest.layers.flat().reduce((n, r) => n + r.bytes, 0);
+  }
+
+  /** FFN bytes held now: the resident shards. */
+  get residentBytes(): number {
+    return this.store.stats().residentBytes;
+  }
+
+  private shardIds(kept: (Int32Array | null)[] | Map<number, Int32Array>): ShardId[] {
+    const ids: ShardId[] = [];
+    const m = this.store.manifest;
+    for (const [layer, k] of kept.entries()) {
+      // A dense layer (null) is never built on a sparse node: the turn fails on it, fetching nothing.
+      if (!k) continue;
+      for (const index of shardsForKept(k, m.neuronsPerShard, this.store.slots[layer])) ids.push({ layer, index });
+    }
+    return ids;
+  }
+
+  /** The kept sets the session's pruner state installs (restored with a builder that only records). */
+  private keptInState(req: NodeTurnRequest, prior: MaskPlan | undefined): Map<number, Int32Array> {
+    const seen = new Map<number, Int32Array>();
+    const record: PrunerOptions = {
+      ffnBuilder: (l, kept) => {
+        seen.set(l, kept);
+        return { kept, gate: new Float32Array(0), up: new Float32Array(0), downT: new Float32Array(0) };
+      },
+      priorMasks: prior,
+    };
+    const noState = { ffn: [] } as unknown as InferenceState; // restoring installs nothing
+    if (needsPriorMasks(req.dart.method) && !prior) return seen; // would score on the dense FFN: the turn is refused
+    try {
+      createPruner(this.tf, noState, req.dart, req.prunerState ? fromBase64(req.prunerState) : undefined, record);
+    } catch (e) {
+      if (!(e instanceof StateFormatError || e instanceof RangeError || e instanceof DartSettingsError)) throw e; // runTurn reports it
+    }
+    return seen;
+  }
+
+  /** Before a turn: the prior masks the request brings, then every shard the turn can build. Returns the pruner's options. */
+  async prepare(req: NodeTurnRequest): Promise<PrunerOptions> {
+    const t0 = performance.now();
+    const s = this.store.stats();
+    this.before = { bytesFetched: s.bytesFetched, shardsFetched: s.shardsFetched, cacheHits: s.cacheHits, evictions: s.evictions };
+    this.built = new Map();
+    this.layersBuilt = 0;
+    const key = JSON.stringify(req.dart);
+    const c = this.tf.config;
+    if (req.trace?.prior) {
+      let plan: MaskPlan | null = null;
+      try {
+        plan = decodePlan(req.trace.prior, c.nLayers, c.hiddenDim, c.dim);
+      } catch {
+        // Not this model's shape: ignored; the turn runs on the masks in force, or is refused without any.
+      }
+      if (plan && !this.priors.has(key) && this.priors.size >= MAX_PRIORS) this.priors.delete(this.priors.keys().next().value!);
+      if (plan) this.priors.set(key, plan);
+    }
+    const prior = this.priors.get(key);
+    const ids = [...this.shardIds(this.keptInState(req, prior)), ...(prior ? this.shardIds(prior.kept) : [])];
+    this.shardsNeeded = new Set(ids.map((id) => `${id.layer}/${id.index}`)).size;
+    if (ids.length) await this.store.ensure(ids, { overBudget: true });
+    this.prepareMs = performance.now() - t0;
+    return {
+      ffnBuilder: (layer, kept) => {
+        this.built.set(layer, kept);
+        this.layersBuilt++;
+        return this.loader.buildResident(layer, kept);
+      },
+      priorMasks: prior,
+    };
+  }
+
+  /** Bytes fetched since prepare() began. */
+  fetchedSincePrepare(): number {
+    return this.store.stats().bytesFetched - this.before.bytesFetched;
+  }
+
+  /** After a turn: back under the budget, keeping the final masks and every prior's shards. */
+  finish(): TurnWeightStats {
+    const keep = [...this.shardIds(this.built), ...[...this.priors.values()].flatMap((p) => this.shardIds(p.kept))];
+    this.store.trim(keep);
+    const a = this.store.stats();
+    const b = this.before;
+    return {
+      need: "kept",
+      shardsNeeded: this.shardsNeeded,
+      bytesFetched: a.bytesFetched - b.bytesFetched,
+      shardsFetched: a.shardsFetched - b.shardsFetched,
+      cacheHits: a.cacheHits - b.cacheHits,
+      evictions: a.evictions - b.evictions,
+      residentBytes: a.residentBytes,
+      layersBuilt: this.layersBuilt,
+      prepareMs: this.prepareMs,
+    };
+  }
+}

@@ -17,8 +17,10 @@ export interface StackOptions {
   port?: number;
   /** Plain API keys the gateway accepts (only their SHA-256 reaches the Worker). */
   apiKeys: string[];
-  /** Number of inference node processes. */
+  /** Number of full inference nodes (the whole model: they trace, and decode what sparse nodes cannot). */
   nodes?: number;
+  /** Number of sparse inference nodes (base weights + mask shards from the store; they decode traced turns). Default 0. */
+  sparseNodes?: number;
   /** Model file (llama2.c .bin with its tokenizer beside it, or GGUF). */
   modelPath: string;
   /**
@@ -47,6 +49,7 @@ export interface StackOptions {
 export interface NodeProcess {
   name: string;
   url: string;
+  role: "full" | "sparse";
   pid: number;
   stop(): Promise<void>;
 }
@@ -161,9 +164,9 @@ async function waitForHttp(url: string, p: Proc, timeoutMs: number): Promise<voi
  * Starts a node and resolves once it listens (after loading and warming up the model).
  * With `weightsUrl` it loads from the weight store there instead of the model file.
  */
-export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0, metricsToken = "", weightsUrl?: string): Promise<NodeProcess & { proc: Proc }> {
+export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0, metricsToken = "", weightsUrl?: string, role: NodeProcess["role"] = "full"): Promise<NodeProcess & { proc: Proc }> {
   const source = weightsUrl ? ["--weights", weightsUrl] : ["--model", opts.modelPath];
-  const args = ["workers/node/server.ts", ...source, "--port", String(port), "--name", name];
+  const args = ["workers/node/server.ts", ...source, "--port", String(port), "--name", name, "--role", role];
   if (weightsUrl && opts.weightsBudgetMb !== undefined) args.push("--weights-budget-mb", String(opts.weightsBudgetMb));
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
   const proc = new Proc(name, args, { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine);
@@ -174,7 +177,7 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
     await proc.stop();
     throw e;
   }
-  return { name, url: m[1]!, pid: proc.child.pid!, proc, stop: () => proc.stop() };
+  return { name, url: m[1]!, role, pid: proc.child.pid!, proc, stop: () => proc.stop() };
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -191,8 +194,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   try {
     const fromStore = (opts.nodeWeights ?? "store") === "store";
+    const sparseCount = opts.sparseNodes ?? 0;
     let prefix = "";
-    if (fromStore) {
+    // Sparse nodes always load from the store: they hold shards, never the model file.
+    if (fromStore || sparseCount > 0) {
       // Shard the model once (.cache/shards) and upload it once into wrangler's local R2 state.
       const seeded = await seedLocalWeights({ modelPath: opts.modelPath, persistDir: opts.persistDir });
       prefix = seeded.prefix;
@@ -204,23 +209,25 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // Node ports are chosen up front so wrangler starts while the nodes load and warm up
     // (from a file), or before they load (from the store, which wrangler serves).
     const nodePorts = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, () => freePort()));
+    const sparsePorts = await Promise.all(Array.from({ length: sparseCount }, () => freePort()));
     const port = opts.port || (await freePort());
     let wranglerReady!: { resolve(): void; reject(e: unknown): void };
     const wranglerUp = new Promise<void>((resolve, reject) => (wranglerReady = { resolve, reject }));
     wranglerUp.catch(() => {});
+    const storeUrl = `http://127.0.0.1:${port}/weights/${prefix}/`;
     const nodesReady = (async () => {
-      if (fromStore) await wranglerUp;
-      return Promise.all(
-        nodePorts.map(async (p, i) => {
-          const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, p, metricsToken, fromStore ? `http://127.0.0.1:${port}/weights/${prefix}/` : undefined);
-          procs.push(n.proc);
-          return n;
-        }),
-      );
+      if (fromStore || sparseCount > 0) await wranglerUp;
+      const start = async (name: string, p: number, role: NodeProcess["role"]) => {
+        const n = await startNode(name, opts, onLine, nodeToken, p, metricsToken, fromStore || role === "sparse" ? storeUrl : undefined, role);
+        procs.push(n.proc);
+        return n;
+      };
+      return Promise.all([...nodePorts.map((p, i) => start(`node-${i + 1}`, p, "full")), ...sparsePorts.map((p, i) => start(`sparse-${i + 1}`, p, "sparse"))]);
     })();
     nodesReady.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
     const vars: Record<string, string> = {
       NODES: nodePorts.map((p) => `http://127.0.0.1:${p}`).join(","),
+      ...(sparseCount > 0 ? { SPARSE_NODES: sparsePorts.map((p) => `http://127.0.0.1:${p}`).join(",") } : {}),
       NODE_TOKEN: nodeToken,
       METRICS_TOKEN: metricsToken,
       API_KEY_HASHES: opts.apiKeys.map(sha256Hex).join(","),
@@ -256,7 +263,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await whileStopped?.();
       await startWrangler();
     };
-    return { url, metricsToken, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
+    return { url, metricsToken, nodes: nodes.map(({ name, url, role, pid, stop }) => ({ name, url, role, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw new Error(`${(e as Error).message}\n--- stack output ---\n${lines.join("\n")}`);

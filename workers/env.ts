@@ -14,8 +14,12 @@ export interface Env {
   METRICS_TOKEN?: string;
   /** The weight store (manifest, base blob, neuron shards); nodes read it, the gateway lists it. */
   WEIGHTS: R2Bucket;
-  /** Inference node base URLs, comma-separated. */
+  /** Full inference nodes (the whole model; they trace, and decode what sparse nodes cannot), comma-separated. */
   NODES: string;
+  /** Sparse inference nodes (base weights + mask shards; they decode traced turns), comma-separated; empty: none. */
+  SPARSE_NODES?: string;
+  /** How a sparse node gets the traced tokens into its KV cache: "kv" (default: the full node's entries travel) or "masked" (it prefills with the new masks). */
+  PREFILL_MODE?: string;
   /** Bearer token the Session objects present to nodes (secret; empty for none). */
   NODE_TOKEN?: string;
   /** Bearer for GET /weights/* (nodes loading from the store); default NODE_TOKEN. */

@@ -5,9 +5,13 @@ import { join, resolve } from "node:path";
 import { startStack } from "../stack.ts";
 import { numberFlag, parseFlags, UsageError } from "../usage.ts";
 
-export const usage = `dart serve [--port <n>] [--nodes <n>] [--model <file>] [--persist-to <dir>]
-           [--node-weights store|file] [--weights-budget-mb <n>]
-  Starts the gateway (wrangler dev), Session objects and inference nodes locally.
+export const usage = `dart serve [--port <n>] [--nodes <n>] [--sparse-nodes <n>] [--prefill kv|masked] [--model <file>]
+           [--persist-to <dir>] [--node-weights store|file] [--weights-budget-mb <n>]
+  Starts the gateway (wrangler dev), Session objects and inference nodes locally: --nodes full
+  nodes (default 1: the whole model; they trace) and --sparse-nodes sparse nodes (default 1:
+  base weights and only the masks' FFN shards; they decode traced turns; 0 for full nodes only).
+  --prefill: how a sparse node fills its KV cache for the traced tokens (default kv: the full
+  node's entries travel with the turn; masked: it prefills with the new masks).
   By default the model is cut into neuron shards and seeded into the local R2 bucket (first
   run only) and nodes load it from there through the gateway's /weights route, checking
   every sha256; --node-weights file makes nodes read the model file instead.
@@ -30,6 +34,8 @@ export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
     port: { type: "string" },
     nodes: { type: "string" },
+    "sparse-nodes": { type: "string" },
+    prefill: { type: "string" },
     model: { type: "string" },
     "persist-to": { type: "string" },
     "node-weights": { type: "string" },
@@ -40,19 +46,23 @@ export async function run(argv: string[]): Promise<void> {
   const weightsBudgetMb = v["weights-budget-mb"] !== undefined ? numberFlag(v, "weights-budget-mb", 0, { min: 0 }) : undefined;
   const port = numberFlag(v, "port", Number(process.env.PORT ?? 8787), { integer: true, min: 1, max: 65535 });
   const nodes = numberFlag(v, "nodes", 1, { integer: true, min: 1, max: 16 });
+  const sparseNodes = numberFlag(v, "sparse-nodes", 1, { integer: true, min: 0, max: 16 });
+  const prefill = v.prefill ?? "kv";
+  if (prefill !== "kv" && prefill !== "masked") throw new UsageError(`--prefill must be kv or masked, got ${prefill}`);
   const modelDir = resolve(process.env.DART_MODEL_DIR ?? "../shared/data");
   const modelPath = v.model ?? join(modelDir, "stories260K.bin");
   const persistDir = resolve(v["persist-to"] ?? ".wrangler/state");
   const apiKey = process.env.DART_API_KEY || devKey(persistDir);
 
-  process.stderr.write(`starting ${nodes} inference node(s) and wrangler dev (model ${modelPath})...\n`);
+  process.stderr.write(`starting ${nodes} full and ${sparseNodes} sparse inference node(s) and wrangler dev (model ${modelPath})...\n`);
   const metricsToken = process.env.DART_METRICS_TOKEN || undefined;
-  const stack = await startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, metricsToken, nodeWeights, weightsBudgetMb, onLog: (l) => process.stderr.write(l + "\n") });
+  const stack = await startStack({ port, apiKeys: [apiKey], nodes, sparseNodes, vars: { PREFILL_MODE: prefill }, modelPath, persistDir, metricsToken, nodeWeights, weightsBudgetMb, onLog: (l) => process.stderr.write(l + "\n") });
   const body = JSON.stringify({ model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 64 });
   process.stdout.write(
     [
       ``,
-      `dart-edge is serving at ${stack.url}  (nodes: ${stack.nodes.map((n) => n.url).join(", ")})`,
+      `dart-edge is serving at ${stack.url}`,
+      `nodes: ${stack.nodes.map((n) => `${n.url} (${n.role})`).join(", ")}`,
       `API key: ${apiKey}`,
       `Playground: ${stack.url}/playground`,
       `Metrics: ${stack.url}/metrics (gateway), <node>/metrics (nodes); bearer: an API key, or ${stack.metricsToken}`,

@@ -33,7 +33,7 @@ it("starts the stack, prints a working curl, and stops everything on SIGINT", as
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (err += d));
   const exited = new Promise<number | null>((r) => child!.once("exit", (c) => r(c)));
-  for (let i = 0; i < 240 && !out.includes("Ctrl-C"); i++) await new Promise((r) => setTimeout(r, 250));
+  for (let i = 0; i < 600 && !out.includes("Ctrl-C"); i++) await new Promise((r) => setTimeout(r, 250));
   expect(out, err).toContain("Ctrl-C");
   expect(out).toContain(`http://127.0.0.1:${port}`);
   expect(out).toContain(`API key: ${key}`);
@@ -43,7 +43,14 @@ it("starts the stack, prints a working curl, and stops everything on SIGINT", as
   const answer = JSON.parse(execFileSync("sh", ["-c", curl + " -s"], { encoding: "utf8" })) as { object: string; choices: { message: { content: string } }[] };
   expect(answer.object).toBe("chat.completion");
   expect(answer.choices[0]!.message.content.length).toBeGreaterThan(0);
-  const nodeUrls = /nodes: ([^)]+)\)/.exec(out)![1]!.split(", ");
+  // One full and one sparse node by default, each listed with its role.
+  const nodes = /^nodes: (.+)$/m.exec(out)![1]!.split(", ").map((n) => /^(http:\/\/127\.0\.0\.1:\d+) \((full|sparse)\)$/.exec(n)!);
+  expect(nodes.map((m) => m[2])).toEqual(["full", "sparse"]);
+  const nodeUrls = nodes.map((m) => m[1]!);
+  for (const [i, url] of nodeUrls.entries()) {
+    const health = (await (await fetch(`${url}/healthz`)).json()) as { role: string };
+    expect(health.role).toBe(nodes[i]![2]);
+  }
 
   child.kill("SIGINT");
   expect(await exited).toBe(0);

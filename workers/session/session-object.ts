@@ -9,7 +9,8 @@ import { parseChatTemplate, renderMessage } from "../../shared/serving/chat-temp
 import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
 import type { NewSegment, NodeEvent, NodeTurnRequest, SessionEvent, SessionTurnRequest, TurnStart } from "../../shared/serving/protocol.ts";
 import type { Env } from "../env.ts";
-import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList } from "./node-client.ts";
+import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, parseNodeList } from "./node-client.ts";
+import { routeTurn, type LeadEvents } from "./split-turn.ts";
 import { nextNodeEvent, nodeErrorResponse } from "./node-events.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
 import { sessionView } from "./view.ts";
@@ -42,7 +43,8 @@ export class SessionObject extends DurableObject<Env> {
       if (request.method === "DELETE") {
         if (this.busy) throw new ApiError(409, "this session is generating; retry the delete when the turn ends", { code: "session_busy" });
         await this.store.deleteAll();
-        this.ctx.waitUntil(forgetSession(parseNodeList(this.env.NODES), this.ctx.id.toString(), this.env.NODE_TOKEN));
+        const nodes = [...parseNodeList(this.env.NODES), ...parseNodeList(this.env.SPARSE_NODES)];
+        this.ctx.waitUntil(forgetSession(nodes, this.ctx.id.toString(), this.env.NODE_TOKEN));
         return Response.json({ id: meta.sessionId, object: "session.deleted", deleted: true });
       }
       throw new ApiError(405, `method ${request.method} not allowed`, { code: "method_not_allowed" });
@@ -82,7 +84,9 @@ export class SessionObject extends DurableObject<Env> {
         prunerState: meta?.prunerState ?? "",
       };
       const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
-      const opened = await openTurn(parseNodeList(this.env.NODES), nodeReq, this.env.NODE_TOKEN, timeoutMs);
+      const routed = await routeTurn(this.env, nodeReq, timeoutMs);
+      if (routed instanceof Response) return routed;
+      const { opened } = routed;
       if (!opened.response.ok) return await nodeErrorResponse(opened.response);
       const reader = new NdjsonReader<NodeEvent>(opened.response.body!);
       const first = await nextNodeEvent(reader, timeoutMs, "bad_node_response").catch(async (e: unknown) => {
@@ -98,7 +102,7 @@ export class SessionObject extends DurableObject<Env> {
         meta = this.store.meta()!;
       }
       handedOver = true;
-      return this.streamTurn(meta, pending, first, reader, timeoutMs);
+      return this.streamTurn(meta, pending, first, reader, timeoutMs, routed.lead);
     } finally {
       if (!handedOver) this.busy = false;
     }
@@ -119,7 +123,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Relays the node's tokens; persists the turn when the node reports it done. */
-  private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>, timeoutMs: number): Response {
+  private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>, timeoutMs: number, leadEvents: LeadEvents): Response {
     let released = false;
     const release = () => {
       if (released) return;
@@ -127,8 +131,13 @@ export class SessionObject extends DurableObject<Env> {
       this.busy = false;
     };
     const first: SessionEvent = { type: "start", sessionId: meta.sessionId, droppedMessages: start.droppedEntries, node: start.node };
+    // A split turn's trace events (or why it had none) come first, then the decoding node's own.
+    const lead = leadEvents(start);
     const stream = new ReadableStream<Uint8Array>({
-      start: (controller) => controller.enqueue(ndjsonLine(first)),
+      start: (controller) => {
+        controller.enqueue(ndjsonLine(first));
+        for (const l of lead) controller.enqueue(ndjsonLine({ type: "dart", ...l } satisfies SessionEvent));
+      },
       pull: async (controller) => {
         try {
           const e = await nextNodeEvent(reader, timeoutMs, "node_failed");
@@ -142,7 +151,7 @@ export class SessionObject extends DurableObject<Env> {
                 { role: "assistant", content: e.completion, ids: e.completionIds },
               ],
               prunerState: e.pruner.state,
-              events: e.pruner.events,
+              events: [...lead.map((l) => l.event), ...e.pruner.events],
               masks: e.pruner.masks,
               stats: e.pruner.stats,
               usage,

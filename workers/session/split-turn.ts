@@ -1,0 +1,70 @@
+// Where a turn runs. With sparse nodes configured (SPARSE_NODES) and a method they can
+// decode, the turn is split: a full node (NODES) traces the new tokens, and a sparse node,
+// holding only the masks' neuron shards, decodes with the trace's masks (and its KV entries,
+// PREFILL_MODE=kv). Otherwise a full node runs the whole turn, as a single node always did.
+//
+// Faults: no full node can trace -> the sparse node decodes with the masks in force (a
+// visible session event says why); no sparse node can decode -> a full node runs the turn.
+import type { LayerMaskSummary } from "../../shared/dart/pruner.ts";
+import { ApiError } from "../../shared/serving/api-error.ts";
+import type { NodeTraceResult, NodeTurnRequest, PrefillMode, ReportedEvent, TurnStart } from "../../shared/serving/protocol.ts";
+import type { Env } from "../env.ts";
+import { openTurn, parseNodeList, type OpenedTurn } from "./node-client.ts";
+import { traceTurn } from "./trace-client.ts";
+
+/** Methods a sparse node decodes; dense and dart-paper need the dense FFN mid-turn (see workers/node/sparse-decode.ts). */
+const SPARSE_METHODS = new Set(["dart", "griffin", "static", "random"]);
+
+/** Events the Session object sends and stores before the decoding node's own: the trace's, or why there was none. */
+export type LeadEvents = (start: TurnStart) => { event: ReportedEvent; masks?: LayerMaskSummary[] }[];
+
+export interface RoutedTurn {
+  opened: OpenedTurn;
+  lead: LeadEvents;
+  /** The trace this turn used (null: none). */
+  trace: NodeTraceResult | null;
+}
+
+export function prefillMode(env: Pick<Env, "PREFILL_MODE">): PrefillMode {
+  return env.PREFILL_MODE === "masked" ? "masked" : "kv";
+}
+
+const noLead: LeadEvents = () => [];
+
+export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: number): Promise<RoutedTurn | Response> {
+  const full = parseNodeList(env.NODES);
+  const sparse = parseNodeList(env.SPARSE_NODES);
+  if (sparse.length === 0 || !SPARSE_METHODS.has(req.dart.method)) {
+    return { opened: await openTurn(full.length ? full : sparse, req, env.NODE_TOKEN, timeoutMs), lead: noLead, trace: null };
+  }
+  const kv = prefillMode(env) === "kv";
+  const t = full.length
+    ? await traceTurn(full, { sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart, prunerState: req.prunerState, kvFrom: kv ? 1 + req.context.flat().length : null }, env.NODE_TOKEN, timeoutMs)
+    : ({ kind: "untraced", skipped: [] } as const);
+  if (t.kind === "refused") return t.response;
+  const traced = t.kind === "traced" ? t.result : null;
+  const sparseReq: NodeTurnRequest = traced
+    ? { ...req, prunerState: traced.state, trace: { node: traced.node, prior: traced.prior, kv: traced.kv } }
+    : { ...req, trace: { node: null, prior: null, kv: null } };
+  let opened: OpenedTurn;
+  try {
+    opened = await openTurn(sparse, sparseReq, env.NODE_TOKEN, timeoutMs);
+  } catch (e) {
+    // No sparse node could take it: a full node runs the whole turn (it traces again, from its cache).
+    if (!(e instanceof ApiError && e.status === 503) || full.length === 0) throw e;
+    return { opened: await openTurn(full, req, env.NODE_TOKEN, timeoutMs), lead: noLead, trace: null };
+  }
+  const why = t.kind === "untraced" ? (t.skipped.length ? t.skipped.map((s) => `${s.node}: ${s.reason}`).join("; ") : "no full node configured") : "";
+  const lead: LeadEvents = (start) => {
+    if (!traced) {
+      const newTokens = start.segmentIds.reduce((n, s) => n + s.length, 0);
+      return [{ event: { pos: start.promptTokens - newTokens, kind: "turn", remask: false, decodedBy: start.node, traceSkipped: `no full node could trace (${why}); the masks in force continue` } }];
+    }
+    return traced.events.map((e) => {
+      const built = e.kind === "mask" && !e.remask;
+      const event: ReportedEvent = { ...e, tracedBy: traced.node, decodedBy: start.node, ...(built ? { bytesFetched: start.bytesFetched ?? 0 } : {}) };
+      return built ? { event, masks: traced.masks } : { event };
+    });
+  };
+  return { opened, lead, trace: traced };
+}

@@ -1,0 +1,57 @@
+// Asks a full node to trace a turn (POST /v1/trace): the session's preferred full node by
+// rendezvous hashing, then the next ones when one cannot be reached, is not a full node,
+// fails (5xx), times out or answers something that is not a trace. A 4xx about the request
+// itself (say, the context does not fit) goes back to the client as is.
+import type { NodeTraceRequest, NodeTraceResult } from "../../shared/serving/protocol.ts";
+import { rankNodes } from "../../shared/serving/rendezvous.ts";
+import { nodeErrorResponse } from "./node-events.ts";
+
+export type TraceOutcome =
+  | { kind: "traced"; result: NodeTraceResult; skipped: { node: string; reason: string }[] }
+  /** No full node could trace: the turn continues without a trace (reasons per node). */
+  | { kind: "untraced"; skipped: { node: string; reason: string }[] }
+  /** The request itself is wrong (a 4xx error object from the node). */
+  | { kind: "refused"; response: Response };
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+const isInt = (x: unknown) => Number.isInteger(x) && (x as number) >= 0;
+
+/** Enough of a trace's shape to store and forward it safely. */
+function isTrace(x: unknown, segments: number): x is NodeTraceResult {
+  if (!isObj(x) || x.type !== "trace" || typeof x.node !== "string" || typeof x.state !== "string") return false;
+  if (!Array.isArray(x.segmentIds) || x.segmentIds.length !== segments || !x.segmentIds.every((s) => Array.isArray(s) && s.every(isInt))) return false;
+  if (!isInt(x.droppedEntries) || !isInt(x.promptTokens) || !Array.isArray(x.events) || !Array.isArray(x.masks) || !isObj(x.stats)) return false;
+  return (x.prior === null || isObj(x.prior)) && (x.kv === null || isObj(x.kv));
+}
+
+export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: string | undefined, timeoutMs: number): Promise<TraceOutcome> {
+  const skipped: { node: string; reason: string }[] = [];
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const body = JSON.stringify(req);
+  for (const node of rankNodes(nodes, req.sessionKey)) {
+    // The whole answer (one JSON body) must arrive within the timeout: a trace is a prefill, not a stream.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error(`no trace within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      const res = await fetch(`${node}/v1/trace`, { method: "POST", headers, body, signal: abort.signal });
+      if (res.status === 400 || res.status === 413) return { kind: "refused", response: await nodeErrorResponse(res) };
+      if (!res.ok) {
+        skipped.push({ node, reason: `HTTP ${res.status}` });
+        await res.body?.cancel();
+        continue;
+      }
+      const result: unknown = await res.json().catch(() => null);
+      if (!isTrace(result, req.segments.length)) {
+        skipped.push({ node, reason: "not a trace" });
+        continue;
+      }
+      return { kind: "traced", result, skipped };
+    } catch (e) {
+      skipped.push({ node, reason: (e as Error).message });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return { kind: "untraced", skipped };
+}

@@ -57,4 +57,4 @@ it("starts the stack, prints a working curl, and stops everything on SIGINT", as
   for (const url of [`http://127.0.0.1:${port}/healthz`, ...nodeUrls.map((u) => `${u}/healthz`)]) {
     await expect(fetch(url)).rejects.toThrow();
   }
-});
+}, 240_000); // two nodes and wrangler start on a busy 2-core machine

@@ -11,6 +11,8 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 export default defineConfig({
   test: {
+    // .ci/run reads the JSON report to print "N passed, N failed".
+    reporters: ["default", ["json", { outputFile: ".cache/vitest.json" }]],
     projects: [
       {
         test: {

@@ -16,6 +16,8 @@ const pbkdf2Entry = (s: string) => {
 
 export default defineConfig({
   test: {
+    // .ci/run reads the JSON report to print "N passed, N failed".
+    reporters: ["default", ["json", { outputFile: ".cache/vitest.json" }]],
     projects: [
       {
         test: {

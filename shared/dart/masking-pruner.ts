@@ -11,7 +11,7 @@
 //   dart    : mask at the end of the prompt from the prompt's statistics blended with a
 //             generic prior and weighted by each neuron's W_down column norm (no dense
 //             generated tokens); drift is watched with out-of-sample calibration.
-import { compactFromDense, type CompactFfn } from "../engine/compact-ffn.ts";
+import { compactOf, type CompactFfn } from "../engine/compact-ffn.ts";
 import type { ForwardHooks } from "../engine/hooks.ts";
 import type { InferenceState, Transformer } from "../engine/transformer.ts";
 import { Rng } from "../engine/sampler.ts";
@@ -45,8 +45,8 @@ type Mode = "tracing" | "masked";
 
 /**
  * Builds layer `layer`'s compacted FFN for the ascending kept neurons, synchronously
- * (it runs between two forward calls). The default gathers from the Transformer's dense
- * weights (compactFromDense); a node serving from the weight store builds from its
+ * (it runs between two forward calls). The default is an index list over the Transformer's
+ * resident FFN bundles (compactOf, no copy); a node serving from the weight store builds from its
  * resident shards instead (shared/weights FfnDeltaLoader.buildResident), bit-exact.
  */
 export type FfnBuilder = (layer: number, kept: Int32Array) => CompactFfn;
@@ -79,7 +79,7 @@ export class MaskingPruner implements Pruner {
 
   constructor(tf: Transformer, state: InferenceState, settings: DartSettings, options: PrunerOptions = {}) {
     this.tf = tf;
-    this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactFromDense(tf.weights.layers[l]!, tf.config.dim, tf.config.hiddenDim, kept));
+    this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactOf(tf.ffn[l]!, kept));
     this.state = state;
     this.settings = settings;
     const c = tf.config;
@@ -257,17 +257,16 @@ export class MaskingPruner implements Pruner {
 
   /** sum over pruned j of mean_j * W_down[:, j]: what the pruned neurons add on average. */
   private prunedMeanOutput(l: number, kept: Int32Array, mean: Float32Array): Float32Array {
-    const { dim } = this.tf.config;
     const n = this.hidden;
-    const wd = this.tf.weights.layers[l]!.wDown;
     const isKept = new Uint8Array(n);
     for (const j of kept) isKept[j] = 1;
-    const bias = new Float32Array(dim);
-    for (let d = 0; d < dim; d++) {
-      let acc = 0;
-      for (let j = 0; j < n; j++) if (!isKept[j]) acc += mean[j]! * wd[d * n + j]!;
-      bias[d] = acc;
-    }
+    const pruned = new Int32Array(n - kept.length);
+    const coef = new Float32Array(pruned.length);
+    for (let j = 0, i = 0; j < n; j++) if (!isKept[j]) (pruned[i] = j, coef[i++] = mean[j]!);
+    // Pruned neurons' down columns are contiguous rows of the bundles: one backend kernel call.
+    const b = this.tf.ffn[l]!;
+    const bias = new Float32Array(this.tf.config.dim);
+    this.tf.backend.downSum(bias, b, b.slotsFor(pruned), coef);
     return bias;
   }
 

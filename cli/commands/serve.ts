@@ -62,7 +62,7 @@ export async function run(argv: string[]): Promise<void> {
   const starting = startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, metricsToken, nodeWeights, weightsBudgetMb, onLog: (l) => process.stderr.write(l + "\n") });
   starting.catch(() => {}); // raced below
   const first = await Promise.race([starting.then((stack) => ({ stack }), (error: Error) => ({ error })), signalled.then((signal) => ({ signal }))]);
-  if ("signal" in first) return stopOn(first.signal);
+  if ("signal" in first) return stopOn(first.signal, starting);
   if ("error" in first) return fail(first.error);
   const { stack } = first;
   const body = JSON.stringify({ model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 64 });
@@ -91,8 +91,10 @@ function fail(e: Error): never {
 }
 
 /** A stop signal before the stack was up: stop every child started so far, exit 128+n. */
-async function stopOn(signal: NodeJS.Signals): Promise<never> {
+async function stopOn(signal: NodeJS.Signals, starting: Promise<unknown>): Promise<never> {
   process.stderr.write(`dart serve: ${signal} while starting; stopping what has started\n`);
   await stopAllChildren();
+  // startStack then fails and cleans up after itself (the secrets file); give it a moment.
+  await Promise.race([starting.catch(() => {}), new Promise((r) => setTimeout(r, 3000))]);
   process.exit(128 + constants.signals[signal]);
 }

@@ -4,7 +4,7 @@
 import { setForwardProxy } from "../dart/priors.ts";
 import { Transformer } from "../engine/transformer.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { modelFromStore } from "./model-from-store.ts";
+import { baseModelFromStore, modelFromStore } from "./model-from-store.ts";
 import type { ObjectSource } from "./source.ts";
 import { WeightStore, type WeightStoreOptions } from "./store.ts";
 
@@ -15,10 +15,10 @@ export interface StoreModel {
   tokenizer: Tokenizer | null;
 }
 
-/** `denseFfn: false`: no FFN matrix at all (a sparse node; see modelFromStore). */
+/** `denseFfn: false`: base weights only, no FFN in any form (a sparse node; see baseModelFromStore). */
 export async function openModelFromStore(source: ObjectSource, opts: WeightStoreOptions & { denseFfn?: boolean } = {}): Promise<StoreModel> {
   const store = await WeightStore.open(source, opts);
-  const transformer = new Transformer(await modelFromStore(store, { denseFfn: opts.denseFfn }));
+  const transformer = new Transformer(opts.denseFfn === false ? baseModelFromStore(store) : await modelFromStore(store));
   const proxy = store.forwardProxy();
   if (proxy) setForwardProxy(transformer, proxy);
   const data = await store.tokenizerData();

@@ -128,9 +128,9 @@ const weightCounters: WeightCounters = store ? storeCounters(store) : fileCounte
 
 /** Dense FFN matrices (a full node) plus resident shards (a store node). */
 function ffnBytes(): FfnBytes {
-  let dense = 0;
-  for (const l of tf.weights.layers) dense += l.wGate.byteLength + l.wUp.byteLength + l.wDown.byteLength;
   const c = tf.config;
+  let dense = 0; // neurons held in the engine's own FFN bundles (all of them on a full node, none on a sparse one)
+  for (const b of tf.ffn) dense += b.resident * 3 * c.dim * 4;
   const total = sparse ? sparse.ffnBytes : 3 * c.nLayers * c.hiddenDim * c.dim * 4;
   return { total, resident: dense + (store?.stats().residentBytes ?? 0) };
 }

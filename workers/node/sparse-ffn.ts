@@ -7,7 +7,7 @@
 // The interface a residency offers the node (prepare / prunerOptions / finish / bytes) is
 // small on purpose: a neuron-major in-memory FFN can replace the store-backed one behind it.
 import { createPruner, DartSettingsError, StateFormatError, type PrunerOptions } from "../../shared/dart/index.ts";
-import type { MaskPlan } from "../../shared/dart/masking-pruner.ts";
+import { keptOnlyFfn, type MaskPlan } from "../../shared/dart/masking-pruner.ts";
 import type { InferenceState, Transformer } from "../../shared/engine/transformer.ts";
 import { fromBase64 } from "../../shared/serving/base64.ts";
 import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
@@ -65,7 +65,7 @@ export class SparseFfn {
     const record: PrunerOptions = {
       ffnBuilder: (l, kept) => {
         seen.set(l, kept);
-        return { kept, gate: new Float32Array(0), up: new Float32Array(0), downT: new Float32Array(0) };
+        return keptOnlyFfn(kept);
       },
       priorMasks: prior,
     };

@@ -113,7 +113,7 @@ describe("GET /metrics", () => {
     // Everything it fetched came at load (every FFN shard once); with the default unlimited
     // budget each turn finds every shard it may need (all: dart traces) resident.
     const stats = (await (await fetch(`${nodeUrl}/stats`)).json()) as { weights: { ffnBytes: number; ffnShards: number; store: { bytesFetched: number } } };
-    expect(n1.get(`dart_node_info{node="node-1",weight_source="store"}`)).toBe(1);
+    expect(n1.get(`dart_node_info{node="node-1",role="full",weight_source="store"}`)).toBe(1);
     expect(n1.get("dart_node_weight_bytes_fetched_total")).toBe(stats.weights.ffnBytes);
     expect(stats.weights.store.bytesFetched).toBe(stats.weights.ffnBytes);
     expect(delta(n0, n1, "dart_node_weight_bytes_fetched_total")).toBe(0);

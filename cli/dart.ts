@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   "shard-upload": () => import("./commands/shard-upload.ts"),
   synth: () => import("./commands/synth.ts"),
   bench: () => import("./commands/bench.ts"),
+  tokenize: () => import("./commands/tokenize.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   "shard-upload": () => import("./commands/shard-upload.ts"),
   synth: () => import("./commands/synth.ts"),
   bench: () => import("./commands/bench.ts"),
+  "hash-key": () => import("./commands/hash-key.ts"),
   tokenize: () => import("./commands/tokenize.ts"),
 };
 

@@ -3,11 +3,12 @@
 // (npm start) and by the end-to-end tests. Every process runs in its own process
 // group so stopping kills its children too (wrangler starts workerd).
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { apiKeyHashes, wranglerVars } from "./stack-secrets.ts";
 import { seedLocalWeights } from "./weights-seed.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -15,7 +16,7 @@ const ROOT = resolve(import.meta.dirname, "..");
 export interface StackOptions {
   /** Gateway port; 0 or absent picks a free one. */
   port?: number;
-  /** Plain API keys the gateway accepts (only their SHA-256 reaches the Worker). */
+  /** Plain API keys the gateway accepts (only their salted PBKDF2 digests reach the Worker). */
   apiKeys: string[];
   /** Number of inference node processes. */
   nodes?: number;
@@ -38,7 +39,7 @@ export interface StackOptions {
   chatTemplate?: string;
   /** Bearer for GET /metrics on the gateway and the nodes (besides API keys); a random one when absent. */
   metricsToken?: string;
-  /** Extra wrangler vars (name -> value). */
+  /** Extra wrangler vars (name -> value; secrets, by name, go through the 0600 secrets file). */
   vars?: Record<string, string>;
   /** Called with every output line of every process, prefixed by its name. */
   onLog?: (line: string) => void;
@@ -66,7 +67,6 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -186,8 +186,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     opts.onLog?.(l);
   };
   const procs: Proc[] = [];
+  const cleanups: (() => void)[] = [];
   const stopAll = async () => {
     await Promise.all(procs.map((p) => p.stop()));
+    for (const c of cleanups) c();
   };
   try {
     const fromStore = (opts.nodeWeights ?? "store") === "store";
@@ -223,12 +225,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       NODES: nodePorts.map((p) => `http://127.0.0.1:${p}`).join(","),
       NODE_TOKEN: nodeToken,
       METRICS_TOKEN: metricsToken,
-      API_KEY_HASHES: opts.apiKeys.map(sha256Hex).join(","),
+      API_KEY_HASHES: await apiKeyHashes(opts.apiKeys),
       ...(opts.rateLimitPerMinute !== undefined ? { RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) } : {}),
       ...(opts.maxBodyBytes !== undefined ? { MAX_BODY_BYTES: String(opts.maxBodyBytes) } : {}),
       ...(opts.chatTemplate !== undefined ? { CHAT_TEMPLATE: opts.chatTemplate } : {}),
       ...opts.vars,
     };
+    // Secrets go to wrangler through a file only this user can read, never the command line.
+    const wranglerVarArgs = wranglerVars(opts.persistDir, vars);
+    cleanups.push(wranglerVarArgs.remove);
     const wranglerJs = join(dirname(createRequire(join(ROOT, "package.json")).resolve("wrangler/package.json")), "bin", "wrangler.js");
     const args = [
       wranglerJs, "dev",
@@ -238,7 +243,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       "--persist-to", opts.persistDir,
       "--show-interactive-dev-session=false",
       "--log-level", "warn",
-      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+      ...wranglerVarArgs.args,
     ];
     const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
     const url = `http://127.0.0.1:${port}`;

@@ -24,9 +24,11 @@ export interface Env {
   NODE_TIMEOUT_MS?: string;
   /** Model id served (what /v1/models lists and requests must name). */
   MODEL_ID: string;
-  /** SHA-256 hex digests of accepted API keys, comma-separated (a secret in production). */
+  /** Accepted API keys' salted PBKDF2 entries (or bare SHA-256 hex), comma-separated (a secret). */
   API_KEY_HASHES?: string;
   RATE_LIMIT_PER_MINUTE?: string;
+  /** Failed authentications allowed per client address and minute before 429 (default 60, 0 off). */
+  AUTH_FAILURES_PER_MINUTE?: string;
   MAX_BODY_BYTES?: string;
   /** "plain", "transcript" or a JSON template (shared/serving/chat-template.ts). */
   CHAT_TEMPLATE?: string;

@@ -6,10 +6,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHROMIUM_HINT, chromiumPath } from "../helpers/chromium.ts";
 import { KEY_A, startFixture, type Fixture } from "../serving/stack-fixture.ts";
 
 const ARTIFACTS = resolve(import.meta.dirname, "../../test-artifacts");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const CHROMIUM = chromiumPath();
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 let f: Fixture;
@@ -20,7 +21,7 @@ const offsite: string[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set CHROMIUM_PATH`);
+  if (!CHROMIUM || !existsSync(CHROMIUM)) throw new Error(`no Chromium${CHROMIUM ? ` at ${CHROMIUM}` : ""}: ${CHROMIUM_HINT}`);
   // A slow simulated device (40 ms a token) so the stream is visibly incremental.
   f = await startFixture({ nodes: 1, tokenDelayMs: 40 });
   profile = mkdtempSync(join(tmpdir(), "dart-chromium-"));

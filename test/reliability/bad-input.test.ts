@@ -17,7 +17,8 @@ let f: Fixture;
 let sessionA = "";
 let before: SessionView;
 beforeAll(async () => {
-  f = await startFixture({ nodes: 1, maxBodyBytes: MAX_BODY });
+  // The corpus sends hundreds of wrong keys on purpose: lift the failed-authentication limit.
+  f = await startFixture({ nodes: 1, maxBodyBytes: MAX_BODY, vars: { AUTH_FAILURES_PER_MINUTE: "100000" } });
   const r = await f.client().chat.completions.create({ model: MODEL, messages: [{ role: "user", content: `Once upon a time ${SECRET}` }], max_tokens: 4 });
   sessionA = (r as unknown as { session_id: string }).session_id;
   before = await sessionView(f, sessionA);

@@ -5,3 +5,5 @@ export const OTHER_KEY = "sk-workers-other";
 export const LIMITED_KEY = "sk-workers-limited";
 export const RATE_LIMIT_PER_MINUTE = 40;
 export const MAX_BODY_BYTES = 4096;
+/** Failed authentications per client address and minute (test/workers/auth.test.ts). */
+export const AUTH_FAILURES_PER_MINUTE = 20;

@@ -18,13 +18,14 @@ import type { TurnRecord } from "./run-turn.ts";
 import { validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
-  [--port <n>] [--host <ip>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>] [--token <bearer>] [--metrics-token <bearer>]
+  [--port <n>] [--host <ip>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>]
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
   Environment: DART_NODE_TOKEN (bearer the Session objects send; also sent to the weights
   route unless DART_WEIGHTS_TOKEN is set), DART_METRICS_TOKEN (bearer for GET /metrics; the
-  node token is accepted too; with neither set /metrics is open), PORT.
+  node token is accepted too; with neither set /metrics is open), PORT. Tokens are read from
+  the environment only: a command line is visible to every local user.
   Prints "listening <url>" on stdout once the model is loaded.`;
 
 const { values: v } = parseArgs({
@@ -36,10 +37,8 @@ const { values: v } = parseArgs({
     name: { type: "string" },
     "kv-budget-mb": { type: "string" },
     "token-delay-ms": { type: "string" },
-    token: { type: "string" },
     weights: { type: "string" },
     "weights-budget-mb": { type: "string" },
-    "metrics-token": { type: "string" },
     help: { type: "boolean" },
   },
 });
@@ -49,8 +48,8 @@ if (v.help || !(v.model || v.weights) || (v.model && v.weights)) {
 }
 const host = v.host ?? "127.0.0.1";
 const port = Number(v.port ?? process.env.PORT ?? 0);
-const token = v.token ?? process.env.DART_NODE_TOKEN ?? "";
-const metricsToken = v["metrics-token"] ?? process.env.DART_METRICS_TOKEN ?? "";
+const token = process.env.DART_NODE_TOKEN ?? "";
+const metricsToken = process.env.DART_METRICS_TOKEN ?? "";
 const threadOptions: EngineThreadOptions = {
   name: v.name ?? `node-${process.pid}`,
   modelPath: v.model,

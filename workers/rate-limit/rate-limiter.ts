@@ -15,14 +15,24 @@ export class RateLimiter extends DurableObject {
 
   /** Takes one request from a bucket of `perMinute` that refills continuously. */
   take(perMinute: number): TakeResult {
-    const now = Date.now();
-    if (this.tokens < 0) this.tokens = perMinute;
-    else this.tokens = Math.min(perMinute, this.tokens + ((now - this.updated) / 60_000) * perMinute);
-    this.updated = now;
+    this.refill(perMinute);
     if (this.tokens >= 1) {
       this.tokens -= 1;
       return { allowed: true, retryAfter: 0 };
     }
     return { allowed: false, retryAfter: Math.ceil(((1 - this.tokens) / perMinute) * 60) };
+  }
+
+  /** Whether a request would be allowed now, without taking one (the failed-authentication guard). */
+  peek(perMinute: number): TakeResult {
+    this.refill(perMinute);
+    return this.tokens >= 1 ? { allowed: true, retryAfter: 0 } : { allowed: false, retryAfter: Math.ceil(((1 - this.tokens) / perMinute) * 60) };
+  }
+
+  private refill(perMinute: number): void {
+    const now = Date.now();
+    if (this.tokens < 0) this.tokens = perMinute;
+    else this.tokens = Math.min(perMinute, this.tokens + ((now - this.updated) / 60_000) * perMinute);
+    this.updated = now;
   }
 }

@@ -12,6 +12,8 @@ export interface PromptPlan {
   promptIds: number[];
   /** Position of the first token of the new messages (what a trace traces). */
   newFrom: number;
+  /** Tokens of the history still in context (0: the turn is the conversation's start, BOS included). */
+  historyTokens: number;
 }
 
 export function clientError(message: string, param: string | null, code: string | null): TurnError {
@@ -28,6 +30,7 @@ export function planPrompt(tok: Tokenizer, seqLen: number, req: { context: numbe
     return clientError(e.message, "messages", "context_length_exceeded");
   }
   const history = req.context.slice(fit.dropped).flat();
-  const promptIds = [tok.bosId, ...history, ...segmentIds.flat()];
-  return { segmentIds, dropped: fit.dropped, maxTokens: fit.maxTokens, promptIds, newFrom: 1 + history.length };
+  const bos = tok.addBos ? [tok.bosId] : [];
+  const promptIds = [...bos, ...history, ...segmentIds.flat()];
+  return { segmentIds, dropped: fit.dropped, maxTokens: fit.maxTokens, promptIds, newFrom: bos.length + history.length, historyTokens: history.length };
 }

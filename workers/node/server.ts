@@ -144,7 +144,10 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | n
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** The request's JSON body, or null after answering 413 / 400. A turn with a KV handoff is the largest body. */
+/**
+ * The request's JSON body, or null after answering 413 / 400. Room for a session's pruner state at
+ * its limit (MAX_STATE_BYTES, 16 MiB) as base64 plus the context, and for a KV handoff (a turn after a trace).
+ */
 async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown | null> {
   const raw = await readBody(req, 64 * 1024 * 1024);
   if (raw === null) {

@@ -36,7 +36,7 @@ export function runTrace(engine: NodeEngine, req: NodeTraceRequest): NodeTraceRe
   const entry = engine.cache.acquire(req.sessionKey, () => tf.newState());
   // The turn's new tokens are traced, whatever this node has cached (BOS too when there is no history),
   // so the masks do not depend on which full node traces.
-  const traceFrom = plan.newFrom === 1 ? 0 : plan.newFrom;
+  const traceFrom = plan.historyTokens === 0 ? 0 : plan.newFrom;
   const cached = Math.min(commonPrefix(entry.ids, promptIds), traceFrom, end - 1);
   let pruner: MaskingPruner;
   try {

@@ -19,7 +19,7 @@ function recorder(log: Map<number, string[]>, values: Map<number, number[]>): Fo
 
 describe("batched prefill", () => {
   const { model, tok } = stories();
-  const ids = tok.encode("Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her dog", { bos: true });
+  const ids = tok.encode("Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her dog. ".repeat(2), { bos: true });
 
   it.each(["ts", "wasm"] as const)("%s: equals forward() token by token across block boundaries, after a cached prefix", (backend) => {
     expect(ids.length).toBeGreaterThan(PREFILL_BLOCK + 3);
@@ -46,7 +46,7 @@ describe("batched prefill", () => {
   it("runs the state's masks, and a grouped-query shape", () => {
     const m = tinyModel(7);
     const tf = new Transformer(m, { backend: "wasm" });
-    const toks = Array.from({ length: 21 }, (_, i) => (i * 37 + 1) % m.config.vocabSize);
+    const toks = Array.from({ length: 31 }, (_, i) => (i * 37 + 1) % m.config.vocabSize);
     const [a, b] = [tf.newState(), tf.newState()];
     for (let l = 0; l < m.config.nLayers; l++) {
       const kept = keepSome(m.config.hiddenDim, 0.4, l);

@@ -83,6 +83,10 @@ describe("secrets off the command line", () => {
     const weights = await fetch(`${f.stack.url}/weights/stories260K/manifest.json`, { headers: { authorization: `Bearer ${secrets.NODE_TOKEN}` } });
     expect(weights.status).toBe(200);
     await weights.body?.cancel();
+    // A weights path that is not valid percent-encoding is a 400 (it was a URIError, a 500).
+    const bad = await fetch(`${f.stack.url}/weights/%E0%A4%A`, { headers: { authorization: `Bearer ${secrets.NODE_TOKEN}` } });
+    expect(bad.status).toBe(400);
+    await bad.body?.cancel();
   });
 
   it("removes the secrets file when the stack stops", async () => {

@@ -1,6 +1,7 @@
 // OpenAI response objects for chat completions and completions, whole and as stream chunks.
-import type { SessionDone, SessionStart, TurnDart, Usage } from "../../shared/serving/protocol.ts";
+import type { ReportedLogprob, SessionDone, SessionStart, TurnDart, Usage } from "../../shared/serving/protocol.ts";
 import type { GenerationRequest } from "../validation/generation.ts";
+import { logprobsObject } from "./logprobs.ts";
 
 export interface ResponseMeta {
   id: string;
@@ -36,7 +37,8 @@ function dartObject(done: SessionDone) {
   };
 }
 
-export function completeObject(m: ResponseMeta, text: string, done: SessionDone) {
+/** `lps`: the tokens' logprobs when the request asked for them, else null. */
+export function completeObject(m: ResponseMeta, text: string, done: SessionDone, lps: ReportedLogprob[] | null) {
   const base = { id: m.id, created: m.created, model: m.model, system_fingerprint: null, ...sessionFields(m) };
   const usage = usageObject(done.usage);
   const dart = dartObject(done);
@@ -44,23 +46,23 @@ export function completeObject(m: ResponseMeta, text: string, done: SessionDone)
     return {
       ...base,
       object: "chat.completion",
-      choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: done.finishReason }],
+      choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: logprobsObject("chat", lps), finish_reason: done.finishReason }],
       usage,
       dart,
     };
   }
-  return { ...base, object: "text_completion", choices: [{ index: 0, text, logprobs: null, finish_reason: done.finishReason }], usage, dart };
+  return { ...base, object: "text_completion", choices: [{ index: 0, text, logprobs: logprobsObject("completion", lps), finish_reason: done.finishReason }], usage, dart };
 }
 
 /** One stream chunk; `text` null with `finish` set is the last content chunk. */
-export function chunkObject(m: ResponseMeta, text: string | null, opts: { first?: boolean; finish?: string; includeUsage: boolean }) {
+export function chunkObject(m: ResponseMeta, text: string | null, opts: { first?: boolean; finish?: string; includeUsage: boolean; logprobs?: ReportedLogprob[] | null }) {
   const base = { id: m.id, created: m.created, model: m.model, system_fingerprint: null, ...sessionFields(m), ...(opts.includeUsage ? { usage: null } : {}) };
   const finish_reason = opts.finish ?? null;
   if (m.kind === "chat") {
     const delta: Record<string, unknown> = opts.first ? { role: "assistant", content: text ?? "" } : text !== null ? { content: text } : {};
-    return { ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason }] };
+    return { ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: logprobsObject("chat", opts.logprobs ?? null), finish_reason }] };
   }
-  return { ...base, object: "text_completion", choices: [{ index: 0, text: text ?? "", logprobs: null, finish_reason }] };
+  return { ...base, object: "text_completion", choices: [{ index: 0, text: text ?? "", logprobs: logprobsObject("completion", opts.logprobs ?? null), finish_reason }] };
 }
 
 /**

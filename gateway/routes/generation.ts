@@ -3,7 +3,7 @@
 import type { Context } from "hono";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { NdjsonReader } from "../../shared/serving/ndjson.ts";
-import type { SessionDone, SessionEvent, SessionTurnRequest } from "../../shared/serving/protocol.ts";
+import type { ReportedLogprob, SessionDone, SessionEvent, SessionTurnRequest } from "../../shared/serving/protocol.ts";
 import { chunkObject, completeObject, dartEventChunk, usageChunk, type ResponseMeta } from "../openai/format.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
 import { dartDefaults, newSessionId, sessionStub } from "../session-stub.ts";
@@ -54,6 +54,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       seed: req.seed,
       dart: req.dart,
       dartDefaults: dartDefaults(c.env),
+      sampling: req.sampling,
     };
     const res = await sessionStub(c.env, owner, sessionId).fetch("https://session/turn", {
       method: "POST",
@@ -79,17 +80,20 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       "x-inference-node": start.node,
     };
 
+    const wantLogprobs = req.sampling.topLogprobs !== undefined;
     if (!req.stream) {
       let text = "";
+      const lps: ReportedLogprob[] = [];
       for (;;) {
         const e = await reader.next();
         if (e?.type === "dart") continue;
         if (e?.type === "text") {
           metrics?.firstToken();
           text += e.text;
+          if (e.logprobs) lps.push(...e.logprobs);
         } else if (e?.type === "done") {
           metrics?.usage(e.usage.promptTokens, e.usage.completionTokens);
-          return c.json(completeObject(meta, text, e), 200, headers);
+          return c.json(completeObject(meta, text, e, wantLogprobs ? lps : null), 200, headers);
         } else if (e?.type === "error") throw midTurnError(e);
         else throw new ApiError(502, "the session stream ended early", { code: "stream_ended" });
       }
@@ -122,7 +126,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
         if (e?.type === "dart") out.push(dartEventChunk(meta, e));
         else if (e?.type === "text") {
           metrics?.firstToken();
-          out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage }));
+          out.push(chunkObject(meta, e.text, { includeUsage: req.includeUsage, logprobs: wantLogprobs ? (e.logprobs ?? []) : null }));
         } else if (e?.type === "done") {
           metrics?.usage(e.usage.promptTokens, e.usage.completionTokens);
           out.push(chunkObject(meta, null, { finish: e.finishReason, includeUsage: req.includeUsage }));

@@ -2,7 +2,10 @@
 import { DartSettingsError, parseDartSettings, type DartSettings } from "../../shared/dart/settings.ts";
 import { badRequest } from "../../shared/serving/api-error.ts";
 import { CHAT_ROLES } from "../../shared/serving/chat-template.ts";
+import type { SamplingControls } from "../../shared/serving/protocol.ts";
 import { asObject, onlyKnown, optBoolean, optNumber, requiredString, SESSION_ID, type Body } from "./fields.ts";
+import { checkNoOpFields, NO_OP_FIELDS } from "./no-op-fields.ts";
+import { parseSampling, SAMPLING_FIELDS } from "./sampling.ts";
 
 export interface GenerationRequest {
   kind: "chat" | "completion";
@@ -20,11 +23,13 @@ export interface GenerationRequest {
   sessionId: string | null;
   /** Settings the request gave, merged over the defaults; null when it gave none. */
   dart: DartSettings | null;
+  /** stop, penalties, logit_bias, logprobs. */
+  sampling: SamplingControls;
 }
 
 const COMMON = ["model", "max_tokens", "temperature", "top_p", "seed", "stream", "stream_options", "n", "user", "metadata", "store", "session_id", "dart"];
-const CHAT_FIELDS = [...COMMON, "messages", "max_completion_tokens"];
-const COMPLETION_FIELDS = [...COMMON, "prompt", "echo", "suffix"];
+const CHAT_FIELDS = [...COMMON, ...SAMPLING_FIELDS, ...NO_OP_FIELDS, "messages", "max_completion_tokens"];
+const COMPLETION_FIELDS = [...COMMON, ...SAMPLING_FIELDS.filter((f) => f !== "top_logprobs"), "prompt", "echo", "suffix"];
 export const MAX_TOKENS_LIMIT = 1 << 20;
 
 function messageContent(v: unknown, param: string): string {
@@ -71,7 +76,11 @@ export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unk
   const temperature = optNumber(o, "temperature", 0, 2) ?? 1;
   const topP = optNumber(o, "top_p", 0, 1, { minExclusive: true }) ?? 1;
   const seed = optNumber(o, "seed", -(2 ** 31), 2 ** 31 - 1, { integer: true });
-  optNumber(o, "n", 1, 1, { integer: true }); // only n = 1 is served
+  if (o.n !== undefined && o.n !== null && o.n !== 1) {
+    throw badRequest(`n must be 1; got ${JSON.stringify(o.n)}: one choice per request is served (a session continues one conversation)`, "n", "unsupported_parameter");
+  }
+  checkNoOpFields(o); // completions know only user, metadata and store of these (onlyKnown above)
+  const sampling = parseSampling(o, kind);
   const stream = optBoolean(o, "stream") ?? false;
   let includeUsage = false;
   let includeDartEvents = false;
@@ -105,7 +114,7 @@ export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unk
       throw e;
     }
   }
-  const req: GenerationRequest = { kind, model, maxTokens, temperature, topP, seed, stream, includeUsage, includeDartEvents, sessionId, dart };
+  const req: GenerationRequest = { kind, model, maxTokens, temperature, topP, seed, stream, includeUsage, includeDartEvents, sessionId, dart, sampling };
   if (kind === "chat") req.messages = parseMessages(o.messages);
   else req.prompt = parsePrompt(o.prompt);
   return req;

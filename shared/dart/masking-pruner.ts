@@ -10,7 +10,7 @@
 //   dart    : mask at the end of the prompt from the prompt's statistics blended with a
 //             generic prior and weighted by each neuron's W_down column norm (no dense
 //             generated tokens); drift is watched with out-of-sample calibration.
-import { compactFromDense, type CompactFfn } from "../engine/compact-ffn.ts";
+import { compactOf, type CompactFfn } from "../engine/compact-ffn.ts";
 import type { ForwardHooks } from "../engine/hooks.ts";
 import type { InferenceState, Transformer } from "../engine/transformer.ts";
 import { Rng } from "../engine/sampler.ts";
@@ -21,10 +21,9 @@ import { downNorms, forwardProxy, genericStats } from "./priors.ts";
 import { scoreLayer, topK } from "./ranking.ts";
 import { DartSettingsError, type DartSettings } from "./settings.ts";
 import { Tracer } from "./tracer.ts";
-import { concatArrays as concat, decodeState, encodeState, splitRows as split, StateFormatError } from "./state-codec.ts";
+import { concatArrays as concat, decodeState, encodeState, flagsToKept, keptToFlags, splitRows as split, StateFormatError, type StateArray } from "./state-codec.ts";
 
 const f32 = (n: number) => new Float32Array(n);
-const i32 = (n: number) => new Int32Array(n);
 
 /** Tunables of the improved `dart` method (see docs/quality.md for how they were chosen). */
 export const DART_TUNING = {
@@ -45,8 +44,8 @@ type Mode = "tracing" | "masked";
 
 /**
  * Builds layer `layer`'s compacted FFN for the ascending kept neurons, synchronously
- * (it runs between two forward calls). The default gathers from the Transformer's dense
- * weights (compactFromDense); a node serving from the weight store builds from its
+ * (it runs between two forward calls). The default is an index list over the Transformer's
+ * resident FFN bundles (compactOf, no copy); a node serving from the weight store builds from its
  * resident shards instead (shared/weights FfnDeltaLoader.buildResident), bit-exact.
  */
 export type FfnBuilder = (layer: number, kept: Int32Array) => CompactFfn;
@@ -79,7 +78,7 @@ export class MaskingPruner implements Pruner {
 
   constructor(tf: Transformer, state: InferenceState, settings: DartSettings, options: PrunerOptions = {}) {
     this.tf = tf;
-    this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactFromDense(tf.weights.layers[l]!, tf.config.dim, tf.config.hiddenDim, kept));
+    this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactOf(tf.ffn[l]!, kept));
     this.state = state;
     this.settings = settings;
     const c = tf.config;
@@ -241,17 +240,16 @@ export class MaskingPruner implements Pruner {
 
   /** sum over pruned j of mean_j * W_down[:, j]: what the pruned neurons add on average. */
   private prunedMeanOutput(l: number, kept: Int32Array, mean: Float32Array): Float32Array {
-    const { dim } = this.tf.config;
     const n = this.hidden;
-    const wd = this.tf.weights.layers[l]!.wDown;
     const isKept = new Uint8Array(n);
     for (const j of kept) isKept[j] = 1;
-    const bias = new Float32Array(dim);
-    for (let d = 0; d < dim; d++) {
-      let acc = 0;
-      for (let j = 0; j < n; j++) if (!isKept[j]) acc += mean[j]! * wd[d * n + j]!;
-      bias[d] = acc;
-    }
+    const pruned = new Int32Array(n - kept.length);
+    const coef = new Float32Array(pruned.length);
+    for (let j = 0, i = 0; j < n; j++) if (!isKept[j]) (pruned[i] = j, coef[i++] = mean[j]!);
+    // Pruned neurons' down columns are contiguous rows of the bundles: one backend kernel call.
+    const b = this.tf.ffn[l]!;
+    const bias = new Float32Array(this.tf.config.dim);
+    this.tf.backend.downSum(bias, b, b.slotsFor(pruned), coef);
     return bias;
   }
 
@@ -350,18 +348,24 @@ export class MaskingPruner implements Pruner {
     };
   }
 
+  /**
+   * The state as a compact version-2 blob (state-codec.ts): masks as one bitset, and the
+   * tracer's per-neuron accumulators only while a trace is open (mode "tracing"): a masked
+   * pruner never reads them again before a new trace resets them (startTrace), so a masked
+   * state carries masks, biases and drift vectors only (docs/session-state.md).
+   */
   serialize(): Uint8Array {
     const t = this.tracer;
     const d = this.drift;
-    const kept = this.kept.map((k) => k ?? new Int32Array(0));
     const header = {
+      shape: [this.L, this.hidden, this.tf.config.dim],
       settings: this.settings,
       mode: this.mode,
       traceLeft: this.traceLeft,
       pendingRemask: this.pendingRemask,
       // A traced forward whose token is not yet counted is counted now; restore starts between forwards.
       tracerTokens: t.tokens + (this.tracingNow ? 1 : 0),
-      keptLengths: kept.map((k) => k.length),
+      keptLengths: this.kept.map((k) => (k ? k.length : 0)),
       biasLayers: this.compact.map((c) => (c?.bias ? 1 : 0)),
       fullLayers: this.kept.map((k) => k === null),
       counters: this.counters,
@@ -370,14 +374,17 @@ export class MaskingPruner implements Pruner {
         hasBaseline: d.baseline !== null, threshold: d.threshold, pressure: d.pressure,
       },
     };
-    const arrays: Record<string, Float32Array | Float64Array | Int32Array | Uint8Array> = {
-      energy: concat(t.energy, f32),
-      firstMoment: concat(t.firstMoment, f32),
+    const arrays: Record<string, StateArray> = {
+      keptBits: { bits: keptToFlags(this.kept, this.hidden) },
       biases: concat(this.compact.map((c) => c?.bias ?? new Float32Array(0)), f32),
       importance: t.importance,
       seen: t.seenLayers,
-      kept: concat(kept, i32),
     };
+    if (this.mode === "tracing") {
+      // f32: rounded to f16 they change masks on the evaluation sets (test/dart/state-precision.test.ts).
+      arrays.energy = concat(t.energy, f32);
+      if (t.firstMoment.length) arrays.firstMoment = concat(t.firstMoment, f32);
+    }
     if (d) {
       arrays.driftTotal = d.total;
       arrays.driftCurrent = d.current;
@@ -387,28 +394,32 @@ export class MaskingPruner implements Pruner {
     return encodeState(header, arrays);
   }
 
-  /** Restores the state serialize() wrote; the settings come from the state itself. */
+  /** Restores the state serialize() wrote (version 2, or version 1 of earlier builds); the settings come from the state itself. */
   static restore(tf: Transformer, state: InferenceState, bytes: Uint8Array, options: PrunerOptions = {}): MaskingPruner {
     type Header = ReturnType<typeof JSON.parse>;
     const { header: h, arrays: a } = decodeState<Header>(bytes);
-    const p = new MaskingPruner(tf, state, h.settings as DartSettings, options);
     const c = tf.config;
-    if ((a.energy as Float32Array).length !== c.nLayers * c.hiddenDim) throw new StateFormatError("tracer state belongs to a model of another shape");
+    const H = c.hiddenDim;
+    // v1 always stored the accumulators; v2 stores the kept bitset always, the accumulators while tracing.
+    const shapeOk = a.keptBits ? a.keptBits.length === c.nLayers * H : (a.energy as Float32Array | undefined)?.length === c.nLayers * H;
+    if (!shapeOk || (a.energy && a.energy.length !== c.nLayers * H)) throw new StateFormatError("tracer state belongs to a model of another shape");
+    const p = new MaskingPruner(tf, state, h.settings as DartSettings, options);
     p.mode = h.mode;
     p.traceLeft = h.traceLeft;
     p.pendingRemask = h.pendingRemask;
     p.counters = { ...h.counters };
     p.tracer.tokens = h.tracerTokens;
-    split(a.energy as Float32Array, c.hiddenDim).forEach((e, l) => p.tracer.energy[l]!.set(e));
-    split(a.firstMoment as Float32Array, c.hiddenDim).forEach((e, l) => p.tracer.firstMoment[l]!.set(e));
+    if (a.energy) split(a.energy as Float32Array, H).forEach((e, l) => p.tracer.energy[l]!.set(e));
+    if (a.firstMoment) split(a.firstMoment as Float32Array, H).forEach((e, l) => p.tracer.firstMoment[l]!.set(e));
     p.tracer.importance.set(a.importance as Float64Array);
     p.tracer.seenLayers.set(a.seen as Uint8Array);
-    const keptAll = a.kept as Int32Array;
     let off = 0;
     const masks = (h.keptLengths as number[]).map((n, l) => {
-      const k = keptAll.slice(off, off + n);
+      if (h.fullLayers[l]) return null;
+      if (a.keptBits) return flagsToKept(a.keptBits as Uint8Array, l, H);
+      const k = (a.kept as Int32Array).slice(off, off + n); // v1: kept lists end to end
       off += n;
-      return h.fullLayers[l] ? null : k;
+      return k;
     });
     const biasRows = split(a.biases as Float32Array, c.dim);
     let b = 0;

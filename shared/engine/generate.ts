@@ -2,6 +2,7 @@
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { StreamDecoder } from "../tokenizer/tokenizer.ts";
 import type { ForwardHooks } from "./hooks.ts";
+import { LogitControls, logSoftmax, pickLogprobs, type LogitControlOptions, type TokenLogprob } from "./logit-controls.ts";
 import { Sampler, type SamplerOptions } from "./sampler.ts";
 import type { InferenceState, Transformer } from "./transformer.ts";
 
@@ -15,6 +16,14 @@ export interface GenerateOptions extends SamplerOptions {
   onText?(text: string, tokenId: number): void;
   /** Stop when the caller no longer wants the result (for example a client disconnect). */
   signal?: AbortSignal;
+  /** Frequency / presence penalties and logit bias (OpenAI's), applied before temperature. */
+  logitControls?: LogitControlOptions;
+  /** Report each generated token's log-probability and this many top alternatives (absent: none). */
+  topLogprobs?: number;
+  /** Called for each generated token, before its text goes to onText. */
+  onToken?(tokenId: number, logprob: TokenLogprob | null): void;
+  /** Polled after each token's text: true ends generation with stopReason "stop" (a stop sequence). */
+  shouldStop?(): boolean;
 }
 
 export interface GenerateResult {
@@ -25,7 +34,8 @@ export interface GenerateResult {
   promptIds: number[];
   /** Generated token ids (the stop token excluded). */
   tokens: number[];
-  stopReason: "eos" | "length" | "abort";
+  /** "stop": shouldStop asked for it (the last token then never ran through the model, as with "length"). */
+  stopReason: "eos" | "length" | "abort" | "stop";
   prefillMs: number;
   decodeMs: number;
 }
@@ -56,6 +66,7 @@ export function generateFromIds(
   if (promptIds.length === 0) throw new RangeError("prompt must hold at least one token (BOS)");
   if (promptIds.length + opts.maxTokens > seqLen) throw new PromptTooLongError(promptIds.length, opts.maxTokens, seqLen);
   const sampler = new Sampler(tf.config.vocabSize, opts);
+  const controls = opts.logitControls ? new LogitControls(opts.logitControls) : null;
   const promptText = new StreamDecoder(tok);
   let text = "";
   for (const id of promptIds) text += promptText.push(id);
@@ -79,15 +90,24 @@ export function generateFromIds(
       stopReason = "abort";
       break;
     }
+    if (controls && !controls.inactive) controls.apply(logits);
+    // Log-probabilities before the sampler scales and normalises the logits in place.
+    const logprobs = opts.topLogprobs !== undefined ? logSoftmax(logits) : null;
     const next = sampler.sample(logits);
     if (next === tok.eosId || next === tok.bosId) {
       stopReason = "eos";
       break;
     }
+    controls?.accept(next);
     tokens.push(next);
+    opts.onToken?.(next, logprobs ? pickLogprobs(logprobs, next, opts.topLogprobs!) : null);
     const piece = out.push(next);
     completion += piece;
     if (piece) opts.onText?.(piece, next);
+    if (opts.shouldStop?.()) {
+      stopReason = "stop";
+      break;
+    }
     if (i + 1 === opts.maxTokens) break; // the last token needs no forward pass
     const pos = promptIds.length + i;
     opts.beforeForward?.(pos, next, "decode");

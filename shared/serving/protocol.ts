@@ -8,6 +8,31 @@ export interface NewSegment {
   text: string;
 }
 
+/**
+ * Sampling and output controls beyond temperature / top-p (OpenAI's stop, frequency_penalty,
+ * presence_penalty, logit_bias, logprobs). Absent fields change nothing.
+ */
+export interface SamplingControls {
+  /** Up to 4 stop sequences, matched on decoded text; the match is not part of the completion. */
+  stop?: string[];
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /** Token id (decimal string) -> bias in -100..100. */
+  logitBias?: Record<string, number>;
+  /** Report each token's log-probability with this many top alternatives (absent: no logprobs). */
+  topLogprobs?: number;
+}
+
+/** One generated token's log-probability as the node reports it (token text and its UTF-8 bytes). */
+export interface ReportedLogprob {
+  token: string;
+  bytes: number[];
+  logprob: number;
+  /** Character offset of the token's text in the completion. */
+  offset: number;
+  top: { token: string; bytes: number[]; logprob: number }[];
+}
+
 /** Session object -> node: run one turn. */
 export interface NodeTurnRequest {
   /** Opaque key for the node's soft caches (the Session object's id). */
@@ -24,6 +49,7 @@ export interface NodeTurnRequest {
   dart: DartSettings;
   /** Base64 of the pruner's serialized state from the previous turn ("" for none). */
   prunerState: string;
+  sampling?: SamplingControls;
 }
 
 /** A pruner event as a node reports it: a mask built (kind "mask", remask false) carries the bytes fetched for it. */
@@ -61,6 +87,8 @@ export interface TurnDart {
 export interface TurnText {
   type: "text";
   text: string;
+  /** Tokens whose text starts in this event (when logprobs were asked for). */
+  logprobs?: ReportedLogprob[];
 }
 
 export interface TurnDone {
@@ -126,4 +154,5 @@ export interface SessionTurnRequest {
   /** DART settings the request gave explicitly (null: the session's, or the defaults). */
   dart: DartSettings | null;
   dartDefaults: DartSettings;
+  sampling?: SamplingControls;
 }

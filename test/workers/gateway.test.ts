@@ -74,7 +74,7 @@ describe("request validation", () => {
     ["n 2", { ...ok, n: 2 }, "n"],
     ["stream a string", { ...ok, stream: "yes" }, "stream", "invalid_type"],
     ["stream_options without stream", { ...ok, stream_options: { include_usage: true } }, "stream_options"],
-    ["an unknown field", { ...ok, tools: [] }, "tools", "unknown_parameter"],
+    ["an unknown field", { ...ok, functions: [] }, "functions", "unknown_parameter"],
     ["a bad session id", { ...ok, session_id: "../../etc" }, "session_id"],
     ["an unknown DART method", { ...ok, dart: { method: "magic" } }, "dart.method", "invalid_dart_settings"],
     ["a DART sparsity out of range", { ...ok, dart: { sparsity: 0.99 } }, "dart.sparsity", "invalid_dart_settings"],

@@ -11,6 +11,7 @@ import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
 import type { NodeEvent, NodeTurnRequest, ReportedEvent, TurnError } from "../../shared/serving/protocol.ts";
 import type { KvCache } from "./kv-cache.ts";
 import type { TurnWeightStats } from "./node-weights.ts";
+import { TurnOutput } from "./turn-output.ts";
 
 export interface NodeEngine {
   name: string;
@@ -30,7 +31,7 @@ export interface TurnRecord {
   promptTokens: number;
   cachedTokens: number;
   completionTokens: number;
-  stopReason: "eos" | "length" | "abort" | "error";
+  stopReason: "eos" | "length" | "abort" | "error" | "stop";
   prefillMs: number;
   decodeMs: number;
   method: string;
@@ -90,6 +91,12 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
     maskSparsity: null,
     bytesFetched: 0,
   };
+  const sampling = req.sampling ?? {};
+  const badBias = Object.keys(sampling.logitBias ?? {}).find((id) => Number(id) >= tf.config.vocabSize);
+  if (badBias !== undefined) {
+    emit(clientError(`logit_bias names token ${badBias}; the vocabulary has ${tf.config.vocabSize} tokens`, "logit_bias", "invalid_logit_bias"));
+    return record;
+  }
   const segmentIds = req.segments.map((s) => tok.encode(s.text, { bos: false }));
   let fit;
   try {
@@ -151,6 +158,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   entry.ids = promptIds.slice(0, cached);
   pruner.beginTurn(cached, promptIds.length - cached);
   const abort = new AbortController();
+  const output = new TurnOutput(tok, sampling.stop ?? [], promptIds[promptIds.length - 1]!, emit);
   const r = generateFromIds(
     tf,
     tok,
@@ -168,13 +176,18 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
         pruner.beforeForward(pos, token, phase);
         noteEvents();
       },
-      onText: (text) => emit({ type: "text", text }),
+      onText: (text) => output.text(text),
+      onToken: (id, lp) => output.token(id, lp),
+      shouldStop: () => output.stopped,
+      logitControls: sampling,
+      topLogprobs: sampling.topLogprobs,
       signal: abort.signal,
     },
     cached,
   );
-  // Every generated token went through the forward pass except the last one of a length stop.
-  const forwarded = r.stopReason === "length" ? r.tokens.length - 1 : r.tokens.length;
+  output.finish();
+  // Every generated token went through the forward pass except the last one of a length or stop-sequence stop.
+  const forwarded = r.stopReason === "length" || r.stopReason === "stop" ? r.tokens.length - 1 : r.tokens.length;
   entry.ids = promptIds.concat(r.tokens.slice(0, Math.max(0, forwarded)));
   record.completionTokens = r.tokens.length;
   record.stopReason = r.stopReason;
@@ -191,9 +204,11 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   if (r.stopReason === "abort") return record;
   emit({
     type: "done",
+    // The ids keep the stop sequence's tokens (what the model saw itself say, like an end token);
+    // the text is what the client got.
     completionIds: r.tokens,
-    completion: r.completion,
-    finishReason: r.stopReason === "eos" ? "stop" : "length",
+    completion: output.completion,
+    finishReason: r.stopReason === "length" ? "length" : "stop",
     prefillMs: r.prefillMs,
     decodeMs: r.decodeMs,
     pruner: { state: toBase64(pruner.serialize()), events, masks, stats: statsAfter },

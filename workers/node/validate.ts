@@ -27,11 +27,36 @@ export function validateTurnRequest(b: unknown, vocabSize = Infinity): Problem |
   if (!Number.isInteger(o.seed)) return { message: "seed must be an integer", param: "seed" };
   if (typeof o.prunerState !== "string" || !BASE64.test(o.prunerState)) return { message: "prunerState must be a base64 string", param: "prunerState" };
   if (typeof o.dart !== "object" || o.dart === null || Array.isArray(o.dart)) return { message: "dart must be an object of DART settings", param: "dart" };
+  if (o.sampling !== undefined) {
+    const problem = samplingProblem(o.sampling);
+    if (problem) return { message: problem, param: "sampling" };
+  }
   try {
     parseDartSettings(o.dart);
   } catch (e) {
     if (e instanceof DartSettingsError) return { message: e.message, param: e.param };
     throw e;
+  }
+  return null;
+}
+
+const inRange = (v: unknown, lo: number, hi: number) => v === undefined || (typeof v === "number" && v >= lo && v <= hi);
+
+/** The SamplingControls shape (shared/serving/protocol.ts), as the gateway builds it. */
+function samplingProblem(v: unknown): string | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return "sampling must be an object";
+  const s = v as Record<string, unknown>;
+  if (s.stop !== undefined && !(Array.isArray(s.stop) && s.stop.length <= 4 && s.stop.every((x) => typeof x === "string" && x.length > 0))) {
+    return "sampling.stop must be up to 4 non-empty strings";
+  }
+  if (!inRange(s.frequencyPenalty, -2, 2) || !inRange(s.presencePenalty, -2, 2)) return "penalties must be in [-2, 2]";
+  if (s.topLogprobs !== undefined && !(Number.isInteger(s.topLogprobs) && inRange(s.topLogprobs, 0, 20))) return "sampling.topLogprobs must be an integer in [0, 20]";
+  if (s.logitBias !== undefined) {
+    if (typeof s.logitBias !== "object" || s.logitBias === null || Array.isArray(s.logitBias)) return "sampling.logitBias must be an object";
+    const entries = Object.entries(s.logitBias);
+    if (entries.length > 1024 || !entries.every(([k, b]) => /^(0|[1-9][0-9]{0,8})$/.test(k) && inRange(b, -100, 100) && b !== undefined)) {
+      return "sampling.logitBias must map up to 1024 token ids to numbers in [-100, 100]";
+    }
   }
   return null;
 }

@@ -37,7 +37,7 @@ function isNodeEvent(e: unknown): e is NodeEvent {
       return typeof s.node === "string" && isInt(s.droppedEntries) && Array.isArray(s.segmentIds) && s.segmentIds.every(isIds) && isInt(s.promptTokens) && isInt(s.cachedTokens);
     }
     case "text":
-      return typeof e.text === "string";
+      return typeof e.text === "string" && (e.logprobs === undefined || Array.isArray(e.logprobs));
     case "dart":
       return isObj(e.event) && (e.masks === undefined || Array.isArray(e.masks));
     case "done": {

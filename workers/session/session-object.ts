@@ -81,6 +81,7 @@ export class SessionObject extends DurableObject<Env> {
         seed: req.seed ?? Math.floor(Math.random() * 0x7fffffff),
         dart,
         prunerState: meta?.prunerState ?? "",
+        sampling: req.sampling,
       };
       const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
       const opened = await openTurn(parseNodeList(this.env.NODES), nodeReq, this.env.NODE_TOKEN, timeoutMs);

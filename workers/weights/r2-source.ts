@@ -5,7 +5,6 @@ import { joinKey, type ObjectSource } from "../../shared/weights/source.ts";
 
 export interface R2BucketLike {
   get(key: string): Promise<{ body: ReadableStream; size: number; arrayBuffer(): Promise<ArrayBuffer> } | null>;
-  head(key: string): Promise<{ size: number } | null>;
   put(key: string, value: ArrayBuffer | Uint8Array): Promise<unknown>;
 }
 

@@ -22,8 +22,8 @@ export const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 
 /**
  * The objects of `keys` (duplicates served once, in first-seen order) back to back, streamed
- * one object at a time so the Worker never holds more than one; their sizes (from R2's
- * metadata, -1 for a missing object) in a header. More than MAX_BATCH_BYTES in all is a 413.
+ * chunk by chunk, one object after the other, so the Worker buffers none of them; their sizes
+ * (R2's metadata, -1 for a missing object) in a header. More than MAX_BATCH_BYTES in all is a 413.
  */
 async function batch(request: Request, env: WeightsEnv, prefix: string): Promise<Response> {
   let keys: unknown;
@@ -36,9 +36,14 @@ async function batch(request: Request, env: WeightsEnv, prefix: string): Promise
     return new Response(`keys must be at most ${MAX_BATCH_KEYS} object keys\n`, { status: 400 });
   }
   const unique = [...new Set(keys as string[])];
-  const sizes = await Promise.all(unique.map(async (k) => (await env.WEIGHTS.head(prefix + k))?.size ?? -1));
+  // get() resolves with the metadata (size) and an unread body stream; bodies are read one by one below.
+  const objects = await Promise.all(unique.map((k) => env.WEIGHTS.get(prefix + k)));
+  const sizes = objects.map((o) => (o ? o.size : -1));
   const total = sizes.reduce((n, s) => n + Math.max(s, 0), 0);
-  if (total > MAX_BATCH_BYTES) return new Response(`the batch holds ${total} bytes, more than ${MAX_BATCH_BYTES}: ask for fewer keys\n`, { status: 413 });
+  if (total > MAX_BATCH_BYTES) {
+    await Promise.all(objects.map((o) => o?.body.cancel()));
+    return new Response(`the batch holds ${total} bytes, more than ${MAX_BATCH_BYTES}: ask for fewer keys\n`, { status: 413 });
+  }
   let next = 0;
   let current: ReadableStreamDefaultReader<Uint8Array> | null = null;
   const body = new ReadableStream<Uint8Array>({
@@ -49,14 +54,14 @@ async function batch(request: Request, env: WeightsEnv, prefix: string): Promise
           if (!done) return controller.enqueue(value);
           current = null;
         }
-        while (next < unique.length && sizes[next]! < 0) next++;
-        if (next >= unique.length) return controller.close();
-        // An object gone since head() makes the body short: the client's sha256 check refuses it.
-        current = ((await env.WEIGHTS.get(prefix + unique[next++]!))?.body.getReader() as ReadableStreamDefaultReader<Uint8Array> | undefined) ?? null;
+        while (next < objects.length && !objects[next]) next++;
+        if (next >= objects.length) return controller.close();
+        current = objects[next++]!.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
       }
     },
     async cancel() {
       await current?.cancel();
+      await Promise.all(objects.slice(next).map((o) => o?.body.cancel()));
     },
   });
   return new Response(body, { headers: { "content-type": "application/octet-stream", [BATCH_SIZES_HEADER]: sizes.join(",") } });

@@ -9,6 +9,7 @@ import { toBase64 } from "../../shared/serving/base64.ts";
 import { commonPrefix } from "../../shared/serving/context-window.ts";
 import type { EncodedMaskPlan, NodeTraceRequest, NodeTraceResult, TurnError } from "../../shared/serving/protocol.ts";
 import { encodePlan } from "../../shared/serving/tensor-b64.ts";
+import { prefillPrompt } from "../../shared/engine/generate.ts";
 import { packKv } from "./kv-handoff.ts";
 import { clientError, planPrompt } from "./prompt-plan.ts";
 import { sessionPruner, type NodeEngine } from "./run-turn.ts";
@@ -48,13 +49,10 @@ export function runTrace(engine: NodeEngine, req: NodeTraceRequest): NodeTraceRe
   entry.ids = promptIds.slice(0, cached);
   // Older positions this node has not cached run dense and untraced: they are context, not the turn.
   entry.state.ffn.fill(null);
-  let logits = entry.state.logits;
-  for (let pos = cached; pos < traceFrom; pos++) logits = tf.forward(entry.state, promptIds[pos]!, pos);
+  // The prompt in blocks, as a single node's turn runs it (prefillPrompt), so both compute the same bits.
+  let logits = cached < traceFrom ? prefillPrompt(tf, entry.state, promptIds.slice(0, traceFrom), cached, {}) : null;
   pruner.beginTurn(traceFrom, end - traceFrom);
-  for (let pos = traceFrom; pos < end; pos++) {
-    pruner.beforeForward(pos, promptIds[pos]!, "prompt");
-    logits = tf.forward(entry.state, promptIds[pos]!, pos, pruner.hooks);
-  }
+  if (traceFrom < end) logits = prefillPrompt(tf, entry.state, promptIds, traceFrom, { hooks: pruner.hooks, beforeForward: (pos, token) => pruner.beforeForward(pos, token, "prompt") });
   pruner.finishTrace(end);
   entry.ids = promptIds.slice();
   // The traced positions always travel (from BOS on a first turn), earlier ones when asked.
@@ -72,7 +70,7 @@ export function runTrace(engine: NodeEngine, req: NodeTraceRequest): NodeTraceRe
     masks: pruner.masks(),
     stats: pruner.stats(),
     prior: priorPlanFor(engine, req.dart),
-    kv: kvFrom === null ? null : packKv(tf, entry.state, promptIds, kvFrom, logits),
+    kv: kvFrom === null ? null : packKv(tf, entry.state, promptIds, kvFrom, logits!),
     traceMs: performance.now() - t0,
   };
 }

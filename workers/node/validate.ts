@@ -1,5 +1,5 @@
-// Shape check of a turn request: the Session object is trusted but a node must not crash
-// (or loop for ever) on a malformed body.
+// Shape check of a turn or trace request: the Session object is trusted but a node must not
+// crash (or loop for ever) on a malformed body.
 import { parseDartSettings, DartSettingsError } from "../../shared/dart/index.ts";
 
 export interface Problem {
@@ -7,24 +7,24 @@ export interface Problem {
   param: string;
 }
 
-const isIds = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => Number.isInteger(x) && x >= 0);
-
+const isIds = (a: unknown, vocabSize: number): a is number[] => Array.isArray(a) && a.every((x) => Number.isInteger(x) && x >= 0 && x < vocabSize);
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-const isStrings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string");
+const isBase64s = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string" && BASE64.test(x));
+const isB64 = (x: unknown) => typeof x === "string" && BASE64.test(x);
 
 /** What a turn and a trace share: session, context, new segments, token limit, DART settings and state. */
-function validateCommon(o: Record<string, unknown>): Problem | null {
+function validateCommon(o: Record<string, unknown>, vocabSize: number): Problem | null {
   if (typeof o.sessionKey !== "string" || o.sessionKey === "") return { message: "sessionKey must be a non-empty string", param: "sessionKey" };
-  if (!Array.isArray(o.context) || !o.context.every(isIds)) return { message: "context must be an array of token id arrays", param: "context" };
+  if (!Array.isArray(o.context) || !o.context.every((ids) => isIds(ids, vocabSize))) {
+    return { message: `context must be an array of arrays of token ids below the vocabulary size (${vocabSize})`, param: "context" };
+  }
   if (!Array.isArray(o.segments) || !o.segments.every((s) => typeof s === "object" && s !== null && typeof (s as { text: unknown }).text === "string")) {
     return { message: "segments must be an array of {text}", param: "segments" };
   }
   if (o.maxTokens !== null && !(Number.isInteger(o.maxTokens) && (o.maxTokens as number) >= 1)) return { message: "maxTokens must be a positive integer or null", param: "maxTokens" };
-  if (typeof o.prunerState !== "string") return { message: "prunerState must be a base64 string", param: "prunerState" };
-  if (o.sampling !== undefined) {
-    const problem = samplingProblem(o.sampling);
-    if (problem) return { message: problem, param: "sampling" };
-  }
+  if (typeof o.prunerState !== "string" || !BASE64.test(o.prunerState)) return { message: "prunerState must be a base64 string", param: "prunerState" };
+  if (typeof o.dart !== "object" || o.dart === null || Array.isArray(o.dart)) return { message: "dart must be an object of DART settings", param: "dart" };
   try {
     parseDartSettings(o.dart);
   } catch (e) {
@@ -32,6 +32,42 @@ function validateCommon(o: Record<string, unknown>): Problem | null {
     throw e;
   }
   return null;
+}
+
+/** A turn's `trace`: what a full node's trace hands a sparse node (prior masks, KV entries). */
+function validateTrace(t: unknown, vocabSize: number): Problem | null {
+  if (!isObj(t)) return { message: "trace must be an object", param: "trace" };
+  if (t.node !== null && typeof t.node !== "string") return { message: "trace.node must be a string or null", param: "trace.node" };
+  if (t.prior !== null && !(isObj(t.prior) && isBase64s(t.prior.kept) && isBase64s(t.prior.bias))) return { message: "trace.prior must be {kept, bias} of base64 strings, or null", param: "trace.prior" };
+  const kv = t.kv;
+  if (kv !== null && !(isObj(kv) && Number.isInteger(kv.from) && (kv.from as number) >= 0 && isIds(kv.ids, vocabSize) && isB64(kv.keys) && isB64(kv.values) && isB64(kv.logits))) {
+    return { message: "trace.kv must be {from, ids, keys, values, logits}, or null", param: "trace.kv" };
+  }
+  return null;
+}
+
+export function validateTraceRequest(b: unknown, vocabSize = Infinity): Problem | null {
+  if (!isObj(b)) return { message: "body must be an object", param: "" };
+  if (b.kvFrom !== null && !(Number.isInteger(b.kvFrom) && (b.kvFrom as number) >= 0)) return { message: "kvFrom must be a non-negative integer or null", param: "kvFrom" };
+  return validateCommon(b, vocabSize);
+}
+
+/** `vocabSize` bounds the token ids of `context` (an id past the embedding table would crash the engine). */
+export function validateTurnRequest(b: unknown, vocabSize = Infinity): Problem | null {
+  if (!isObj(b)) return { message: "body must be an object", param: "" };
+  const o = b;
+  if (typeof o.temperature !== "number" || !(o.temperature >= 0 && o.temperature <= 2)) return { message: "temperature must be in [0, 2]", param: "temperature" };
+  if (typeof o.topP !== "number" || !(o.topP > 0 && o.topP <= 1)) return { message: "topP must be in (0, 1]", param: "topP" };
+  if (!Number.isInteger(o.seed)) return { message: "seed must be an integer", param: "seed" };
+  if (o.sampling !== undefined) {
+    const problem = samplingProblem(o.sampling);
+    if (problem) return { message: problem, param: "sampling" };
+  }
+  if (o.trace !== undefined) {
+    const t = validateTrace(o.trace, vocabSize);
+    if (t) return t;
+  }
+  return validateCommon(o, vocabSize);
 }
 
 const inRange = (v: unknown, lo: number, hi: number) => v === undefined || (typeof v === "number" && v >= lo && v <= hi);
@@ -52,37 +88,5 @@ function samplingProblem(v: unknown): string | null {
       return "sampling.logitBias must map up to 1024 token ids to numbers in [-100, 100]";
     }
   }
-  return null;
-}
-
-function validateTrace(t: unknown): Problem | null {
-  if (!isObj(t)) return { message: "trace must be an object", param: "trace" };
-  if (t.node !== null && typeof t.node !== "string") return { message: "trace.node must be a string or null", param: "trace.node" };
-  if (t.prior !== null && !(isObj(t.prior) && isStrings(t.prior.kept) && isStrings(t.prior.bias))) return { message: "trace.prior must be {kept, bias} of base64 strings, or null", param: "trace.prior" };
-  const kv = t.kv;
-  if (kv !== null && !(isObj(kv) && Number.isInteger(kv.from) && isIds(kv.ids) && typeof kv.keys === "string" && typeof kv.values === "string" && typeof kv.logits === "string")) {
-    return { message: "trace.kv must be {from, ids, keys, values, logits}, or null", param: "trace.kv" };
-  }
-  return null;
-}
-
-export function validateTraceRequest(b: unknown): Problem | null {
-  if (!isObj(b)) return { message: "body must be an object", param: "" };
-  if (b.kvFrom !== null && !(Number.isInteger(b.kvFrom) && (b.kvFrom as number) >= 0)) return { message: "kvFrom must be a non-negative integer or null", param: "kvFrom" };
-  return validateCommon(b);
-}
-
-export function validateTurnRequest(b: unknown): Problem | null {
-  if (!isObj(b)) return { message: "body must be an object", param: "" };
-  const o = b;
-  const common = validateCommon(o);
-  if (common) return common;
-  if (o.trace !== undefined) {
-    const t = validateTrace(o.trace);
-    if (t) return t;
-  }
-  if (typeof o.temperature !== "number" || !(o.temperature >= 0 && o.temperature <= 2)) return { message: "temperature must be in [0, 2]", param: "temperature" };
-  if (typeof o.topP !== "number" || !(o.topP > 0 && o.topP <= 1)) return { message: "topP must be in (0, 1]", param: "topP" };
-  if (!Number.isInteger(o.seed)) return { message: "seed must be an integer", param: "seed" };
   return null;
 }

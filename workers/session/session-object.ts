@@ -7,11 +7,15 @@ import { sameSettings } from "../../shared/dart/settings.ts";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { parseChatTemplate, renderSegments } from "../../shared/serving/chat-template.ts";
 import { ChatTemplateError } from "../../shared/serving/jinja-template.ts";
+import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
+import { signSessionKey } from "../../shared/serving/session-key.ts";
 import type { NewSegment, NodeEvent, NodeTurnRequest, SessionEvent, SessionTurnRequest, TurnStart } from "../../shared/serving/protocol.ts";
 import type { Env } from "../env.ts";
 import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList } from "./node-client.ts";
 import { nextNodeEvent, nodeErrorResponse } from "./node-events.ts";
+import { stateVersion } from "./state-blob.ts";
+import { checkMessageFits, maxStateBytes, stateTooLarge } from "./storage-limits.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
 import { sessionView } from "./view.ts";
 
@@ -26,10 +30,13 @@ export class SessionObject extends DurableObject<Env> {
   private readonly store: SessionStore;
   /** One generation at a time; in memory because a generation does not outlive the object. */
   private busy = false;
+  /** What this session's storage takes (storage-limits.ts). */
+  readonly limits: { maxStateBytes: number };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new SessionStore(ctx.storage);
+    this.limits = { maxStateBytes: maxStateBytes(env.MAX_STATE_BYTES) };
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -43,7 +50,7 @@ export class SessionObject extends DurableObject<Env> {
       if (request.method === "DELETE") {
         if (this.busy) throw new ApiError(409, "this session is generating; retry the delete when the turn ends", { code: "session_busy" });
         await this.store.deleteAll();
-        this.ctx.waitUntil(forgetSession(parseNodeList(this.env.NODES), this.ctx.id.toString(), this.env.NODE_TOKEN));
+        this.ctx.waitUntil(forgetSession(parseNodeList(this.env.NODES), await this.nodeSessionKey(), this.env.NODE_TOKEN));
         return Response.json({ id: meta.sessionId, object: "session.deleted", deleted: true });
       }
       throw new ApiError(405, `method ${request.method} not allowed`, { code: "method_not_allowed" });
@@ -71,8 +78,10 @@ export class SessionObject extends DurableObject<Env> {
       const dart = meta?.dart ?? req.dart ?? req.dartDefaults;
       const history = this.store.messages().filter((m) => m.inContext);
       const pending = this.newMessages(req, meta !== null, history);
+      for (const p of pending) checkMessageFits(p.role, p.content);
+      const saved = meta ? this.store.prunerState() : null;
       const nodeReq: NodeTurnRequest = {
-        sessionKey: this.ctx.id.toString(),
+        sessionKey: await this.nodeSessionKey(),
         context: history.map((m) => m.ids),
         segments: pending.map((p) => p.segment),
         maxTokens: req.maxTokens,
@@ -80,7 +89,7 @@ export class SessionObject extends DurableObject<Env> {
         topP: req.topP,
         seed: req.seed ?? Math.floor(Math.random() * 0x7fffffff),
         dart,
-        prunerState: meta?.prunerState ?? "",
+        prunerState: saved ? toBase64(saved) : "",
         sampling: req.sampling,
       };
       const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
@@ -104,6 +113,11 @@ export class SessionObject extends DurableObject<Env> {
     } finally {
       if (!handedOver) this.busy = false;
     }
+  }
+
+  /** This session's KV-cache key on the nodes, signed so no one else can name it (shared/serving/session-key.ts). */
+  private nodeSessionKey(): Promise<string> {
+    return signSessionKey(this.ctx.id.toString(), this.env.NODE_TOKEN);
   }
 
   /** Messages of this request the session has not seen, rendered by the chat template. */
@@ -145,13 +159,15 @@ export class SessionObject extends DurableObject<Env> {
           if (e?.type === "text" || e?.type === "dart") return controller.enqueue(ndjsonLine(e));
           if (e?.type === "done") {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
+            const state = fromBase64(e.pruner.state);
+            if (state.byteLength > this.limits.maxStateBytes) throw stateTooLarge(state.byteLength, this.limits.maxStateBytes);
             this.store.recordTurn({
               droppedMessages: start.droppedEntries,
               messages: [
                 ...pending.map((p, i) => ({ role: p.role, content: p.content, ids: start.segmentIds[i] ?? [] })),
                 { role: "assistant", content: e.completion, ids: e.completionIds },
               ],
-              prunerState: e.pruner.state,
+              prunerState: { bytes: state, version: await stateVersion(state) },
               events: e.pruner.events,
               masks: e.pruner.masks,
               stats: e.pruner.stats,

@@ -18,7 +18,7 @@ import type { TurnRecord } from "./run-turn.ts";
 import { validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
-  [--port <n>] [--host <ip>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>]
+  [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>]
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
@@ -33,6 +33,7 @@ const { values: v } = parseArgs({
     model: { type: "string" },
     tokenizer: { type: "string" },
     port: { type: "string" },
+    "listen-fd": { type: "string" },
     host: { type: "string" },
     name: { type: "string" },
     "kv-budget-mb": { type: "string" },
@@ -219,7 +220,8 @@ const server = createServer(async (req, res) => {
 });
 
 await ready;
-server.listen(port, host, () => {
+// --listen-fd: a socket the launcher bound and listens on (cli/ports.ts), so no other process can take the port meanwhile.
+server.listen(v["listen-fd"] !== undefined ? { fd: Number(v["listen-fd"]) } : { port, host }, () => {
   const addr = server.address();
   const actual = typeof addr === "object" && addr ? addr.port : port;
   process.stdout.write(`listening http://${host}:${actual} ${threadOptions.name}\n`);

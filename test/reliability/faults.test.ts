@@ -9,7 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { stories } from "../helpers/model-dir.ts";
-import { startFixture, type Fixture } from "../serving/stack-fixture.ts";
+import { startFixture, disposeFixtures, type Fixture } from "../serving/stack-fixture.ts";
 import { describeError, sessionView, streamTurn, type StreamedTurn } from "./harness.ts";
 
 const { tok } = stories();
@@ -21,7 +21,7 @@ beforeAll(async () => {
   f = await startFixture({ nodes: 2, tokenDelayMs: TOKEN_DELAY_MS, vars: { NODE_TIMEOUT_MS: "5000" } });
 }, 180_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 interface Conversation {

@@ -5,7 +5,7 @@ import OpenAI from "openai";
 import { generate, generateFromIds } from "../../shared/engine/generate.ts";
 import { createPruner, parseDartSettings, type DartSettings } from "../../shared/dart/index.ts";
 import { stories } from "../helpers/model-dir.ts";
-import { KEY_B, MODEL, nodeTurns, startFixture, type Fixture } from "./stack-fixture.ts";
+import { KEY_B, MODEL, nodeTurns, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 type Extra = { session_id: string; dropped_messages: number; usage: { tokens_cached: number } };
 const extra = (r: unknown) => r as Extra;
@@ -30,7 +30,7 @@ beforeAll(async () => {
   f = await startFixture({ tokenDelayMs: 4, vars: { NODE_TIMEOUT_MS: "2000" } });
 }, 120_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 async function chat(content: string, opts: { session?: string; maxTokens?: number; key?: string } = {}) {

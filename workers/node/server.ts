@@ -130,7 +130,8 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | n
 }
 
 async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const raw = await readBody(req, 16 * 1024 * 1024);
+  // Room for a session's pruner state at its limit (MAX_STATE_BYTES, 16 MiB) as base64, plus the context.
+  const raw = await readBody(req, 32 * 1024 * 1024);
   if (raw === null) return json(res, 413, errorBody("request body too large", "invalid_request_error", null, "request_too_large"));
   let body: unknown;
   try {

@@ -81,6 +81,7 @@ export class SessionObject extends DurableObject<Env> {
       const history = this.store.messages().filter((m) => m.inContext);
       const nodeReq: NodeTurnRequest = {
         sessionKey: await this.nodeSessionKey(),
+        tenant: req.owner,
         context: history.map((m) => m.ids),
         segments: pending.map((p) => p.segment),
         maxTokens: req.maxTokens,

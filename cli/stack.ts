@@ -212,11 +212,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     };
     startWrangler().then(wranglerReady.resolve, wranglerReady.reject);
     const [nodes] = await Promise.all([nodesReady, wranglerUp]);
+    // Ready means a chat would succeed: the gateway reaches a loaded node with this stack's token.
+    const readyz = () => waitForHttp(`${url}/readyz`, wrangler, 60_000);
+    await readyz();
     const restartGateway = async (signal: NodeJS.Signals = "SIGTERM", whileStopped?: () => void | Promise<void>) => {
       await wrangler.stop(signal);
       procs.splice(procs.indexOf(wrangler), 1);
       await whileStopped?.();
       await startWrangler();
+      await readyz();
     };
     return { url, metricsToken, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
   } catch (e) {

@@ -11,7 +11,7 @@ import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
 import { signSessionKey } from "../../shared/serving/session-key.ts";
 import type { NewSegment, NodeEvent, NodeTurnRequest, SessionEvent, SessionTurnRequest, TurnStart } from "../../shared/serving/protocol.ts";
 import type { Env } from "../env.ts";
-import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList } from "./node-client.ts";
+import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList, probeNodes } from "./node-client.ts";
 import { nextNodeEvent, nodeErrorResponse } from "./node-events.ts";
 import { stateVersion } from "./state-blob.ts";
 import { checkMessageFits, maxStateBytes, stateTooLarge } from "./storage-limits.ts";
@@ -43,6 +43,7 @@ export class SessionObject extends DurableObject<Env> {
       const url = new URL(request.url);
       const owner = request.headers.get("x-owner") ?? "";
       if (request.method === "POST" && url.pathname === "/turn") return await this.turn((await request.json()) as SessionTurnRequest);
+      if (request.method === "GET" && url.pathname === "/ready") return Response.json(await probeNodes(parseNodeList(this.env.NODES), this.env.NODE_TOKEN));
       const meta = this.store.meta();
       if (!meta || meta.owner !== owner) throw new ApiError(404, "no such session", { param: "session_id", code: "session_not_found" });
       if (request.method === "GET") return Response.json(sessionView(meta, this.store.messages(), this.store.events()));

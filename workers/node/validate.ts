@@ -16,6 +16,7 @@ const isB64 = (x: unknown) => typeof x === "string" && BASE64.test(x);
 /** What a turn and a trace share: session, context, new segments, token limit, DART settings and state. */
 function validateCommon(o: Record<string, unknown>, vocabSize: number): Problem | null {
   if (typeof o.sessionKey !== "string" || o.sessionKey === "") return { message: "sessionKey must be a non-empty string", param: "sessionKey" };
+  if (o.tenant !== undefined && !(typeof o.tenant === "string" && o.tenant.length <= 128)) return { message: "tenant must be a string of at most 128 characters", param: "tenant" };
   if (!Array.isArray(o.context) || !o.context.every((ids) => isIds(ids, vocabSize))) {
     return { message: `context must be an array of arrays of token ids below the vocabulary size (${vocabSize})`, param: "context" };
   }

@@ -15,10 +15,11 @@ import { ndjsonLine } from "../../shared/serving/ndjson.ts";
 import type { NodeEvent } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
+import { PrunerStateCache } from "./state-cache.ts";
 import { validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
-  [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>]
+  [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--state-cache-mb <n>] [--token-delay-ms <n>]
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
@@ -37,6 +38,7 @@ const { values: v } = parseArgs({
     host: { type: "string" },
     name: { type: "string" },
     "kv-budget-mb": { type: "string" },
+    "state-cache-mb": { type: "string" },
     "token-delay-ms": { type: "string" },
     weights: { type: "string" },
     "weights-budget-mb": { type: "string" },
@@ -68,6 +70,8 @@ const recent: (TurnRecord & { at: number })[] = [];
 let cacheStats = { entries: 0, bytes: 0 };
 let weightCounters: WeightCounters = { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 };
 const metrics = new NodeMetrics(threadOptions.name);
+/** The state each session's last turn here produced, so the Session object need not resend it (state-cache.ts). */
+const states = new PrunerStateCache(Number(v["state-cache-mb"] ?? 64) * 1024 * 1024);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
 let nextId = 1;
@@ -142,6 +146,9 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   const problem = validateTurnRequest(body);
   if (problem) return json(res, 400, errorBody(problem.message, "invalid_request_error", problem.param, "invalid_turn"));
   const turn = body as Extract<ToEngine, { kind: "turn" }>["req"];
+  if (!states.resolve(turn)) {
+    return json(res, 409, errorBody("this node does not hold that pruner state version; send the state", "invalid_request_error", "prunerStateVersion", "state_not_cached"));
+  }
 
   const id = nextId++;
   const abortFlag = new SharedArrayBuffer(4);
@@ -169,6 +176,7 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
           res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
           res.flushHeaders();
         }
+        if (e.type === "done") states.remember(turn.sessionKey, e.pruner.state);
         res.write(ndjsonLine(e));
       } else if (m.kind === "end" || m.kind === "crash") {
         jobs.delete(id);
@@ -195,7 +203,7 @@ const server = createServer(async (req, res) => {
     }
     if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });
     if (req.method === "GET" && url.pathname === "/stats") {
-      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo });
+      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, states: states.stats(), weights: weightsInfo });
     }
     if (req.method === "GET" && url.pathname === "/metrics") {
       const accepted = [metricsToken, token].filter(Boolean).map((t) => `Bearer ${t}`);
@@ -210,6 +218,7 @@ const server = createServer(async (req, res) => {
     const m = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);
     if (req.method === "DELETE" && m) {
       engine.postMessage({ kind: "drop", sessionKey: decodeURIComponent(m[1]!) } satisfies ToEngine);
+      states.drop(decodeURIComponent(m[1]!));
       return json(res, 200, { dropped: true });
     }
     json(res, 404, errorBody(`no route ${req.method} ${url.pathname}`, "invalid_request_error", null, "not_found"));

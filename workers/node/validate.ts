@@ -22,6 +22,9 @@ export function validateTurnRequest(b: unknown): Problem | null {
   if (typeof o.topP !== "number" || !(o.topP > 0 && o.topP <= 1)) return { message: "topP must be in (0, 1]", param: "topP" };
   if (!Number.isInteger(o.seed)) return { message: "seed must be an integer", param: "seed" };
   if (typeof o.prunerState !== "string") return { message: "prunerState must be a base64 string", param: "prunerState" };
+  if (o.prunerStateVersion !== undefined && !(typeof o.prunerStateVersion === "string" && /^[0-9a-f]{32}$/.test(o.prunerStateVersion))) {
+    return { message: "prunerStateVersion must be 32 hex digits", param: "prunerStateVersion" };
+  }
   if (o.sampling !== undefined) {
     const problem = samplingProblem(o.sampling);
     if (problem) return { message: problem, param: "sampling" };

@@ -6,6 +6,7 @@ import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../gateway/middleware/auth.ts";
 import { sessionStub } from "../../gateway/session-stub.ts";
+import { signSessionKey } from "../../shared/serving/session-key.ts";
 import type { SessionObject } from "../../workers/session/session-object.ts";
 import { KEY } from "./keys.ts";
 
@@ -25,7 +26,9 @@ interface View {
 }
 const view = async (id: string) => (await (await SELF.fetch(`https://gateway.test/v1/sessions/${id}`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as View;
 const nodeUrl = () => env.NODES.split(",")[0]!.trim();
-const nodeStates = async () => ((await (await fetch(`${nodeUrl()}/stats`)).json()) as { states: { hits: number; misses: number; entries: number } }).states;
+const nodeAuth = () => (env.NODE_TOKEN ? { authorization: `Bearer ${env.NODE_TOKEN}` } : {});
+const nodeStats = async () => (await fetch(`${nodeUrl()}/stats`, { headers: nodeAuth() })).json();
+const nodeStates = async () => ((await nodeStats()) as { states: { hits: number; misses: number; entries: number } }).states;
 
 describe("pruner state soft cache on the node", () => {
   it("an unchanged node gets the state's version only; a node that lost it gets the state resent in the same turn", async () => {
@@ -47,8 +50,9 @@ describe("pruner state soft cache on the node", () => {
     expect(v2.dart.state.version).not.toBe(v1.dart.state.version);
 
     // The node forgets the session (as a restarted node would): the next turn resends the state.
-    const key = await runInDurableObject(sessionStub(env, (await sha256Hex(KEY)).slice(0, 32), id), (_o: SessionObject, state) => state.id.toString());
-    expect((await fetch(`${nodeUrl()}/v1/sessions/${encodeURIComponent(key)}`, { method: "DELETE" })).status).toBe(200);
+    const objectId = await runInDurableObject(sessionStub(env, (await sha256Hex(KEY)).slice(0, 32), id), (_o: SessionObject, state) => state.id.toString());
+    const key = await signSessionKey(objectId, env.NODE_TOKEN);
+    expect((await fetch(`${nodeUrl()}/v1/sessions/${encodeURIComponent(key)}`, { method: "DELETE", headers: nodeAuth() })).status).toBe(200);
     await chat("The cat", id);
     const v3 = await view(id);
     const t3 = v3.transfer.turns[2]!;
@@ -56,7 +60,7 @@ describe("pruner state soft cache on the node", () => {
     expect(t3.sent_bytes).toBeGreaterThan((v2.dart.state.bytes * 4) / 3);
     expect((await nodeStates()).misses).toBe(after.misses + 1);
     // The node continued the resent state: the pruner's token count goes on from turn 2's.
-    const turns = ((await (await fetch(`${nodeUrl()}/stats`)).json()) as { turns: { sessionKey: string; ffnTokens: number }[] }).turns;
+    const turns = ((await nodeStats()) as { turns: { sessionKey: string; ffnTokens: number }[] }).turns;
     const last = turns.filter((t) => t.sessionKey === key).at(-1)!;
     expect(v3.dart.stats.tokens).toBe(v2.dart.stats.tokens + last.ffnTokens);
     expect(v3.transfer.sent_bytes).toBe(v3.transfer.turns.reduce((n, t) => n + t.sent_bytes, 0));

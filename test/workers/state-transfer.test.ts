@@ -26,7 +26,7 @@ interface View {
 }
 const view = async (id: string) => (await (await SELF.fetch(`https://gateway.test/v1/sessions/${id}`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as View;
 const nodeUrl = () => env.NODES.split(",")[0]!.trim();
-const nodeAuth = () => (env.NODE_TOKEN ? { authorization: `Bearer ${env.NODE_TOKEN}` } : {});
+const nodeAuth = (): Record<string, string> => (env.NODE_TOKEN ? { authorization: `Bearer ${env.NODE_TOKEN}` } : {});
 const nodeStats = async () => (await fetch(`${nodeUrl()}/stats`, { headers: nodeAuth() })).json();
 const nodeStates = async () => ((await nodeStats()) as { states: { hits: number; misses: number; entries: number } }).states;
 

@@ -19,10 +19,16 @@ import type { NodeEvent } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
 import { PrunerStateCache } from "./state-cache.ts";
+import { FairTurnQueue } from "./turn-queue.ts";
 import { validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
   [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--state-cache-mb <n>] [--token-delay-ms <n>]
+  [--max-queue <n>] [--max-queue-wait-ms <n>]
+  Turns wait for the engine in a queue served round-robin across tenants (API keys); more than
+  --max-queue waiting (default 16), or one waiting over --max-queue-wait-ms (default 10000), is
+  answered 429 with Retry-After. --state-cache-mb (default 64) bounds the pruner states kept
+  for the sessions' next turns (state-cache.ts).
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
@@ -45,6 +51,8 @@ const { values: v } = parseArgs({
     "token-delay-ms": { type: "string" },
     weights: { type: "string" },
     "weights-budget-mb": { type: "string" },
+    "max-queue": { type: "string" },
+    "max-queue-wait-ms": { type: "string" },
     help: { type: "boolean" },
   },
 });
@@ -66,6 +74,8 @@ const threadOptions: EngineThreadOptions = {
   kvBudgetBytes: Number(v["kv-budget-mb"] ?? 256) * 1024 * 1024,
   tokenDelayMs: Number(v["token-delay-ms"] ?? 0),
 };
+
+const turnQueue = new FairTurnQueue({ maxWaiting: Number(v["max-queue"] ?? 16), maxWaitMs: Number(v["max-queue-wait-ms"] ?? 10_000) });
 
 const engine = new Worker(new URL("./engine-thread.ts", import.meta.url), { workerData: threadOptions });
 const jobs = new Map<number, (m: FromEngine) => void>();
@@ -125,6 +135,12 @@ function errorBody(message: string, type: string, param: string | null, code: st
   return { error: { message, type, param, code } };
 }
 
+function busy(res: ServerResponse): void {
+  const retryAfter = turnQueue.retryAfterSeconds();
+  res.writeHead(429, { "content-type": "application/json", "retry-after": String(retryAfter) });
+  res.end(JSON.stringify(errorBody(`this inference node is busy; retry in ${retryAfter}s`, "rate_limit_error", null, "node_busy")));
+}
+
 async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   let size = 0;
   const chunks: Buffer[] = [];
@@ -156,6 +172,15 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   if (!states.resolve(turn)) {
     return json(res, 409, errorBody("this node does not hold that pruner state version; send the state", "invalid_request_error", "prunerStateVersion", "state_not_cached"));
   }
+  // Admission: fair across tenants and bounded; a full or slow queue answers 429 (turn-queue.ts).
+  const slot = turnQueue.enter(turn.tenant ?? "");
+  if (!slot) return busy(res);
+  let admitted = false;
+  res.on("close", () => {
+    if (!admitted) slot.release(); // gone while waiting: leave the queue
+  });
+  if (!(await slot.ready)) return res.destroyed ? undefined : busy(res);
+  admitted = true;
 
   const id = nextId++;
   const abortFlag = new SharedArrayBuffer(4);
@@ -187,6 +212,7 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
         res.write(ndjsonLine(e));
       } else if (m.kind === "end" || m.kind === "crash") {
         jobs.delete(id);
+        slot.release();
         if (m.kind === "crash") {
           process.stderr.write(`turn ${id} failed: ${m.message}\n`);
           const e: NodeEvent = { type: "error", status: 500, message: "the inference node failed on this turn", param: null, code: "node_error" };
@@ -217,7 +243,7 @@ const server = createServer(async (req, res) => {
       return json(res, 401, errorBody(`GET ${url.pathname} needs Authorization: Bearer <metrics token>`, "invalid_request_error", null, "invalid_metrics_token"));
     }
     if (req.method === "GET" && url.pathname === "/stats") {
-      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, states: states.stats(), weights: weightsInfo });
+      return json(res, 200, { node: threadOptions.name, turns: recent, queue: turnQueue.stats(), cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, states: states.stats(), weights: weightsInfo });
     }
     if (req.method === "GET" && url.pathname === "/metrics") {
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });

@@ -92,6 +92,7 @@ export class SessionObject extends DurableObject<Env> {
       for (const p of pending) checkMessageFits(p.role, p.content);
       const nodeReq: NodeTurnRequest = {
         sessionKey: await this.nodeSessionKey(),
+        tenant: req.owner,
         context: history.map((m) => m.ids),
         segments: pending.map((p) => p.segment),
         maxTokens: req.maxTokens,

@@ -49,8 +49,14 @@ export interface NodeTurnRequest {
   topP: number;
   seed: number;
   dart: DartSettings;
-  /** Base64 of the pruner's serialized state from the previous turn ("" for none); after a trace, the trace's. */
+  /** Base64 of the pruner's serialized state from the previous turn ("" for none, or to use prunerStateVersion). */
   prunerState: string;
+  /**
+   * With prunerState "": the version (shared/serving/state-version.ts) of the state the session
+   * holds. A node that kept that state from the session's last turn uses it; one that did not
+   * answers 409 `state_not_cached` before starting, and the Session object resends the state.
+   */
+  prunerStateVersion?: string;
   /** A sparse node's turn after a trace elsewhere (absent: the node traces itself, or a sparse node continues the state's masks). */
   trace?: TurnTrace;
   sampling?: SamplingControls;

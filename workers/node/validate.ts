@@ -8,10 +8,11 @@ export interface Problem {
 }
 
 const isIds = (a: unknown, vocabSize: number): a is number[] => Array.isArray(a) && a.every((x) => Number.isInteger(x) && x >= 0 && x < vocabSize);
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** Whole quads of the base64 alphabet, at most two "=" at the end. Linear: a repeated group (one per quad) overflows V8's regex stack on a multi-MB pruner state. */
+const isBase64 = (s: string) => s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s);
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-const isBase64s = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string" && BASE64.test(x));
-const isB64 = (x: unknown) => typeof x === "string" && BASE64.test(x);
+const isBase64s = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string" && isBase64(x));
+const isB64 = (x: unknown) => typeof x === "string" && isBase64(x);
 
 /** What a turn and a trace share: session, context, new segments, token limit, DART settings and state. */
 function validateCommon(o: Record<string, unknown>, vocabSize: number): Problem | null {
@@ -24,7 +25,10 @@ function validateCommon(o: Record<string, unknown>, vocabSize: number): Problem 
     return { message: "segments must be an array of {text}", param: "segments" };
   }
   if (o.maxTokens !== null && !(Number.isInteger(o.maxTokens) && (o.maxTokens as number) >= 1)) return { message: "maxTokens must be a positive integer or null", param: "maxTokens" };
-  if (typeof o.prunerState !== "string" || !BASE64.test(o.prunerState)) return { message: "prunerState must be a base64 string", param: "prunerState" };
+  if (typeof o.prunerState !== "string" || !isBase64(o.prunerState)) return { message: "prunerState must be a base64 string", param: "prunerState" };
+  if (o.prunerStateVersion !== undefined && !(typeof o.prunerStateVersion === "string" && /^[0-9a-f]{32}$/.test(o.prunerStateVersion))) {
+    return { message: "prunerStateVersion must be 32 hex digits", param: "prunerStateVersion" };
+  }
   if (typeof o.dart !== "object" || o.dart === null || Array.isArray(o.dart)) return { message: "dart must be an object of DART settings", param: "dart" };
   try {
     parseDartSettings(o.dart);

@@ -9,7 +9,9 @@ import type { LayerMaskSummary } from "../../shared/dart/pruner.ts";
 import { ApiError } from "../../shared/serving/api-error.ts";
 import type { NodeTraceResult, NodeTurnRequest, PrefillMode, ReportedEvent, TurnStart } from "../../shared/serving/protocol.ts";
 import type { Env } from "../env.ts";
+import { toBase64 } from "../../shared/serving/base64.ts";
 import { openTurn, parseNodeList, type OpenedTurn } from "./node-client.ts";
+import type { TurnTransfer } from "./state-transfer.ts";
 import { traceTurn } from "./trace-client.ts";
 
 /** Methods a sparse node decodes; dense and dart-paper need the dense FFN mid-turn (see workers/node/sparse-decode.ts). */
@@ -20,6 +22,7 @@ export type LeadEvents = (start: TurnStart) => { event: ReportedEvent; masks?: L
 
 export interface RoutedTurn {
   opened: OpenedTurn;
+  transfer: TurnTransfer;
   lead: LeadEvents;
   /** The trace this turn used (null: none). */
   trace: NodeTraceResult | null;
@@ -31,17 +34,30 @@ export function prefillMode(env: Pick<Env, "PREFILL_MODE">): PrefillMode {
 
 const noLead: LeadEvents = () => [];
 
-export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: number): Promise<RoutedTurn | Response> {
+/** Opens a whole turn on one of `nodes` (the state by version, or itself: state-transfer.ts). */
+export type OpenSingle = (nodes: string[], req: NodeTurnRequest) => Promise<{ opened: OpenedTurn; transfer: TurnTransfer }>;
+
+const bodyBytes = (x: unknown) => new TextEncoder().encode(JSON.stringify(x)).byteLength;
+
+/**
+ * `req` names its pruner state by version only; `loadState` gives the state itself, which a
+ * split turn always sends: the trace starts from it, and the sparse node gets the trace's.
+ */
+export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: number, single: OpenSingle, loadState: () => Uint8Array | null): Promise<RoutedTurn | Response> {
   const full = parseNodeList(env.NODES);
   const sparse = parseNodeList(env.SPARSE_NODES);
   if (sparse.length === 0 || !SPARSE_METHODS.has(req.dart.method)) {
-    return { opened: await openTurn(full.length ? full : sparse, req, env.NODE_TOKEN, timeoutMs), lead: noLead, trace: null };
+    return { ...(await single(full.length ? full : sparse, req)), lead: noLead, trace: null };
   }
+  const saved = loadState();
+  req = { ...req, prunerState: saved ? toBase64(saved) : "" };
+  delete req.prunerStateVersion;
   const kv = prefillMode(env) === "kv";
   const t = full.length
     ? await traceTurn(full, { sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart, prunerState: req.prunerState, kvFrom: kv ? 1 + req.context.flat().length : null }, env.NODE_TOKEN, timeoutMs)
     : ({ kind: "untraced", skipped: [] } as const);
   if (t.kind === "refused") return t.response;
+  const transfer: TurnTransfer = { sentBytes: 0, receivedBytes: 0, stateSent: true };
   const traced = t.kind === "traced" ? t.result : null;
   const sparseReq: NodeTurnRequest = traced
     ? { ...req, prunerState: traced.state, trace: { node: traced.node, prior: traced.prior, kv: traced.kv } }
@@ -49,10 +65,11 @@ export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: numbe
   let opened: OpenedTurn;
   try {
     opened = await openTurn(sparse, sparseReq, env.NODE_TOKEN, timeoutMs);
+    transfer.sentBytes = bodyBytes(sparseReq);
   } catch (e) {
     // No sparse node could take it: a full node runs the whole turn (it traces again, from its cache).
     if (!(e instanceof ApiError && e.status === 503) || full.length === 0) throw e;
-    return { opened: await openTurn(full, req, env.NODE_TOKEN, timeoutMs), lead: noLead, trace: null };
+    return { opened: await openTurn(full, req, env.NODE_TOKEN, timeoutMs), transfer: { sentBytes: bodyBytes(req), receivedBytes: 0, stateSent: saved !== null }, lead: noLead, trace: null };
   }
   const why = t.kind === "untraced" ? (t.skipped.length ? t.skipped.map((s) => `${s.node}: ${s.reason}`).join("; ") : "no full node configured") : "";
   const lead: LeadEvents = (start) => {
@@ -66,5 +83,5 @@ export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: numbe
       return built ? { event, masks: traced.masks } : { event };
     });
   };
-  return { opened, lead, trace: traced };
+  return { opened, transfer, lead, trace: traced };
 }

@@ -37,6 +37,8 @@ export interface ReportedLogprob {
 export interface NodeTurnRequest {
   /** Opaque key for the node's soft caches (the Session object's id). */
   sessionKey: string;
+  /** Who the turn is for (the API key's namespace): the node queues turns fairly across tenants. */
+  tenant?: string;
   /** Token ids of the messages still in context, oldest first, without BOS. */
   context: number[][];
   /** New messages of this turn, rendered; the node tokenizes each into one context entry. */
@@ -47,8 +49,14 @@ export interface NodeTurnRequest {
   topP: number;
   seed: number;
   dart: DartSettings;
-  /** Base64 of the pruner's serialized state from the previous turn ("" for none). */
+  /** Base64 of the pruner's serialized state from the previous turn ("" for none, or to use prunerStateVersion). */
   prunerState: string;
+  /**
+   * With prunerState "": the version (shared/serving/state-version.ts) of the state the session
+   * holds. A node that kept that state from the session's last turn uses it; one that did not
+   * answers 409 `state_not_cached` before starting, and the Session object resends the state.
+   */
+  prunerStateVersion?: string;
   sampling?: SamplingControls;
 }
 

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { chatTemplateSetting } from "./gguf-head.ts";
 import { assertPortFree, freePort, listenLoopback, portOf } from "./ports.ts";
 import { apiKeyHashes, wranglerVars } from "./stack-secrets.ts";
 import { Child } from "./supervise.ts";
@@ -183,6 +184,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       );
     })();
     nodesReady.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+    // A GGUF model's own chat template unless one is configured.
+    const chatTemplate = opts.chatTemplate ?? chatTemplateSetting(opts.modelPath);
     const vars: Record<string, string> = {
       NODES: nodePorts.map((p) => `http://127.0.0.1:${p}`).join(","),
       NODE_TOKEN: nodeToken,
@@ -190,7 +193,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       API_KEY_HASHES: await apiKeyHashes(opts.apiKeys),
       ...(opts.rateLimitPerMinute !== undefined ? { RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) } : {}),
       ...(opts.maxBodyBytes !== undefined ? { MAX_BODY_BYTES: String(opts.maxBodyBytes) } : {}),
-      ...(opts.chatTemplate !== undefined ? { CHAT_TEMPLATE: opts.chatTemplate } : {}),
+      ...(chatTemplate !== undefined ? { CHAT_TEMPLATE: chatTemplate } : {}),
       ...opts.vars,
     };
     // Secrets go to wrangler through a file only this user can read, never the command line.

@@ -5,7 +5,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { sameSettings } from "../../shared/dart/settings.ts";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
-import { parseChatTemplate, renderMessage } from "../../shared/serving/chat-template.ts";
+import { parseChatTemplate, renderSegments } from "../../shared/serving/chat-template.ts";
+import { ChatTemplateError } from "../../shared/serving/jinja-template.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
 import { signSessionKey } from "../../shared/serving/session-key.ts";
@@ -76,12 +77,13 @@ export class SessionObject extends DurableObject<Env> {
     let handedOver = false;
     try {
       const dart = meta?.dart ?? req.dart ?? req.dartDefaults;
-      const pending = this.newMessages(req, meta !== null);
+      const history = this.store.messages().filter((m) => m.inContext);
+      const pending = this.newMessages(req, meta !== null, history);
       for (const p of pending) checkMessageFits(p.role, p.content);
       const saved = meta ? this.store.prunerState() : null;
-      const history = this.store.messages().filter((m) => m.inContext);
       const nodeReq: NodeTurnRequest = {
         sessionKey: await this.nodeSessionKey(),
+        tenant: req.owner,
         context: history.map((m) => m.ids),
         segments: pending.map((p) => p.segment),
         maxTokens: req.maxTokens,
@@ -121,7 +123,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Messages of this request the session has not seen, rendered by the chat template. */
-  private newMessages(req: SessionTurnRequest, resumed: boolean): Pending[] {
+  private newMessages(req: SessionTurnRequest, resumed: boolean, history: { role: string; content: string }[]): Pending[] {
     if (req.prompt !== undefined) return [{ role: "user", content: req.prompt, segment: { text: req.prompt } }];
     const msgs = req.messages ?? [];
     // A resumed session already holds everything up to the last assistant reply; clients
@@ -131,7 +133,15 @@ export class SessionObject extends DurableObject<Env> {
     const fresh = msgs.slice(from);
     if (fresh.length === 0) throw badRequest("no new message after the last assistant message", "messages", "no_new_message");
     const template = parseChatTemplate(this.env.CHAT_TEMPLATE);
-    return fresh.map((m) => ({ role: m.role, content: m.content, segment: { text: renderMessage(template, m.role, m.content) } }));
+    let texts: string[];
+    try {
+      texts = renderSegments(template, history, fresh);
+    } catch (e) {
+      // A model's template may refuse a conversation (roles that do not alternate, say).
+      if (e instanceof ChatTemplateError) throw badRequest(e.message, "messages", "invalid_messages");
+      throw e;
+    }
+    return fresh.map((m, i) => ({ role: m.role, content: m.content, segment: { text: texts[i]! } }));
   }
 
   /** Relays the node's tokens; persists the turn when the node reports it done. */

@@ -4,9 +4,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { assertPortFree } from "../ports.ts";
-import { StackStartError, startStack } from "../stack.ts";
+import { checkModelFile, StackStartError, startStack } from "../stack.ts";
 import { stopAllChildren } from "../supervise.ts";
 import { numberFlag, parseFlags, UsageError } from "../usage.ts";
+import { modelDir } from "../model-dir.ts";
 
 export const usage = `dart serve [--port <n>] [--nodes <n>] [--sparse-nodes <n>] [--prefill kv|masked] [--model <file>]
            [--persist-to <dir>] [--node-weights store|file] [--weights-budget-mb <n>]
@@ -52,12 +53,12 @@ export async function run(argv: string[]): Promise<void> {
   const sparseNodes = numberFlag(v, "sparse-nodes", 1, { integer: true, min: 0, max: 16 });
   const prefill = v.prefill ?? "kv";
   if (prefill !== "kv" && prefill !== "masked") throw new UsageError(`--prefill must be kv or masked, got ${prefill}`);
-  const modelDir = resolve(process.env.DART_MODEL_DIR ?? "../shared/data");
-  const modelPath = v.model ?? join(modelDir, "stories260K.bin");
+  const modelPath = v.model ?? join(modelDir(), "stories260K.bin");
   const persistDir = resolve(v["persist-to"] ?? ".wrangler/state");
   const apiKey = process.env.DART_API_KEY || devKey(persistDir);
 
   try {
+    checkModelFile(modelPath);
     await assertPortFree(port);
   } catch (e) {
     return fail(e as Error);

@@ -31,6 +31,12 @@ async function readJson(c: Context<GatewayEnv>): Promise<unknown> {
   }
 }
 
+/** An error from the Session object keeps its Retry-After (429: busy nodes). */
+const passErrorHeaders = (res: Response): Record<string, string> => {
+  const retry = res.headers.get("retry-after");
+  return { "content-type": "application/json", ...(retry ? { "retry-after": retry } : {}) };
+};
+
 const midTurnError = (e: Extract<SessionEvent, { type: "error" }>) => new ApiError(e.status, e.message, { param: e.param, code: e.code });
 
 export function generationRoute(kind: GenerationRequest["kind"]) {
@@ -61,7 +67,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       headers: { "content-type": "application/json", "x-owner": owner },
       body: JSON.stringify(turn),
     });
-    if (!res.ok) return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
+    if (!res.ok) return new Response(res.body, { status: res.status, headers: passErrorHeaders(res) });
 
     const metrics = c.get("metrics");
     const reader = new NdjsonReader<SessionEvent>(res.body!);

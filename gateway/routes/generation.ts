@@ -5,6 +5,7 @@ import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { NdjsonReader } from "../../shared/serving/ndjson.ts";
 import type { ReportedLogprob, SessionDone, SessionEvent, SessionTurnRequest } from "../../shared/serving/protocol.ts";
 import { chunkObject, completeObject, dartEventChunk, usageChunk, type ResponseMeta } from "../openai/format.ts";
+import { samplingDefaults } from "../sampling-defaults.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
 import { dartDefaults, newSessionId, sessionStub } from "../session-stub.ts";
 import type { GatewayEnv } from "../types.ts";
@@ -41,7 +42,7 @@ const midTurnError = (e: Extract<SessionEvent, { type: "error" }>) => new ApiErr
 
 export function generationRoute(kind: GenerationRequest["kind"]) {
   return async (c: Context<GatewayEnv>) => {
-    const req = parseGenerationRequest(kind, await readJson(c), dartDefaults(c.env), c.req.header("x-session-id") ?? null);
+    const req = parseGenerationRequest(kind, await readJson(c), dartDefaults(c.env), c.req.header("x-session-id") ?? null, samplingDefaults(c.env));
     if (req.model !== c.env.MODEL_ID) {
       throw new ApiError(404, `The model \`${req.model}\` does not exist or you do not have access to it.`, { param: "model", code: "model_not_found" });
     }

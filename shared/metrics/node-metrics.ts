@@ -64,6 +64,8 @@ export class NodeMetrics {
   }
 
   record(t: TurnMetrics): void {
+    // A request refused before any work (context too long, bad settings) is the client's error, not a turn.
+    if (t.stopReason === "rejected") return this.add("dart_node_rejected_requests_total", {}, 1);
     this.add("dart_node_turns_total", { method: t.method, stop_reason: t.stopReason }, 1);
     this.add("dart_node_prompt_tokens_total", {}, t.promptTokens);
     this.add("dart_node_generated_tokens_total", {}, t.completionTokens);
@@ -92,6 +94,7 @@ export class NodeMetrics {
       { name: "dart_node_rss_bytes", help: "Resident memory of the node process.", type: "gauge", samples: [["dart_node_rss_bytes", extra.rssBytes]] },
       { name: "dart_node_trace_requests_total", help: "Trace requests served (full nodes), by result.", type: "counter", samples: zeroIfNone("dart_node_trace_requests_total", [{ result: "ok" }, { result: "error" }]) },
       { name: "dart_node_turns_total", help: "Turns run, by DART method and stop reason (eos, length, abort, error).", type: "counter", samples: this.get("dart_node_turns_total") },
+      { name: "dart_node_rejected_requests_total", help: "Turn requests refused with a client error (4xx) before any work; not counted in dart_node_turns_total.", type: "counter", samples: zeroIfNone("dart_node_rejected_requests_total", [{}]) },
       { name: "dart_node_prompt_tokens_total", help: "Prompt tokens of turns (cached and computed).", type: "counter", samples: zeroIfNone("dart_node_prompt_tokens_total", [{}]) },
       { name: "dart_node_generated_tokens_total", help: "Tokens generated.", type: "counter", samples: zeroIfNone("dart_node_generated_tokens_total", [{}]) },
       { name: "dart_node_prefill_seconds_total", help: "Seconds spent on prompt prefill.", type: "counter", samples: zeroIfNone("dart_node_prefill_seconds_total", [{}]) },

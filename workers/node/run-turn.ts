@@ -35,7 +35,8 @@ export interface TurnRecord {
   promptTokens: number;
   cachedTokens: number;
   completionTokens: number;
-  stopReason: "eos" | "length" | "abort" | "error" | "stop";
+  /** "rejected": the request was refused before any work (a client error, 4xx): not a turn run. */
+  stopReason: "eos" | "length" | "abort" | "error" | "stop" | "rejected";
   prefillMs: number;
   decodeMs: number;
   method: string;
@@ -108,18 +109,18 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   const refusal = sparse ? sparseRefusal(req.dart.method, !!engine.prunerOptions?.priorMasks) : null;
   if (refusal) {
     emit(refusal);
-    return record;
+    return { ...record, stopReason: refusal.status < 500 ? "rejected" : "error" };
   }
   const sampling = req.sampling ?? {};
   const badBias = Object.keys(sampling.logitBias ?? {}).find((id) => Number(id) >= tf.config.vocabSize);
   if (badBias !== undefined) {
     emit(clientError(`logit_bias names token ${badBias}; the vocabulary has ${tf.config.vocabSize} tokens`, "logit_bias", "invalid_logit_bias"));
-    return record;
+    return { ...record, stopReason: "rejected" };
   }
   const plan = planPrompt(tok, tf.config.seqLen, req);
   if ("type" in plan) {
     emit(plan);
-    return record;
+    return { ...record, stopReason: "rejected" };
   }
   const { segmentIds, promptIds } = plan;
   const entry = engine.cache.acquire(req.sessionKey, () => tf.newState());
@@ -131,7 +132,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   } catch (e) {
     if (!(e instanceof DartSettingsError)) throw e;
     emit(clientError(e.message, e.param, "invalid_dart_settings"));
-    return record;
+    return { ...record, stopReason: "rejected" };
   }
   let sparsePrefill: PrefillMode = "masked";
   if (sparse) {

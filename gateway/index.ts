@@ -17,6 +17,7 @@ import type { GatewayEnv } from "./types.ts";
 export { SessionObject } from "../workers/session/session-object.ts";
 export { RateLimiter } from "../workers/rate-limit/rate-limiter.ts";
 export { MetricsObject } from "../workers/metrics/metrics-object.ts";
+export { SessionIndex } from "../workers/session-index/session-index.ts";
 
 const app = new Hono<GatewayEnv>();
 app.onError(onError);

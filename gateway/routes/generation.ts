@@ -3,10 +3,11 @@
 import type { Context } from "hono";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { NdjsonReader } from "../../shared/serving/ndjson.ts";
-import type { ReportedLogprob, SessionDone, SessionEvent, SessionTurnRequest } from "../../shared/serving/protocol.ts";
+import type { ReportedLogprob, SessionDone, SessionEvent } from "../../shared/serving/protocol.ts";
 import { chunkObject, completeObject, dartEventChunk, usageChunk, type ResponseMeta } from "../openai/format.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
-import { dartDefaults, newSessionId, sessionStub } from "../session-stub.ts";
+import { dartDefaults } from "../session-stub.ts";
+import { openSessionTurn, type TurnBase } from "../session-turn.ts";
 import type { GatewayEnv } from "../types.ts";
 import { parseGenerationRequest, type GenerationRequest } from "../validation/generation.ts";
 
@@ -40,12 +41,9 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       throw new ApiError(404, `The model \`${req.model}\` does not exist or you do not have access to it.`, { param: "model", code: "model_not_found" });
     }
     const owner = c.get("owner");
-    const sessionId = req.sessionId ?? newSessionId();
-    const turn: SessionTurnRequest = {
-      sessionId,
+    const turn: TurnBase = {
       owner,
       model: req.model,
-      create: req.sessionId === null,
       messages: req.messages,
       prompt: req.prompt,
       maxTokens: req.maxTokens,
@@ -56,11 +54,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       dartDefaults: dartDefaults(c.env),
       sampling: req.sampling,
     };
-    const res = await sessionStub(c.env, owner, sessionId).fetch("https://session/turn", {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-owner": owner },
-      body: JSON.stringify(turn),
-    });
+    const res = await openSessionTurn(c.env, owner, turn, req.sessionId);
     if (!res.ok) return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
 
     const metrics = c.get("metrics");

@@ -155,4 +155,9 @@ export interface SessionTurnRequest {
   dart: DartSettings | null;
   dartDefaults: DartSettings;
   sampling?: SamplingControls;
+  /**
+   * Automatic continuation: the session's stored history must be exactly messages[0..n)
+   * (else 409 history_changed); messages[n..] are new.
+   */
+  continueAfter?: number;
 }

@@ -13,6 +13,7 @@ import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList } from 
 import { nextNodeEvent, nodeErrorResponse } from "./node-events.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
 import { sessionView } from "./view.ts";
+import { continuesHistory, indexHistory, unindexSession } from "./history-index.ts";
 
 
 interface Pending {
@@ -42,6 +43,7 @@ export class SessionObject extends DurableObject<Env> {
       if (request.method === "DELETE") {
         if (this.busy) throw new ApiError(409, "this session is generating; retry the delete when the turn ends", { code: "session_busy" });
         await this.store.deleteAll();
+        await unindexSession(this.env, meta.owner, meta.sessionId);
         this.ctx.waitUntil(forgetSession(parseNodeList(this.env.NODES), this.ctx.id.toString(), this.env.NODE_TOKEN));
         return Response.json({ id: meta.sessionId, object: "session.deleted", deleted: true });
       }
@@ -63,6 +65,9 @@ export class SessionObject extends DurableObject<Env> {
       throw badRequest("dart settings are fixed when a session starts; omit dart or start a new session", "dart", "dart_settings_changed");
     }
     if (meta && req.model !== meta.model) throw badRequest(`this session uses model ${meta.model}`, "model", "model_mismatch");
+    if (req.continueAfter !== undefined && !continuesHistory(this.store.messages(), req.messages ?? [], req.continueAfter)) {
+      throw new ApiError(409, "the session's history is no longer a prefix of the request's messages", { code: "history_changed" });
+    }
     if (this.busy) throw new ApiError(409, "this session is already generating a response; wait for it to finish or abort it", { code: "session_busy" });
     this.busy = true;
     let handedOver = false;
@@ -111,8 +116,8 @@ export class SessionObject extends DurableObject<Env> {
     const msgs = req.messages ?? [];
     // A resumed session already holds everything up to the last assistant reply; clients
     // may resend the whole conversation or only the new message.
-    let from = 0;
-    if (resumed) for (let i = 0; i < msgs.length; i++) if (msgs[i]!.role === "assistant") from = i + 1;
+    let from = req.continueAfter ?? 0;
+    if (resumed && req.continueAfter === undefined) for (let i = 0; i < msgs.length; i++) if (msgs[i]!.role === "assistant") from = i + 1;
     const fresh = msgs.slice(from);
     if (fresh.length === 0) throw badRequest("no new message after the last assistant message", "messages", "no_new_message");
     const template = parseChatTemplate(this.env.CHAT_TEMPLATE);
@@ -148,6 +153,8 @@ export class SessionObject extends DurableObject<Env> {
               stats: e.pruner.stats,
               usage,
             });
+            // Before the answer ends: the client's next request may resend this history at once.
+            await indexHistory(this.env, meta.owner, meta.sessionId, this.store.messages()).catch(() => {});
             const s = e.pruner.stats;
             const done: SessionEvent = {
               type: "done",

@@ -7,6 +7,7 @@ import { requestMetrics } from "./middleware/metrics.ts";
 import { notFound, onError } from "./middleware/errors.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { generationRoute } from "./routes/generation.ts";
+import { responsesRoute } from "./routes/responses.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { playgroundRoute } from "./routes/playground.ts";
 import { models } from "./routes/models.ts";
@@ -33,6 +34,7 @@ app.all("/weights/*", weightsRoute);
 app.use("/v1/*", bodySize, apiKeyAuth, rateLimit);
 app.post("/v1/chat/completions", generationRoute("chat"));
 app.post("/v1/completions", generationRoute("completion"));
+app.post("/v1/responses", responsesRoute);
 app.route("/v1/models", models);
 app.route("/v1/sessions", sessions);
 

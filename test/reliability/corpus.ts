@@ -93,8 +93,14 @@ export function buildCorpus(c: CorpusContext): Case[] {
   add("wrong types", "unknown model", post(CHAT, JSON.stringify({ ...okChat, model: "gpt-4o" })), [404], "model_not_found");
   add("wrong types", "model with a NUL", post(CHAT, JSON.stringify({ ...okChat, model: `${c.model}\u0000` })), [404], "model_not_found");
 
+  // Known OpenAI fields with a wrong shape: a 400 naming the field.
+  for (const k of ["tools", "logit_bias", "frequency_penalty", "response_format", "stop", "metadata"]) {
+    const body = `{"model":"${c.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":2,${JSON.stringify(k)}:{"owner":7}}`;
+    add("wrong types", `chat field ${k}`, post(CHAT, body), [400], undefined, k);
+  }
+
   // --- unknown fields (rejected like OpenAI does), including prototype keys and internal names ---
-  const unknown = ["tools", "functions", "logit_bias", "frequency_penalty", "response_format", "__proto__", "constructor", "prototype", "owner", "sessionId", "create", "dartDefaults", "", "x".repeat(1000), "MODEL"];
+  const unknown = ["functions", "sampling", "continueAfter", "previousTurn", "instructions", "__proto__", "constructor", "prototype", "owner", "sessionId", "create", "dartDefaults", "", "x".repeat(1000), "MODEL"];
   for (const k of unknown) {
     const body = `{"model":"${c.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":2,${JSON.stringify(k)}:{"owner":"x"}}`;
     add("unknown fields", `chat field ${JSON.stringify(k).slice(0, 24)}`, post(CHAT, body), [400], "unknown_parameter");

@@ -19,3 +19,10 @@ export async function indexHistory(env: Env, owner: string, sessionId: string, s
 export async function unindexSession(env: Env, owner: string, sessionId: string): Promise<void> {
   await sessionIndexStub(env, owner).forget(sessionId);
 }
+
+/** New messages with the Responses API's instructions before them, unless the latest stored system message says the same. */
+export function withInstructions(fresh: HistoryMessage[], instructions: string | undefined, stored: HistoryMessage[]): HistoryMessage[] {
+  if (instructions === undefined) return fresh;
+  const lastSystem = [...stored, ...fresh].filter((m) => m.role === "system" || m.role === "developer").at(-1);
+  return lastSystem?.content === instructions ? fresh : [{ role: "system", content: instructions }, ...fresh];
+}

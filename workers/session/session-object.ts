@@ -13,7 +13,7 @@ import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList } from 
 import { nextNodeEvent, nodeErrorResponse } from "./node-events.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
 import { sessionView } from "./view.ts";
-import { continuesHistory, indexHistory, unindexSession } from "./history-index.ts";
+import { continuesHistory, indexHistory, unindexSession, withInstructions } from "./history-index.ts";
 
 
 interface Pending {
@@ -65,6 +65,13 @@ export class SessionObject extends DurableObject<Env> {
       throw badRequest("dart settings are fixed when a session starts; omit dart or start a new session", "dart", "dart_settings_changed");
     }
     if (meta && req.model !== meta.model) throw badRequest(`this session uses model ${meta.model}`, "model", "model_mismatch");
+    if (req.previousTurn !== undefined && meta && meta.turns !== req.previousTurn) {
+      throw badRequest(
+        `previous_response_id names turn ${req.previousTurn} of a conversation that has ${meta.turns}: only its latest response can be continued (one DART state per conversation); to branch, send the history as input instead`,
+        "previous_response_id",
+        "previous_response_not_latest",
+      );
+    }
     if (req.continueAfter !== undefined && !continuesHistory(this.store.messages(), req.messages ?? [], req.continueAfter)) {
       throw new ApiError(409, "the session's history is no longer a prefix of the request's messages", { code: "history_changed" });
     }
@@ -117,8 +124,8 @@ export class SessionObject extends DurableObject<Env> {
     // A resumed session already holds everything up to the last assistant reply; clients
     // may resend the whole conversation or only the new message.
     let from = req.continueAfter ?? 0;
-    if (resumed && req.continueAfter === undefined) for (let i = 0; i < msgs.length; i++) if (msgs[i]!.role === "assistant") from = i + 1;
-    const fresh = msgs.slice(from);
+    if (resumed && req.continueAfter === undefined && req.previousTurn === undefined) for (let i = 0; i < msgs.length; i++) if (msgs[i]!.role === "assistant") from = i + 1;
+    const fresh = withInstructions(msgs.slice(from), req.instructions, this.store.messages());
     if (fresh.length === 0) throw badRequest("no new message after the last assistant message", "messages", "no_new_message");
     const template = parseChatTemplate(this.env.CHAT_TEMPLATE);
     return fresh.map((m) => ({ role: m.role, content: m.content, segment: { text: renderMessage(template, m.role, m.content) } }));
@@ -132,7 +139,7 @@ export class SessionObject extends DurableObject<Env> {
       released = true;
       this.busy = false;
     };
-    const first: SessionEvent = { type: "start", sessionId: meta.sessionId, droppedMessages: start.droppedEntries, node: start.node };
+    const first: SessionEvent = { type: "start", sessionId: meta.sessionId, turn: meta.turns + 1, droppedMessages: start.droppedEntries, node: start.node };
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => controller.enqueue(ndjsonLine(first)),
       pull: async (controller) => {

@@ -2,7 +2,7 @@
 // greedily, count the weight bytes each decoded token reads, and repeat with the
 // configurations interleaved so a noisy machine slows them all alike.
 import { createPruner, parseDartSettings, type Pruner } from "../shared/dart/index.ts";
-import { compactFromDense } from "../shared/engine/compact-ffn.ts";
+import { compactOf } from "../shared/engine/compact-ffn.ts";
 import type { InferenceState, Transformer } from "../shared/engine/transformer.ts";
 import { kvDim, type ModelConfig } from "../shared/model/config.ts";
 import { median } from "./membw.ts";
@@ -73,8 +73,7 @@ function installMasks(tf: Transformer, state: InferenceState, sparsity: number, 
       [idx[i], idx[j]] = [idx[j]!, idx[i]!];
     }
     const kept = Int32Array.from(idx.slice(0, k).sort((a, b) => a - b));
-    state.ffn[l] = compactFromDense(tf.weights.layers[l]!, c.dim, c.hiddenDim, kept);
-    tf.backend.prepare(state.ffn[l]!); // into WASM memory now: the gathered copy is garbage one layer at a time
+    state.ffn[l] = compactOf(tf.ffn[l]!, kept); // an index list over the resident bundles
   }
 }
 

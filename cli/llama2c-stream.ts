@@ -9,6 +9,7 @@ import { LLAMA2C_NORM_EPS } from "../shared/model/llama2c.ts";
 
 const HEADER_BYTES = 28;
 const LAYER_FIELDS = ["attnNorm", "wq", "wk", "wv", "wo", "ffnNorm", "wGate", "wDown", "wUp"] as const;
+const FFN_FIELDS = new Set(["wGate", "wDown", "wUp"]);
 
 export interface TensorSlot {
   name: string;
@@ -51,7 +52,11 @@ function readFully(fd: number, dst: Uint8Array, pos: number): void {
   }
 }
 
-/** Reads a llama2.c v0 checkpoint tensor by tensor into arrays from `alloc`. */
+/**
+ * Reads a llama2.c v0 checkpoint tensor by tensor into arrays from `alloc`; the FFN
+ * matrices go into ordinary arrays, which a Transformer rebuilds neuron-major (then
+ * they are garbage: the FFN is held once).
+ */
 export function readLlama2cFile(path: string, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): LoadedModel {
   const fd = openSync(path, "r");
   try {
@@ -71,7 +76,7 @@ export function readLlama2cFile(path: string, alloc: (n: number) => Float32Array
         pos += t.floats * 4; // RoPE is recomputed by the engine
         continue;
       }
-      const a = alloc(t.floats);
+      const a = FFN_FIELDS.has(t.name) ? new Float32Array(t.floats) : alloc(t.floats);
       readFully(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength), pos);
       pos += t.floats * 4;
       tensors.set(`${t.name}/${t.layer}`, a);

@@ -22,7 +22,8 @@ for (;;) {
     const memory = receiveMessageOnPort(port)!.message as WasmMemory;
     kernels.push(new wasmApi.Instance(module, { env: { memory } }).exports as KernelExports);
   } else if (op === OP.matvec) kernels[ctrl[SLOT.segment]!]!.matvec(a(0), a(1), a(2), a(3), a(4));
-  else if (op === OP.accumRows) kernels[ctrl[SLOT.segment]!]!.accum_rows(a(0), a(1), a(2), a(3), a(4));
+  else if (op === OP.bundleDots) kernels[ctrl[SLOT.segment]!]!.bundle_dots(a(0), a(1), a(2), a(3), a(4), a(5), a(6));
+  else if (op === OP.bundleAccum) kernels[ctrl[SLOT.segment]!]!.bundle_accum(a(0), a(1), a(2), a(3), a(4), a(5));
   Atomics.store(ctrl, SLOT.done, seen);
   Atomics.notify(ctrl, SLOT.done);
 }

@@ -1,14 +1,13 @@
 // Two-thread WASM backend for Node ("wasm-mt"): the weights live in shared WASM
 // memories; a worker_threads helper runs half of each big kernel call on them
-// (rows of a matvec, the second half of a compacted FFN's kept neurons) while the
+// (rows of a matvec, half of an FFN's neuron slots) while the
 // main thread runs the other half. Handshakes go through Atomics on a shared
 // control block: a few microseconds, against hundreds for the calls it splits.
 // Node-only (worker_threads); workerd runs the single-threaded "wasm" backend.
 import { MessageChannel, Worker } from "node:worker_threads";
 import type { CompactFfn } from "../shared/engine/compact-ffn.ts";
-import * as ref from "../shared/engine/kernels.ts";
 import { SLOT_FLOATS, type Segment } from "../shared/engine/backend/wasm-arena.ts";
-import { SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, WasmBackend, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
+import { addInto, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
 import { kernelsModule } from "../shared/engine/backend/wasm-module.ts";
 import { OP, SLOT } from "./wasm-threads-protocol.ts";
 
@@ -75,28 +74,30 @@ export class ThreadedWasmBackend extends WasmBackend {
   }
 
   override compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
-    const k = f.kept.length;
-    if (this.threads < 2 || dim % 4 !== 0 || k * dim < this.minSplit || k < 8 || k > SLOT_FLOATS || dim > SLOT_FLOATS) return super.compactFfn(f, x, hb, hb2, out, dim);
-    const seg = this.upload(f).seg;
+    const k = f.slots.length;
+    if (this.threads < 2 || k * dim < this.minSplit || k < 8 || !this.fits(k, dim)) return super.compactFfn(f, x, hb, hb2, out, dim);
+    const seg = this.upload(f.bundles);
     const si = this.arena.segments.indexOf(seg);
     const kern = seg.kernels;
+    const base = f.bundles.data.byteOffset;
+    const io = this.slotList(seg, f.slots);
     const xo = this.input(seg, x, dim, SLOT_X);
     const h1 = this.output(seg, hb, SLOT_H1);
     const h2 = this.output(seg, hb2, SLOT_H2);
-    // gate on the helper, up here; then each thread accumulates half of the kept neurons' down rows.
-    this.post(OP.matvec, si, [h1, xo, f.gate.byteOffset, dim, k]);
-    kern.matvec(h2, xo, f.up.byteOffset, dim, k);
+    // Each thread takes half of the slots: their gate and up dots, then their down columns.
+    const half = (k >> 1) & ~3;
+    const rest = k - half;
+    this.post(OP.bundleDots, si, [h1 + half * 4, h2 + half * 4, xo, base, io + half * 4, rest, dim]);
+    kern.bundle_dots(h1, h2, xo, base, io, half, dim);
     this.join();
-    const m = seg.f32;
-    for (let i = h1 >> 2, j = h2 >> 2, end = (h1 >> 2) + k; i < end; i++, j++) m[i] = ref.silu(m[i]!) * m[j]!;
+    swiglu(seg.f32, h1 >> 2, h2 >> 2, k);
     const oo = this.output(seg, out, SLOT_OUT);
     const acc = seg.slot(SLOT_ACC);
-    const half = k >> 1;
-    this.post(OP.accumRows, si, [acc, h1 + half * 4, f.downT.byteOffset + half * dim * 4, k - half, dim]);
-    kern.accum_rows(oo, h1, f.downT.byteOffset, half, dim);
+    this.post(OP.bundleAccum, si, [acc, h1 + half * 4, base, io + half * 4, rest, dim]);
+    kern.bundle_accum(oo, h1, base, io, half, dim);
     this.join();
-    for (let i = oo >> 2, j = acc >> 2, end = (oo >> 2) + dim; i < end; i++, j++) m[i] = m[i]! + m[j]!;
-    if (f.bias) for (let i = oo >> 2, j = 0; j < dim; i++, j++) m[i] = m[i]! + f.bias[j]!;
+    addInto(seg.f32, oo >> 2, seg.f32.subarray(acc >> 2), dim);
+    if (f.bias) addInto(seg.f32, oo >> 2, f.bias, dim);
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
   }

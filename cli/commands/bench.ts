@@ -68,17 +68,20 @@ export async function run(argv: string[]): Promise<void> {
   const wasm = mt ?? (backends.includes("wasm") ? new WasmBackend({ segmentBytes: 2 ** 31 }) : null);
   const alloc = wasm ? (n: number) => wasm.alloc(n) : undefined;
   const t0 = performance.now();
-  const model: LoadedModel = isGgufFile(path) ? loadModel(new Uint8Array(readFileSync(path))) : readLlama2cFile(path, alloc);
-  const loadSeconds = (performance.now() - t0) / 1000;
   const byBackend = new Map<string, Transformer>();
-  let first: Transformer | null = null;
-  for (const b of backends) {
-    const be: Backend = b === "ts" ? tsBackend : wasm!;
-    const tf: Transformer = new Transformer(first ? { config: model.config, weights: first.weights } : model, { backend: be });
-    first ??= tf;
-    byBackend.set(b, tf);
-    if (v["synthetic-priors"]) installSyntheticPriors(tf, seed);
+  {
+    // The loaded model's row-major FFN matrices are garbage once the first Transformer holds them neuron-major.
+    const model: LoadedModel = isGgufFile(path) ? loadModel(new Uint8Array(readFileSync(path))) : readLlama2cFile(path, alloc);
+    let first: Transformer | null = null;
+    for (const b of backends) {
+      const be: Backend = b === "ts" ? tsBackend : wasm!;
+      const tf: Transformer = new Transformer(first ?? model, { backend: be });
+      first ??= tf;
+      byBackend.set(b, tf);
+      if (v["synthetic-priors"]) installSyntheticPriors(tf, seed);
+    }
   }
+  const loadSeconds = (performance.now() - t0) / 1000;
 
   const configs: BenchConfig[] = [];
   for (const b of backends) {
@@ -92,7 +95,7 @@ export async function run(argv: string[]): Promise<void> {
   const results = bench(configs, { promptTokens, tokens, repeats, seed, between: () => copies.push(memcpyGBps(128 << 20, 3)) });
   const gbps = median(copies);
   mt?.close();
-  const c = model.config;
+  const c = byBackend.get(backends[0]!)!.config;
   for (const r of results) {
     const floorTokensPerSecond = (gbps * 1e9) / r.weightBytesPerToken;
     const out = {

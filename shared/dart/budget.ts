@@ -35,41 +35,43 @@ export function depthProtection(layer: number, nLayers: number, o: AutoBudgetOpt
 }
 
 /**
- * Layer importance S_l (mean over traced tokens of (1 - cos(h, m)) * ||m - h|| / ||h||),
- * normalised to [0, 1]; pressure R = 1 - S^; prune ratio proportional to R * D with a
- * total of sparsity * L, clipped, and the clipped residual handed to unclipped layers.
+ * DART's adaptive depth-aware budget, as the reference computes it (neuronDefuser.py,
+ * compute_adaptive_topk). Input: each layer's importance S_l = (1 - mean cos(h, m)) *
+ * mean(||m - h|| / ||h||), a product of two means over the traced tokens. Then
+ *   S^ = (S - min S) / (max S - min S + eps), pressure P = (1 - S^) * D(z),
+ *   p = clip(rho * L * P / sum P, minRatio, maxRatio),
+ * and up to `rounds` corrections: the gap to rho * L is spread over the layers that can
+ * still move (below maxRatio when more must be pruned, above minRatio when less) in
+ * proportion to their pressure, then everything is clipped again. Every layer is pruned
+ * at least minRatio, so below sparsity 0.1 the mean ratio is 0.1, as in the reference;
+ * sparsity 0 alone means no pruning (the reference would still prune 10%).
  */
 export function autoRatios(importance: ArrayLike<number>, sparsity: number, o: AutoBudgetOptions = DEFAULT_AUTO_BUDGET): number[] {
   const L = importance.length;
   if (sparsity <= 0) return new Array(L).fill(0);
-  const lo = Math.min(o.minRatio, sparsity);
-  const hi = Math.max(o.maxRatio, sparsity);
+  const eps = 1e-6;
   const s = Array.from(importance);
   const min = Math.min(...s);
   const max = Math.max(...s);
-  const norm = s.map((v) => (max > min ? (v - min) / (max - min) : 0.5));
-  const weight = norm.map((n, l) => Math.max((1 - n) * depthProtection(l, L, o), 1e-6));
-  const total = sparsity * L;
-  const ratios = new Array<number>(L).fill(0);
-  const fixed = new Array<boolean>(L).fill(false);
-  let remaining = total;
+  const pressure = s.map((v, l) => (1 - (v - min) / (max - min + eps)) * depthProtection(l, L, o));
+  const budget = sparsity * L;
+  const clip = (r: number) => Math.min(o.maxRatio, Math.max(o.minRatio, r));
+  const total = pressure.reduce((a, b) => a + b, 0);
+  let p = pressure.map((x) => clip(total > 0 ? (budget * x) / total : sparsity));
   for (let round = 0; round < o.rounds; round++) {
-    const free = weight.reduce((acc, w, l) => acc + (fixed[l] ? 0 : w), 0);
-    if (free <= 0) break;
-    let clipped = false;
-    for (let l = 0; l < L; l++) {
-      if (fixed[l]) continue;
-      const r = (remaining * weight[l]!) / free;
-      if (r < lo || r > hi) {
-        ratios[l] = r < lo ? lo : hi;
-        fixed[l] = true;
-        clipped = true;
-      } else ratios[l] = r;
-    }
-    remaining = total - ratios.reduce((acc, r, l) => acc + (fixed[l] ? r : 0), 0);
-    if (!clipped) break;
+    const gap = budget - p.reduce((a, b) => a + b, 0);
+    if (Math.abs(gap) < eps) break;
+    const free = p.map((r) => (gap > 0 ? r < o.maxRatio - eps : r > o.minRatio + eps));
+    const count = free.filter(Boolean).length;
+    if (count === 0) break;
+    const freePressure = pressure.reduce((a, x, l) => a + (free[l] ? x : 0), 0);
+    p = p.map((r, l) => {
+      if (!free[l]) return r;
+      // By pressure; evenly when the free layers have (almost) none, as the reference falls back.
+      return clip(r + (freePressure > eps ? (gap * pressure[l]!) / freePressure : gap / count));
+    });
   }
-  return ratios;
+  return p;
 }
 
 /** Number of neurons kept in a layer of `hidden` neurons at prune ratio `ratio` (at least one). */

@@ -2,22 +2,39 @@
 // g_max[i] = max_v |P[i,v]| and g_mean[i] = mean_v |P[i,v]|. P is never held whole:
 // it is streamed in blocks of vocabulary rows, so memory stays hiddenDim x block.
 import type { ModelConfig } from "../model/config.ts";
-import type { ModelWeights } from "../model/weights.ts";
+import type { LayerWeights, ModelWeights } from "../model/weights.ts";
+import type { EngineWeights } from "../engine/engine-weights.ts";
+import type { FfnBundles } from "../engine/ffn-bundles.ts";
+
+/**
+ * Layer l's W_down transposed into `out` (hidden x dim: row j = column j), from the
+ * row-major matrix of a loaded model, or from a Transformer's neuron-major bundles (`ffn`).
+ */
+function downTransposed(config: ModelConfig, weights: ModelWeights | EngineWeights, l: number, out: Float32Array, ffn?: FfnBundles[]): void {
+  const { dim, hiddenDim: hidden } = config;
+  if (ffn) {
+    for (let j = 0; j < hidden; j++) out.set(ffn[l]!.down(j), j * dim);
+    return;
+  }
+  const wd = (weights.layers[l] as LayerWeights).wDown;
+  if (!wd) throw new TypeError("the forward proxy needs W_down: pass the model's FFN bundles");
+  for (let d = 0; d < dim; d++) for (let i = 0; i < hidden; i++) out[i * dim + d] = wd[d * hidden + i]!;
+}
 
 export interface ForwardProxy {
   gMax: Float32Array[]; // per layer, hiddenDim
   gMean: Float32Array[];
 }
 
-export function computeForwardProxy(config: ModelConfig, weights: ModelWeights, vocabBlock = 256): ForwardProxy {
+export function computeForwardProxy(config: ModelConfig, weights: ModelWeights | EngineWeights, vocabBlock = 256, ffn?: FfnBundles[]): ForwardProxy {
   const { dim, hiddenDim: hidden, vocabSize: vocab } = config;
   const E = weights.tokenEmbedding; // vocab x dim
   const gMax: Float32Array[] = [];
   const gMean: Float32Array[] = [];
   const block = new Float32Array(vocabBlock * hidden);
   const downT = new Float32Array(hidden * dim); // W_down transposed: row i = column i of W_down
-  for (const layer of weights.layers) {
-    for (let d = 0; d < dim; d++) for (let i = 0; i < hidden; i++) downT[i * dim + d] = layer.wDown[d * hidden + i]!;
+  for (let l = 0; l < config.nLayers; l++) {
+    downTransposed(config, weights, l, downT, ffn);
     const mx = new Float32Array(hidden);
     const sum = new Float64Array(hidden);
     for (let v0 = 0; v0 < vocab; v0 += vocabBlock) {
@@ -47,11 +64,13 @@ export function computeForwardProxy(config: ModelConfig, weights: ModelWeights, 
 }
 
 /** L2 norm of each W_down column: neuron j's real reach into the residual stream. */
-export function downColumnNorms(config: ModelConfig, weights: ModelWeights): Float32Array[] {
+export function downColumnNorms(config: ModelConfig, weights: ModelWeights | EngineWeights, ffn?: FfnBundles[]): Float32Array[] {
   const { dim, hiddenDim: hidden } = config;
-  return weights.layers.map((layer) => {
+  const downT = new Float32Array(hidden * dim);
+  return weights.layers.map((_, l) => {
+    downTransposed(config, weights, l, downT, ffn);
     const n = new Float64Array(hidden);
-    for (let d = 0; d < dim; d++) for (let j = 0; j < hidden; j++) n[j] = n[j]! + layer.wDown[d * hidden + j]! ** 2;
+    for (let j = 0; j < hidden; j++) for (let d = 0, o = j * dim; d < dim; d++) n[j] = n[j]! + downT[o + d]! ** 2;
     return Float32Array.from(n, Math.sqrt);
   });
 }

@@ -5,12 +5,13 @@
 //   static  : one mask per model from generic text, used for every context.
 //   random  : one seeded random mask per model.
 //   griffin : mask from the prompt's per-token-normalised activations, at the end of each prompt.
-//   dart-paper: trace the prompt and the first maskingStep generated tokens densely, mask,
-//             then watch drift windows; a shift re-traces maskingStep tokens and re-masks.
+//   dart-paper: trace the prompt and the first maskingStep - 1 generated tokens densely,
+//             mask from the maskingStep-th (the reference's count), then watch drift
+//             windows; a shift re-traces max(1, maskingStep - 1) tokens and re-masks.
 //   dart    : mask at the end of the prompt from the prompt's statistics blended with a
 //             generic prior and weighted by each neuron's W_down column norm (no dense
 //             generated tokens); drift is watched with out-of-sample calibration.
-import { compactFromDense, type CompactFfn } from "../engine/compact-ffn.ts";
+import { compactOf, type CompactFfn } from "../engine/compact-ffn.ts";
 import type { ForwardHooks } from "../engine/hooks.ts";
 import type { InferenceState, Transformer } from "../engine/transformer.ts";
 import { Rng } from "../engine/sampler.ts";
@@ -44,8 +45,8 @@ type Mode = "tracing" | "masked";
 
 /**
  * Builds layer `layer`'s compacted FFN for the ascending kept neurons, synchronously
- * (it runs between two forward calls). The default gathers from the Transformer's dense
- * weights (compactFromDense); a node serving from the weight store builds from its
+ * (it runs between two forward calls). The default is an index list over the Transformer's
+ * resident FFN bundles (compactOf, no copy); a node serving from the weight store builds from its
  * resident shards instead (shared/weights FfnDeltaLoader.buildResident), bit-exact.
  */
 export type FfnBuilder = (layer: number, kept: Int32Array) => CompactFfn;
@@ -78,7 +79,7 @@ export class MaskingPruner implements Pruner {
 
   constructor(tf: Transformer, state: InferenceState, settings: DartSettings, options: PrunerOptions = {}) {
     this.tf = tf;
-    this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactFromDense(tf.weights.layers[l]!, tf.config.dim, tf.config.hiddenDim, kept));
+    this.buildFfn = options.ffnBuilder ?? ((l, kept) => compactOf(tf.ffn[l]!, kept));
     this.state = state;
     this.settings = settings;
     const c = tf.config;
@@ -95,7 +96,8 @@ export class MaskingPruner implements Pruner {
       importance: settings.budget === "auto",
       moments: m === "dart",
     });
-    this.drift = m === "dart-paper" ? new DriftDetector(c.dim, PAPER_DRIFT) : m === "dart" ? new DriftDetector(c.dim, DART_TUNING.drift) : null;
+    const watch = settings.drift !== false; // states saved before the setting existed watched drift
+    this.drift = !watch ? null : m === "dart-paper" ? new DriftDetector(c.dim, PAPER_DRIFT) : m === "dart" ? new DriftDetector(c.dim, DART_TUNING.drift) : null;
     this.kept = new Array(c.nLayers).fill(null);
     this.compact = new Array(c.nLayers).fill(null);
     if (m === "static" || m === "random") this.setMasks(this.fixedMasks());
@@ -143,9 +145,22 @@ export class MaskingPruner implements Pruner {
     return m === "griffin" || m === "dart-paper" || m === "dart";
   }
 
-  /** Generated tokens traced densely after a prompt: the paper's masking step; none for the others. */
+  /**
+   * Generated tokens traced densely after a prompt. The reference's forward counter is 0 for
+   * the prompt and masks at counter == maskingStep, so it traces maskingStep - 1 generated
+   * tokens (none for 0 and 1); the other methods mask right after the prompt.
+   */
   private get decodeTraceTokens(): number {
-    return this.settings.method === "dart-paper" ? this.settings.maskingStep : 0;
+    return this.settings.method === "dart-paper" ? Math.max(0, this.settings.maskingStep - 1) : 0;
+  }
+
+  /**
+   * Generated tokens traced after a drift re-mask. The reference resets its counter inside the
+   * triggering forward and masks maskingStep forwards later; at least one token is traced
+   * here, since there is no prompt to take statistics from.
+   */
+  private get retraceTokens(): number {
+    return this.settings.method === "dart" ? DART_TUNING.retraceTokens : Math.max(1, this.settings.maskingStep - 1);
   }
 
   beginTurn(pos: number, nTokens: number): void {
@@ -173,16 +188,18 @@ export class MaskingPruner implements Pruner {
       // The prompt runs dense for every method (the evaluation protocol), traced where the method reads it.
       dense = true;
       this.tracingNow = this.tracesPrompt && this.mode === "tracing";
+      if (this.tracingNow) this.tracer.beginToken("prompt");
     } else {
       if (this.pendingRemask) {
         this.counters.remasks++;
-        this.startTrace(m === "dart" ? DART_TUNING.retraceTokens : this.settings.maskingStep);
+        this.startTrace(this.retraceTokens);
         this.log.push({ pos, kind: "mask", remask: true });
       }
       if (this.mode === "tracing" && this.traceLeft > 0) {
         this.traceLeft--;
         dense = true;
         this.tracingNow = true;
+        this.tracer.beginToken("decode");
       } else {
         if (this.mode === "tracing") this.buildMasks(pos);
         dense = this.kept.every((k) => k === null);
@@ -227,7 +244,7 @@ export class MaskingPruner implements Pruner {
   /** Scores layer l's neurons into `out`; dart also returns the blended mean activation per neuron. */
   private scoreTraced(l: number, out: Float32Array): Float32Array | null {
     const s = this.settings;
-    const energy = this.tracer.energy[l]!;
+    const energy = this.tracer.rankingEnergy(l);
     if (s.method === "dart") return this.scoreBlend(l, out);
     if (s.method === "griffin") {
       scoreLayer("magnitude", energy, undefined, undefined, out);
@@ -240,17 +257,16 @@ export class MaskingPruner implements Pruner {
 
   /** sum over pruned j of mean_j * W_down[:, j]: what the pruned neurons add on average. */
   private prunedMeanOutput(l: number, kept: Int32Array, mean: Float32Array): Float32Array {
-    const { dim } = this.tf.config;
     const n = this.hidden;
-    const wd = this.tf.weights.layers[l]!.wDown;
     const isKept = new Uint8Array(n);
     for (const j of kept) isKept[j] = 1;
-    const bias = new Float32Array(dim);
-    for (let d = 0; d < dim; d++) {
-      let acc = 0;
-      for (let j = 0; j < n; j++) if (!isKept[j]) acc += mean[j]! * wd[d * n + j]!;
-      bias[d] = acc;
-    }
+    const pruned = new Int32Array(n - kept.length);
+    const coef = new Float32Array(pruned.length);
+    for (let j = 0, i = 0; j < n; j++) if (!isKept[j]) (pruned[i] = j, coef[i++] = mean[j]!);
+    // Pruned neurons' down columns are contiguous rows of the bundles: one backend kernel call.
+    const b = this.tf.ffn[l]!;
+    const bias = new Float32Array(this.tf.config.dim);
+    this.tf.backend.downSum(bias, b, b.slotsFor(pruned), coef);
     return bias;
   }
 
@@ -366,6 +382,7 @@ export class MaskingPruner implements Pruner {
       pendingRemask: this.pendingRemask,
       // A traced forward whose token is not yet counted is counted now; restore starts between forwards.
       tracerTokens: t.tokens + (this.tracingNow ? 1 : 0),
+      tracerOpened: t.opened,
       keptLengths: this.kept.map((k) => (k ? k.length : 0)),
       biasLayers: this.compact.map((c) => (c?.bias ? 1 : 0)),
       fullLayers: this.kept.map((k) => k === null),
@@ -378,10 +395,9 @@ export class MaskingPruner implements Pruner {
     const arrays: Record<string, StateArray> = {
       keptBits: { bits: keptToFlags(this.kept, this.hidden) },
       biases: concat(this.compact.map((c) => c?.bias ?? new Float32Array(0)), f32),
-      importance: t.importance,
-      seen: t.seenLayers,
     };
     if (this.mode === "tracing") {
+      arrays.impact = t.impact; // per-layer cos and norm-ratio sums (auto budget)
       // f32: rounded to f16 they change masks on the evaluation sets (test/dart/state-precision.test.ts).
       arrays.energy = concat(t.energy, f32);
       if (t.firstMoment.length) arrays.firstMoment = concat(t.firstMoment, f32);
@@ -412,8 +428,11 @@ export class MaskingPruner implements Pruner {
     p.tracer.tokens = h.tracerTokens;
     if (a.energy) split(a.energy as Float32Array, H).forEach((e, l) => p.tracer.energy[l]!.set(e));
     if (a.firstMoment) split(a.firstMoment as Float32Array, H).forEach((e, l) => p.tracer.firstMoment[l]!.set(e));
-    p.tracer.importance.set(a.importance as Float64Array);
-    p.tracer.seenLayers.set(a.seen as Uint8Array);
+    p.tracer.opened = h.tracerOpened === true;
+    // Layer impact sums (cos, then norm ratio, per layer). A v1 trace carried one sum of per-token
+    // products instead: kept as the ratio sums with zero cos sums, the mean importance stays what it was.
+    if (a.impact && a.impact.length === p.tracer.impact.length) p.tracer.impact.set(a.impact as Float64Array);
+    else if (a.importance && a.importance.length === c.nLayers) p.tracer.impact.set(a.importance as Float64Array, c.nLayers);
     let off = 0;
     const masks = (h.keptLengths as number[]).map((n, l) => {
       if (h.fullLayers[l]) return null;

@@ -35,7 +35,7 @@ function priors(tf: Transformer): ModelPriors {
 
 export function forwardProxy(tf: Transformer): ForwardProxy {
   const p = priors(tf);
-  return (p.proxy ??= computeForwardProxy(tf.config, tf.weights));
+  return (p.proxy ??= computeForwardProxy(tf.config, tf.weights, undefined, tf.ffn));
 }
 
 /** Installs a forward proxy computed earlier (for example read from a cache file). */
@@ -45,7 +45,7 @@ export function setForwardProxy(tf: Transformer, proxy: ForwardProxy): void {
 
 export function downNorms(tf: Transformer): Float32Array[] {
   const p = priors(tf);
-  return (p.downNorms ??= downColumnNorms(tf.config, tf.weights));
+  return (p.downNorms ??= downColumnNorms(tf.config, tf.weights, tf.ffn));
 }
 
 /** The fixed-text prior needs a tokenizer; the self-generated one does not. */

@@ -15,7 +15,13 @@ export interface DartSettings {
   method: MethodName;
   /** Fraction of FFN neurons pruned, 0..0.9. */
   sparsity: number;
-  /** Generated tokens traced densely after the prompt (and after a drift) before masks are built. */
+  /**
+   * dart-paper's masking step m, as the reference counts it: the prompt and the first m - 1
+   * generated tokens are traced densely and masks apply from the m-th generated token
+   * (after a drift, max(1, m - 1) generated tokens are traced). 0 and 1 both mask from the
+   * first generated token: the reference's m = 0 also masks the prompt's own forward,
+   * which a token-at-a-time prefill cannot do (see docs/quality.md).
+   */
   maskingStep: number;
   budget: BudgetMode;
   ranking: RankingMethod;
@@ -27,6 +33,8 @@ export interface DartSettings {
   layerSparsity?: number[];
   /** Generic prior for static and dart: text the model writes itself ("self") or a fixed text. */
   prior: (typeof PRIORS)[number];
+  /** Whether dart-paper and dart watch for drift and re-mask (the reference's knowledge_drift switch). */
+  drift: boolean;
 }
 
 export const DEFAULT_DART_SETTINGS: DartSettings = {
@@ -38,7 +46,25 @@ export const DEFAULT_DART_SETTINGS: DartSettings = {
   aggregation: "l2",
   emaDecay: 0.9,
   prior: "self",
+  drift: true,
 };
+
+/**
+ * The reference's shipped benchmark configurations (seeder-research/DART at 19c4a57), as
+ * settings of dart-paper. Note that `combined`, the code's default ranking, is what
+ * neither script uses. Both scripts leave knowledge_drift off (KNOWLEDGE_DRIFT=false).
+ *   auto-benchmark : run_experiment_auto.sh: masking step 0 (masks from the prompt's own
+ *                    statistics), `magnitude` ranking, L2, per-layer ratios from the
+ *                    adaptive budget, 70% pruning.
+ *   knowledge-drift: run_knowledge_drift.sh: masking step 30, `max` ranking, L2,
+ *                    per-layer auto budget ("all:auto"), 50% pruning.
+ */
+export const PRESETS = {
+  "auto-benchmark": { method: "dart-paper", maskingStep: 0, ranking: "magnitude", aggregation: "l2", budget: "auto", sparsity: 0.7, drift: false },
+  "knowledge-drift": { method: "dart-paper", maskingStep: 30, ranking: "max", aggregation: "l2", budget: "auto", sparsity: 0.5, drift: false },
+} as const satisfies Record<string, Partial<DartSettings>>;
+export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /** Thrown for settings a client or user got wrong; `param` names the field. */
 export class DartSettingsError extends Error {
@@ -62,9 +88,14 @@ export function parseDartSettings(input: unknown, base: DartSettings = DEFAULT_D
   if (input === undefined || input === null) return { ...base };
   if (typeof input !== "object" || Array.isArray(input)) throw new DartSettingsError("dart", "dart must be an object");
   const o = input as Record<string, unknown>;
-  const known = new Set(["method", "sparsity", "maskingStep", "budget", "ranking", "aggregation", "emaDecay", "layerSparsity", "prior"]);
+  const known = new Set(["preset", "method", "sparsity", "maskingStep", "budget", "ranking", "aggregation", "emaDecay", "layerSparsity", "prior", "drift"]);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new DartSettingsError(`dart.${k}`, `unknown DART setting dart.${k}`);
-  const s = { ...base };
+  // A preset replaces the base; fields given beside it override the preset.
+  const s: DartSettings = o.preset === undefined ? { ...base } : { ...base, ...PRESETS[oneOf("dart.preset", o.preset, PRESET_NAMES)] };
+  if (o.drift !== undefined) {
+    if (typeof o.drift !== "boolean") throw new DartSettingsError("dart.drift", `dart.drift must be true or false; got ${JSON.stringify(o.drift)}`);
+    s.drift = o.drift;
+  }
   if (o.method !== undefined) s.method = oneOf("dart.method", o.method, METHODS);
   if (o.budget !== undefined) s.budget = oneOf("dart.budget", o.budget, BUDGETS);
   if (o.ranking !== undefined) s.ranking = oneOf("dart.ranking", o.ranking, RANKINGS);
@@ -90,17 +121,18 @@ export function parseDartSettings(input: unknown, base: DartSettings = DEFAULT_D
     s.sparsity = o.sparsity;
   }
   if (o.maskingStep !== undefined) {
-    if (typeof o.maskingStep !== "number" || !Number.isInteger(o.maskingStep) || o.maskingStep < 1 || o.maskingStep > 256) {
-      throw new DartSettingsError("dart.maskingStep", `dart.maskingStep must be an integer in [1, 256]; got ${JSON.stringify(o.maskingStep)}`);
+    if (typeof o.maskingStep !== "number" || !Number.isInteger(o.maskingStep) || o.maskingStep < 0 || o.maskingStep > 256) {
+      throw new DartSettingsError("dart.maskingStep", `dart.maskingStep must be an integer in [0, 256]; got ${JSON.stringify(o.maskingStep)}`);
     }
     s.maskingStep = o.maskingStep;
   }
   return s;
 }
 
-/** Field-by-field equality (key order does not matter). */
+/** Field-by-field equality (key order does not matter; a field an older record lacks counts as its default). */
 export function sameSettings(a: DartSettings, b: DartSettings): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)] as (keyof DartSettings)[]);
-  for (const k of keys) if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return false;
+  const d = DEFAULT_DART_SETTINGS as Partial<DartSettings>;
+  for (const k of keys) if (JSON.stringify(a[k] ?? d[k]) !== JSON.stringify(b[k] ?? d[k])) return false;
   return true;
 }

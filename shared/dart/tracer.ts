@@ -1,7 +1,12 @@
-// Per-layer statistics gathered while a layer's FFN runs dense: activation energy per
-// neuron (L2 sum or EMA of a^2, optionally with each token's activation normalised to
-// unit length as GRIFFIN does) and DART's layer importance for the auto budget.
+// Per-layer statistics gathered while a layer's FFN runs dense, and DART's layer
+// importance for the auto budget. Per neuron, as the reference (neuronDefuser.py) keeps them:
+//   l2 : sum over traced tokens of a^2 (scores take its square root);
+//   ema: an exponential moving average of |a|, started from the decay-weighted mean of the
+//        trace's opening forward (the prompt; after a drift re-mask, its first token):
+//        sum_i d^(n-1-i) |a_i| / sum_i d^(n-1-i), then e <- d e + (1 - d) |a| per token.
+// GRIFFIN divides each token's activation vector by its L2 norm first.
 import type { Aggregation } from "./settings.ts";
+import { cosine } from "./drift.ts";
 
 export interface TracerOptions {
   aggregation: Aggregation;
@@ -15,32 +20,45 @@ export interface TracerOptions {
 }
 
 export class Tracer {
+  /** Per neuron: sum of a^2 (l2) or EMA of |a| (ema). */
   readonly energy: Float32Array[];
   /** Per neuron: sum (or EMA) of a, signed; tracked when `moments` is set. */
   readonly firstMoment: Float32Array[];
-  /** Sum over traced tokens of (1 - cos(h, m)) * ||m - h|| / ||h||, per layer. */
-  readonly importance: Float64Array;
+  /**
+   * Per layer, sums over traced tokens of cos(h, m) (entries 0..L-1) and of
+   * ||m - h|| / ||h|| (entries L..2L-1), h the FFN block's input and m its output.
+   */
+  readonly impact: Float64Array;
   tokens = 0;
+  /** ema: whether the opening forward is over (later tokens take EMA steps). */
+  opened = false;
   readonly opts: TracerOptions;
+  private readonly L: number;
   private readonly h: Float32Array[]; // FFN input saved until the FFN output arrives
-  /** Per layer: whether any token was traced yet (EMA starts from the first value). */
-  readonly seenLayers: Uint8Array;
 
   constructor(nLayers: number, hiddenDim: number, dim: number, opts: TracerOptions) {
     this.opts = opts;
+    this.L = nLayers;
     this.energy = Array.from({ length: nLayers }, () => new Float32Array(hiddenDim));
     this.firstMoment = Array.from({ length: opts.moments ? nLayers : 0 }, () => new Float32Array(hiddenDim));
-    this.importance = new Float64Array(nLayers);
+    this.impact = new Float64Array(2 * nLayers);
     this.h = Array.from({ length: nLayers }, () => new Float32Array(dim));
-    this.seenLayers = new Uint8Array(nLayers);
   }
 
   reset(): void {
     for (const e of this.energy) e.fill(0);
     for (const a of this.firstMoment) a.fill(0);
-    this.importance.fill(0);
-    this.seenLayers.fill(0);
+    this.impact.fill(0);
     this.tokens = 0;
+    this.opened = false;
+  }
+
+  /**
+   * Call before a traced token's forward pass. The opening forward is every prompt token
+   * of the trace, or its first token when the trace starts on a generated token.
+   */
+  beginToken(phase: "prompt" | "decode"): void {
+    if (phase === "decode" && this.tokens > 0) this.opened = true;
   }
 
   /** Call once per traced token, after its forward pass. */
@@ -50,23 +68,35 @@ export class Tracer {
 
   activation(layer: number, a: Float32Array): void {
     const e = this.energy[layer]!;
-    const n = e.length;
-    let scale = 1;
-    if (this.opts.normalizePerToken) {
-      let ss = 0;
-      for (let j = 0; j < n; j++) ss += a[j]! * a[j]!;
-      scale = ss > 0 ? 1 / ss : 0;
-    }
     const m = this.opts.moments ? this.firstMoment[layer]! : null;
-    if (this.opts.aggregation === "ema" && this.seenLayers[layer]) {
-      const d = this.opts.emaDecay;
-      for (let j = 0; j < n; j++) e[j] = d * e[j]! + (1 - d) * a[j]! * a[j]! * scale;
-      if (m) for (let j = 0; j < n; j++) m[j] = d * m[j]! + (1 - d) * a[j]!;
-    } else {
-      for (let j = 0; j < n; j++) e[j] = e[j]! + a[j]! * a[j]! * scale;
-      if (m) for (let j = 0; j < n; j++) m[j] = m[j]! + a[j]!;
+    const n = e.length;
+    let ss = 1;
+    if (this.opts.normalizePerToken) {
+      ss = 0;
+      for (let j = 0; j < n; j++) ss += a[j]! * a[j]!;
     }
-    this.seenLayers[layer] = 1;
+    if (this.opts.aggregation === "l2") {
+      const inv = ss > 0 ? 1 / ss : 0;
+      for (let j = 0; j < n; j++) e[j] = e[j]! + a[j]! * a[j]! * inv;
+      if (m) for (let j = 0; j < n; j++) m[j] = m[j]! + a[j]!;
+      return;
+    }
+    const scale = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    const d = this.opts.emaDecay;
+    let keep: number, add: number;
+    if (this.opened) {
+      keep = d;
+      add = 1 - d;
+    } else {
+      // Running decay-weighted mean of the opening forward's k = tokens + 1 values:
+      // W_k = 1 + d + ... + d^(k-1), mean_k = (d W_(k-1) mean_(k-1) + x) / W_k.
+      const k = this.tokens + 1;
+      const wk = (1 - d ** k) / (1 - d);
+      keep = (d * (1 - d ** (k - 1))) / (1 - d) / wk;
+      add = 1 / wk;
+    }
+    for (let j = 0; j < n; j++) e[j] = keep * e[j]! + add * Math.abs(a[j]!) * scale;
+    if (m) for (let j = 0; j < n; j++) m[j] = keep * m[j]! + add * a[j]!;
   }
 
   ffnInput(layer: number, h: Float32Array): void {
@@ -76,28 +106,36 @@ export class Tracer {
   ffnOutput(layer: number, m: Float32Array): void {
     if (!this.opts.importance) return;
     const h = this.h[layer]!;
-    let hm = 0, hh = 0, mm = 0, diff = 0;
+    let hh = 0, diff = 0;
     for (let i = 0; i < h.length; i++) {
-      hm += h[i]! * m[i]!;
       hh += h[i]! * h[i]!;
-      mm += m[i]! * m[i]!;
       diff += (m[i]! - h[i]!) ** 2;
     }
-    if (hh === 0 || mm === 0) return;
-    const cos = hm / Math.sqrt(hh * mm);
-    this.importance[layer] = this.importance[layer]! + (1 - cos) * (Math.sqrt(diff) / Math.sqrt(hh));
+    this.impact[layer] = this.impact[layer]! + cosine(h, m);
+    this.impact[this.L + layer] = this.impact[this.L + layer]! + (hh > 0 ? Math.sqrt(diff / hh) : 0);
   }
 
-  /** Per-token mean of a^2 (and of a, with moments) for one layer: sums divided by tokens, EMAs as they are. */
+  /** What rankings read as per-neuron "energy" (they take its square root): sum a^2, or EMA(|a|)^2. */
+  rankingEnergy(layer: number): Float32Array {
+    const e = this.energy[layer]!;
+    return this.opts.aggregation === "l2" ? e : Float32Array.from(e, (v) => v * v);
+  }
+
+  /**
+   * Per-token moments for one layer: E[a^2] and E[a] (with moments). l2 divides the sums by
+   * the token count; ema has no E[a^2], so (EMA |a|)^2 stands in for it.
+   */
   means(layer: number): { m2: Float32Array; m1: Float32Array | null } {
-    const div = this.opts.aggregation === "ema" || this.tokens === 0 ? 1 : this.tokens;
-    const m2 = Float32Array.from(this.energy[layer]!, (v) => v / div);
+    const ema = this.opts.aggregation === "ema";
+    const div = ema || this.tokens === 0 ? 1 : this.tokens;
+    const m2 = Float32Array.from(this.energy[layer]!, (v) => (ema ? v * v : v / div));
     const m1 = this.opts.moments ? Float32Array.from(this.firstMoment[layer]!, (v) => v / div) : null;
     return { m2, m1 };
   }
 
-  /** Mean layer importance over traced tokens. */
+  /** Layer importance S_l = (1 - mean cos(h, m)) * mean(||m - h|| / ||h||), as the reference multiplies two means. */
   meanImportance(): number[] {
-    return Array.from(this.importance, (s) => (this.tokens ? s / this.tokens : 0));
+    const n = this.tokens;
+    return Array.from({ length: this.L }, (_, l) => (n ? (1 - this.impact[l]! / n) * (this.impact[this.L + l]! / n) : 0));
   }
 }

@@ -2,6 +2,7 @@
 // These are the readable definitions; backend/ holds faster implementations of the
 // hot ones (matvec, attention, compacted FFN) that must agree with them.
 import type { CompactFfn } from "./compact-ffn.ts";
+import type { FfnBundles } from "./ffn-bundles.ts";
 
 /** out[i] = sum_j w[i*n + j] * x[j] for i < d. */
 export function matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void {
@@ -59,20 +60,36 @@ export function attention(
 }
 
 /**
- * SwiGLU FFN over kept neurons only: x (normed input, dim) -> out (dim), plus f.bias if any.
- * Activations SiLU(gate) * up land in hb[0..k); hb2 is scratch.
+ * SwiGLU FFN over the slots of f (its kept neurons, or every neuron): x (normed input, dim)
+ * -> out (dim), plus f.bias if any. Activations SiLU(gate) * up land in hb[0..k); hb2 is scratch.
  */
 export function compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
-  const k = f.kept.length;
-  matvec(hb, x, f.gate, dim, k);
-  matvec(hb2, x, f.up, dim, k);
-  if (f.bias) out.set(f.bias.subarray(0, dim));
-  else out.fill(0, 0, dim);
+  const k = f.slots.length;
+  const m = f.bundles.data;
   for (let i = 0; i < k; i++) {
-    const a = silu(hb[i]!) * hb2[i]!;
-    hb[i] = a;
-    const row = i * dim;
-    for (let d = 0; d < dim; d++) out[d] = out[d]! + a * f.downT[row + d]!;
+    const o = f.slots[i]! * 3 * dim;
+    let g = 0, u = 0;
+    for (let d = 0; d < dim; d++) {
+      g += m[o + d]! * x[d]!;
+      u += m[o + dim + d]! * x[d]!;
+    }
+    hb[i] = g;
+    hb2[i] = u;
+  }
+  for (let i = 0; i < k; i++) hb[i] = silu(hb[i]!) * hb2[i]!;
+  downSum(out, f.bundles, f.slots, hb);
+  if (f.bias) for (let d = 0; d < dim; d++) out[d] = out[d]! + f.bias[d]!;
+}
+
+/** out[0..dim) = sum_i a[i] * (W_down column of the neuron in slot slots[i]). */
+export function downSum(out: Float32Array, b: FfnBundles, slots: Int32Array, a: Float32Array): void {
+  const dim = b.dim;
+  const m = b.data;
+  out.fill(0, 0, dim);
+  for (let i = 0; i < slots.length; i++) {
+    const ai = a[i]!;
+    const o = slots[i]! * 3 * dim + 2 * dim;
+    for (let d = 0; d < dim; d++) out[d] = out[d]! + ai * m[o + d]!;
   }
 }
 

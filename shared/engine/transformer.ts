@@ -3,11 +3,13 @@
 // o_proj, residual, RMSNorm, SwiGLU FFN (dense or compacted), residual] -> RMSNorm -> classifier.
 // The O(n*d) loops (matvec, attention, compacted FFN) run on a pluggable backend (./backend).
 import { headDim, kvDim, type ModelConfig } from "../model/config.ts";
-import type { LoadedModel, ModelWeights } from "../model/weights.ts";
+import type { LayerWeights, ModelWeights } from "../model/weights.ts";
 import { adoptWeights, createBackend, type Backend, type BackendName } from "./backend/index.ts";
 import type { CompactFfn } from "./compact-ffn.ts";
+import type { EngineWeights } from "./engine-weights.ts";
+import { FfnBundles } from "./ffn-bundles.ts";
 import type { ForwardHooks } from "./hooks.ts";
-import { rmsnorm, silu, type AttentionShape } from "./kernels.ts";
+import { rmsnorm, type AttentionShape } from "./kernels.ts";
 
 export class ContextLengthError extends Error {
   constructor(pos: number, seqLen: number) {
@@ -81,6 +83,17 @@ function stateSizes(c: ModelConfig): number[] {
   return [c.nLayers * c.seqLen * kv * 2, c.dim * 4, c.hiddenDim * 2, c.seqLen, c.vocabSize];
 }
 
+/**
+ * What a Transformer is built from: a loaded model (its FFN matrices are then rebuilt
+ * neuron-major in backend memory, and the caller's row-major copies can be dropped), or
+ * attention weights plus ready FFN bundles per layer (e.g. a sparse node's partial ones).
+ */
+export interface EngineModel {
+  config: ModelConfig;
+  weights: ModelWeights | EngineWeights;
+  ffn?: FfnBundles[];
+}
+
 export interface TransformerOptions {
   /** Backend name or instance (default: the fastest this runtime supports, see backend/index.ts). */
   backend?: BackendName | Backend;
@@ -88,17 +101,26 @@ export interface TransformerOptions {
 
 export class Transformer {
   readonly config: ModelConfig;
-  /** The weights as the backend holds them (for "wasm": views of WASM memory). */
-  readonly weights: ModelWeights;
+  /** The non-FFN weights as the backend holds them (for "wasm": views of WASM memory). */
+  readonly weights: EngineWeights;
+  /** Per layer, the FFN neuron-major: the one copy of its weights, dense and compacted runs read it. */
+  readonly ffn: FfnBundles[];
+  private readonly denseFfn: CompactFfn[] = [];
   readonly backend: Backend;
   private readonly ropeCos: Float32Array; // seqLen x headDim/2
   private readonly ropeSin: Float32Array;
 
-  constructor(model: Pick<LoadedModel, "config" | "weights">, opts: TransformerOptions = {}) {
+  constructor(model: EngineModel, opts: TransformerOptions = {}) {
     this.config = model.config;
     const c = model.config;
     this.backend = typeof opts.backend === "object" ? opts.backend : createBackend(opts.backend, { segmentBytes: arenaHint(model) });
     this.weights = adoptWeights(this.backend, model.weights);
+    const alloc = (n: number) => this.backend.alloc(n);
+    this.ffn = model.ffn ?? model.weights.layers.map((l) => {
+      if (!("wGate" in l)) throw new TypeError("a model without FFN matrices needs its FFN bundles (model.ffn)");
+      return FfnBundles.fromDense(l as LayerWeights, c.dim, c.hiddenDim, alloc);
+    });
+    if (this.ffn.length !== c.nLayers) throw new RangeError(`${this.ffn.length} FFN layers for a model of ${c.nLayers}`);
     const half = headDim(c) / 2;
     this.ropeCos = new Float32Array(c.seqLen * half);
     this.ropeSin = new Float32Array(c.seqLen * half);
@@ -137,12 +159,22 @@ export class Transformer {
     }
   }
 
+  /** Layer l's FFN over every neuron (what a dense token runs); needs the whole layer resident. */
+  denseFfnOf(l: number): CompactFfn {
+    const b = this.ffn[l]!;
+    const slots = b.allSlots();
+    const cur = this.denseFfn[l];
+    if (cur && cur.slots === slots) return cur;
+    const kept = Int32Array.from({ length: b.hiddenDim }, (_, i) => i);
+    return (this.denseFfn[l] = { kept, slots, bundles: b, bias: null });
+  }
+
   /** Runs token `token` at position `pos` (the cache must hold positions 0..pos-1) and returns the logits. */
   forward(s: InferenceState, token: number, pos: number, hooks?: ForwardHooks): Float32Array {
     const c = this.config;
     const w = this.weights;
     const be = this.backend;
-    const { dim, hiddenDim: hidden, seqLen } = c;
+    const { dim, seqLen } = c;
     if (pos < 0 || pos >= seqLen) throw new ContextLengthError(pos, seqLen);
     if (!(token >= 0 && token < c.vocabSize)) throw new RangeError(`token id ${token} out of range 0..${c.vocabSize - 1}`);
     const kv = kvDim(c);
@@ -184,16 +216,9 @@ export class Transformer {
       hooks?.ffnInput?.(l, pos, x);
       rmsnorm(s.xb, x, lw.ffnNorm, c.normEps);
       const compact = s.ffn[l];
-      if (!compact) {
-        be.matvec(s.hb, s.xb, lw.wGate, dim, hidden);
-        be.matvec(s.hb2, s.xb, lw.wUp, dim, hidden);
-        for (let i = 0; i < hidden; i++) s.hb[i] = silu(s.hb[i]!) * s.hb2[i]!;
-        hooks?.ffnActivation?.(l, pos, s.hb, null);
-        be.matvec(s.xb2, s.hb, lw.wDown, hidden, dim);
-      } else {
-        be.compactFfn(compact, s.xb, s.hb, s.hb2, s.xb2, dim);
-        hooks?.ffnActivation?.(l, pos, s.hb.subarray(0, compact.kept.length), compact.kept);
-      }
+      be.compactFfn(compact ?? this.denseFfnOf(l), s.xb, s.hb, s.hb2, s.xb2, dim);
+      if (compact) hooks?.ffnActivation?.(l, pos, s.hb.subarray(0, compact.kept.length), compact.kept);
+      else hooks?.ffnActivation?.(l, pos, s.hb, null);
       hooks?.ffnOutput?.(l, pos, s.xb2);
       for (let i = 0; i < dim; i++) x[i] = x[i]! + s.xb2[i]!;
     }
@@ -204,13 +229,13 @@ export class Transformer {
   }
 }
 
-/** WASM segment size for a model: its weights, two states and a full set of compacted FFNs. */
-function arenaHint(model: Pick<LoadedModel, "config" | "weights">): number {
+/** WASM segment size for a model: its weights (FFN bundles included) and two states. */
+function arenaHint(model: EngineModel): number {
   const w = model.weights;
   let floats = w.tokenEmbedding.length + w.finalNorm.length + (w.classifier === w.tokenEmbedding ? 0 : w.classifier.length);
-  for (const l of w.layers) for (const t of Object.values(l)) floats += t.length;
+  for (const l of w.layers) for (const [name, t] of Object.entries(l)) if (!/^w(Gate|Up|Down)$/.test(name)) floats += t.length;
   const c = model.config;
-  const ffn = c.nLayers * 3 * c.hiddenDim * c.dim;
+  floats += model.ffn ? 0 : c.nLayers * 3 * c.hiddenDim * c.dim;
   const state = stateSizes(c).reduce((a, b) => a + b, 0);
-  return (floats + ffn + 2 * state) * 4 + (16 << 20);
+  return (floats + 2 * state) * 4 + (16 << 20);
 }

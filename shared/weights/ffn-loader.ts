@@ -1,6 +1,7 @@
 // Delta loading: given the kept neurons per layer of a new mask, fetch only the
 // shards not yet resident and rebuild each layer's CompactFfn from shard bytes.
-import type { CompactFfn } from "../engine/compact-ffn.ts";
+import { compactOf, type CompactFfn } from "../engine/compact-ffn.ts";
+import { FfnBundles } from "../engine/ffn-bundles.ts";
 import { bytesPerElement, decodeInto } from "./dtype-codec.ts";
 import { WeightStoreError } from "./source.ts";
 import type { ShardId, WeightStore } from "./store.ts";
@@ -119,27 +120,31 @@ export class FfnDeltaLoader {
     return this.assemble(layer, kept, (index) => bytes.get(index)!);
   }
 
-  /** Packs the kept neurons' gate rows, up rows and down columns from their shards. */
+  /** Bundles holding just the kept neurons (gate row, up row, down column each), decoded from their shards. */
   private assemble(layer: number, kept: Int32Array, shard: (index: number) => Uint8Array): CompactFfn {
-    const { config, dtype, neuronsPerShard: n } = this.store.manifest;
-    const dim = config.dim;
-    const bpe = bytesPerElement(dtype);
-    const k = kept.length;
-    const slots = this.store.slots[layer]!;
-    const gate = new Float32Array(k * dim);
-    const up = new Float32Array(k * dim);
-    const downT = new Float32Array(k * dim);
-    for (let i = 0; i < k; i++) {
-      const slot = slots[kept[i]!]!;
-      const s = Math.floor(slot / n);
-      const bytes = shard(s);
-      const count = this.store.shardRef({ layer, index: s }).count;
-      const row = (slot - s * n) * dim * bpe;
-      const section = count * dim * bpe;
-      decodeInto(bytes, row, dtype, dim, gate, i * dim);
-      decodeInto(bytes, section + row, dtype, dim, up, i * dim);
-      decodeInto(bytes, 2 * section + row, dtype, dim, downT, i * dim);
-    }
-    return { kept: Int32Array.from(kept), gate, up, downT };
+    const { config } = this.store.manifest;
+    const b = new FfnBundles(config.dim, config.hiddenDim, kept.length);
+    for (const j of kept) fillNeuron(this.store, layer, j, b, shard);
+    return compactOf(b, kept);
   }
+}
+
+/**
+ * Decodes neuron j of `layer` from its shard's bytes into a slot of `b` (claimed with put):
+ * how a node fills partially resident bundles from the shards it holds.
+ */
+export function fillNeuron(store: WeightStore, layer: number, j: number, b: FfnBundles, shard: (index: number) => Uint8Array): void {
+  const { config, dtype, neuronsPerShard: n } = store.manifest;
+  const dim = config.dim;
+  const bpe = bytesPerElement(dtype);
+  const slot = store.slots[layer]![j]!;
+  const s = Math.floor(slot / n);
+  const bytes = shard(s);
+  const count = store.shardRef({ layer, index: s }).count;
+  const row = (slot - s * n) * dim * bpe;
+  const section = count * dim * bpe;
+  const o = b.put(j) * 3 * dim;
+  decodeInto(bytes, row, dtype, dim, b.data, o);
+  decodeInto(bytes, section + row, dtype, dim, b.data, o + dim);
+  decodeInto(bytes, 2 * section + row, dtype, dim, b.data, o + 2 * dim);
 }

@@ -67,10 +67,24 @@ describe("dart CLI with DART methods", () => {
     const r = dart(["eval", "--model", model, "--set", "story-speech", "--docs", "2", "--part-tokens", "48", "--method", "dart-paper", "--sparsity", "0.5", "--events", "--json"]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    for (const k of ["perplexity", "agreement", "klToDense", "effectiveSparsity", "remasks", "denseTokenFraction", "falseAlarmRate", "detectionRate"]) {
-      expect(typeof out[k]).toBe("number");
+    // Finite and in range, each (a NaN, an Infinity or a share above 1 fails).
+    expect(out.perplexity).toBeGreaterThan(1);
+    expect(out.perplexity).toBeLessThan(512); // below the vocabulary size: better than uniform
+    for (const k of ["agreement", "denseTokenFraction", "falseAlarmRate", "detectionRate"]) {
+      expect(out[k]).toBeGreaterThanOrEqual(0);
+      expect(out[k]).toBeLessThanOrEqual(1);
     }
-    expect(out.effectiveSparsity).toBeLessThan(0.5);
+    expect(out.agreement).toBeGreaterThan(0.2);
+    expect(out.klToDense).toBeGreaterThan(0);
+    expect(out.klToDense).toBeLessThan(10);
+    expect(Number.isInteger(out.remasks)).toBe(true);
+    // Prompt + 9 dense tokens (masking step 10) at least, so the effective sparsity is below the nominal 0.5.
+    expect(out.denseTokenFraction).toBeGreaterThanOrEqual(9 / out.tokens);
+    expect(out.effectiveSparsity).toBeGreaterThan(0.5 * (1 - out.denseTokenFraction) - 0.01);
+    expect(out.effectiveSparsity).toBeLessThan(0.5 * (1 - out.denseTokenFraction) + 0.01);
+    // Every window before the switch is a candidate false alarm: the rate is a share of the logged ones.
+    const before = out.events.flatMap((d: { events: { kind: string; pos: number; remask: boolean }[] }) => d.events.filter((e) => e.kind === "window" && e.pos < 1 + 48)); // switch after BOS + 48 story tokens
+    expect(out.falseAlarmRate).toBeCloseTo(before.filter((e: { remask: boolean }) => e.remask).length / before.length, 10);
     expect(out.events).toHaveLength(2);
     expect(out.events[0].events.some((e: { kind: string }) => e.kind === "window")).toBe(true);
   });
@@ -89,7 +103,9 @@ describe("dart CLI with DART methods", () => {
   it.each([
     [["--method", "nope"], /--method must be one of/],
     [["--sparsity", "0.95"], /--sparsity must be a number in \[0, 0.9\]/],
-    [["--masking-step", "0"], /--masking-step must be an integer/],
+    [["--masking-step", "2.5"], /--masking-step must be an integer in \[0, 256\]/],
+    [["--drift", "maybe"], /--drift must be on or off/],
+    [["--preset", "fastest"], /--preset must be one of auto-benchmark, knowledge-drift/],
   ])("bad DART flags are usage errors: %j", (flags, message) => {
     const r = dart(["generate", "--model", model, "--prompt", "x", "--max-tokens", "3", ...(flags as string[])]);
     expect(r.code).toBe(2);

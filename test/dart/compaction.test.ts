@@ -1,6 +1,6 @@
 // Compacted FFN execution must equal the dense FFN with a 0/1 mask on down_proj's input.
 import { describe, expect, it } from "vitest";
-import { compactFromDense, keptFromMask } from "../../shared/engine/compact-ffn.ts";
+import { compactFromDense, keptFromMask, packedWeights } from "../../shared/engine/compact-ffn.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
 import { Rng } from "../../shared/engine/sampler.ts";
 import type { LoadedModel } from "../../shared/model/weights.ts";
@@ -100,7 +100,7 @@ describe("compacted FFN", () => {
   it("packs only the kept neurons (k rows of gate and up, k columns of down)", () => {
     const { model } = stories("bin");
     const kept = Int32Array.of(0, 5, 171);
-    const c = compactFromDense(model.weights.layers[1]!, 64, 172, kept);
+    const c = packedWeights(compactFromDense(model.weights.layers[1]!, 64, 172, kept));
     expect(c.gate.length).toBe(3 * 64);
     expect(Array.from(c.up.subarray(64, 128))).toEqual(Array.from(model.weights.layers[1]!.wUp.subarray(5 * 64, 6 * 64)));
     expect(c.downT[2 * 64 + 7]).toBe(model.weights.layers[1]!.wDown[7 * 172 + 171]);

@@ -3,6 +3,7 @@ import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-
 import { autoRatios, depthProtection, keptCount, DEFAULT_AUTO_BUDGET } from "../../shared/dart/budget.ts";
 import { DriftDetector, PAPER_DRIFT, cosine } from "../../shared/dart/drift.ts";
 import { scoreLayer, topK } from "../../shared/dart/ranking.ts";
+import { Tracer } from "../../shared/dart/tracer.ts";
 import { stories } from "../helpers/model-dir.ts";
 
 describe("forward proxy", () => {
@@ -71,6 +72,33 @@ describe("auto budget", () => {
       }
     }
   });
+  it("the issue's profile at 0.7: mean ratio 0.7, the most important layer at the floor, the frozen layers' leftover spread", () => {
+    const S = [2.17, 1.66, 0.5, 2.29, 0.56];
+    const r = autoRatios(S, 0.7);
+    expect(r.reduce((a, b) => a + b, 0) / 5).toBeCloseTo(0.7, 6);
+    // Layer 3 has the highest importance, so no pressure: it stays at the 0.1 floor.
+    expect(r[3]!).toBeCloseTo(0.1, 3);
+    // Layers 1, 2, 4 have high pressure and saturate; layer 0 (depth-protected, not saturated) takes the rest.
+    for (const l of [1, 2, 4]) expect(r[l]!).toBeCloseTo(0.9, 6);
+    expect(r[0]!).toBeGreaterThan(0.6);
+  });
+  it("hits the target mean on random 5- and 12-layer profiles (clip, redistribute by pressure, re-clip)", () => {
+    let seed = 12345;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let i = 0; i < 500; i++) {
+      const L = i % 2 ? 5 : 12;
+      const S = Array.from({ length: L }, () => rnd() * (i % 3 ? 3 : 0.05));
+      for (const rho of [0.1, 0.25, 0.5, 0.7, 0.85, 0.9]) {
+        const r = autoRatios(S, rho);
+        expect(Math.abs(r.reduce((a, b) => a + b, 0) / L - rho)).toBeLessThan(1e-6);
+        for (const x of r) expect(x).toBeGreaterThanOrEqual(0.1 - 1e-9), expect(x).toBeLessThanOrEqual(0.9 + 1e-9);
+      }
+    }
+  });
+  it("below sparsity 0.1 still prunes 10% of every layer (the reference's floor); 0 prunes nothing", () => {
+    expect(autoRatios([0.3, 0.1, 0.9, 0.2, 0.5], 0.05)).toEqual([0.1, 0.1, 0.1, 0.1, 0.1]);
+    expect(autoRatios([0.3, 0.1, 0.9, 0.2, 0.5], 0)).toEqual([0, 0, 0, 0, 0]);
+  });
   it("prunes less important layers more (middle layers, equal depth protection)", () => {
     const r = autoRatios([0.5, 0.9, 0.1, 0.5, 0.5], 0.4);
     expect(r[2]!).toBeGreaterThan(r[1]!);
@@ -107,5 +135,56 @@ describe("drift detector (paper)", () => {
     check = d.observe(unit(2));
     expect(check!.fired).toBe(true);
     expect(check!.cosine).toBeLessThan(check!.threshold);
+  });
+});
+
+describe("tracer (reference statistics)", () => {
+  const opts = { aggregation: "l2" as const, emaDecay: 0.5, normalizePerToken: false, importance: true, moments: false };
+  it("layer importance multiplies two means: (1 - mean cos) x mean(||m - h|| / ||h||)", () => {
+    const t = new Tracer(1, 2, 2, opts);
+    const tokens = [
+      { h: Float32Array.of(1, 0), m: Float32Array.of(1, 0) }, // cos 1, ratio 0
+      { h: Float32Array.of(1, 0), m: Float32Array.of(0, 3) }, // cos 0, ratio sqrt(10)
+    ];
+    for (const { h, m } of tokens) {
+      t.ffnInput(0, h);
+      t.ffnOutput(0, m);
+      t.endToken();
+    }
+    const expected = (1 - (1 + 0) / 2) * ((0 + Math.sqrt(10)) / 2);
+    expect(t.meanImportance()[0]!).toBeCloseTo(expected, 12);
+    // The mean of per-token products would be (0 * 0 + 1 * sqrt(10)) / 2, twice as much.
+    expect(t.meanImportance()[0]!).not.toBeCloseTo(Math.sqrt(10) / 2, 3);
+  });
+  it("EMA of |a| starts from the decay-weighted mean of the prompt, then takes EMA steps", () => {
+    const d = 0.6;
+    const t = new Tracer(1, 2, 2, { ...opts, aggregation: "ema", emaDecay: d, importance: false });
+    const prompt = [Float32Array.of(-2, 1), Float32Array.of(4, 0), Float32Array.of(1, -3)];
+    for (const a of prompt) {
+      t.beginToken("prompt");
+      t.activation(0, a);
+      t.endToken();
+    }
+    const w = [d * d, d, 1];
+    const wsum = w.reduce((x, y) => x + y);
+    const opening = [0, 1].map((j) => prompt.reduce((acc, a, i) => acc + w[i]! * Math.abs(a[j]!), 0) / wsum);
+    expect(t.energy[0]![0]!).toBeCloseTo(opening[0]!, 5);
+    expect(t.energy[0]![1]!).toBeCloseTo(opening[1]!, 5);
+    t.beginToken("decode");
+    t.activation(0, Float32Array.of(-5, 2));
+    expect(t.energy[0]![0]!).toBeCloseTo(d * opening[0]! + (1 - d) * 5, 5);
+    expect(t.energy[0]![1]!).toBeCloseTo(d * opening[1]! + (1 - d) * 2, 5);
+    // Rankings read sqrt(energy), so the EMA mode hands them its square: the order is EMA |a|'s.
+    expect(t.rankingEnergy(0)[0]!).toBeCloseTo(t.energy[0]![0]! ** 2, 5);
+  });
+  it("a trace that opens on a generated token (after a drift) starts its EMA from that token", () => {
+    const t = new Tracer(1, 1, 1, { ...opts, aggregation: "ema", emaDecay: 0.9, importance: false });
+    t.beginToken("decode");
+    t.activation(0, Float32Array.of(-3));
+    t.endToken();
+    expect(t.energy[0]![0]!).toBeCloseTo(3, 6);
+    t.beginToken("decode");
+    t.activation(0, Float32Array.of(1));
+    expect(t.energy[0]![0]!).toBeCloseTo(0.9 * 3 + 0.1, 6);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createPruner, parseDartSettings, DEFAULT_DART_SETTINGS, StateFormatError, type DartSettings, type Pruner } from "../../shared/dart/index.ts";
+import { createPruner, parseDartSettings, sameSettings, DEFAULT_DART_SETTINGS, StateFormatError, type DartSettings, type Pruner } from "../../shared/dart/index.ts";
 import type { InferenceState, Transformer } from "../../shared/engine/transformer.ts";
 import { argmax } from "../../shared/engine/sampler.ts";
 import { buildSet } from "../../cli/eval-sets.ts";
@@ -8,12 +8,15 @@ import { MODEL_DIR, stories } from "../helpers/model-dir.ts";
 const { tf, tok } = stories("bin");
 const settings = (o: Partial<DartSettings>): DartSettings => ({ ...DEFAULT_DART_SETTINGS, ...o });
 
-/** Prefill a prompt, then greedy-decode; records each step's token and kept sets. */
-function runGreedy(pruner: Pruner, state: InferenceState, t: Transformer, ids: number[], from: number, to: number, keptLog: string[]): number[] {
+/**
+ * Prefill a prompt (its first `promptLen` tokens, all of `ids` by default), then greedy-decode;
+ * records each step's kept sets. Generated token i is fed at position promptLen - 1 + i.
+ */
+function runGreedy(pruner: Pruner, state: InferenceState, t: Transformer, ids: number[], from: number, to: number, keptLog: string[], promptLen = ids.length): number[] {
   const out: number[] = [];
   let token = ids[from]!;
   for (let pos = from; pos < to; pos++) {
-    const phase = pos < ids.length - 1 ? "prompt" : "decode";
+    const phase = pos < promptLen ? "prompt" : "decode";
     if (pos < ids.length) token = ids[pos]!;
     pruner.beforeForward(pos, token, phase);
     const logits = t.forward(state, token, pos, pruner.hooks);
@@ -38,9 +41,19 @@ describe("pruner state survives serialise / restore exactly", () => {
   const prompt = doc.tokens.slice(0, 96);
   const total = 160;
 
-  for (const method of ["dart-paper", "dart", "griffin", "static", "random"] as const) {
-    it(`${method}: identical tokens and masks when split across a restore`, () => {
-      const s = settings({ method, sparsity: 0.5 });
+  const variants: [string, Partial<DartSettings>][] = [
+    ["dart-paper", { method: "dart-paper" }],
+    // EMA opening state and the layer-impact sums (auto budget) must survive too; the split falls inside the re-trace.
+    ["dart-paper, ema + auto budget", { method: "dart-paper", aggregation: "ema", emaDecay: 0.8, budget: "auto", maskingStep: 40 }],
+    ["dart", { method: "dart" }],
+    ["griffin", { method: "griffin" }],
+    ["static", { method: "static" }],
+    ["random", { method: "random" }],
+  ];
+  for (const [label, extra] of variants) {
+    const method = extra.method!;
+    it(`${label}: identical tokens and masks when split across a restore`, () => {
+      const s = settings({ sparsity: 0.5, ...extra });
       const refState = tf.newState();
       const ref = createPruner(tf, refState, s);
       ref.beginTurn(0, prompt.length);
@@ -59,13 +72,13 @@ describe("pruner state survives serialise / restore exactly", () => {
       copyState(stateA, stateB);
       const b = createPruner(tf, stateB, s, bytes);
       const ids = [...prompt, ...first];
-      const second = runGreedy(b, stateB, tf, ids, split, total, keptA);
+      const second = runGreedy(b, stateB, tf, ids, split, total, keptA, prompt.length);
 
       expect([...first, ...second]).toEqual(refTokens);
       expect(keptA).toEqual(refKept);
       expect(b.stats()).toEqual(ref.stats());
       expect(keptA.some((k) => k !== "dense" && k.includes(","))).toBe(true);
-      if (method === "dart-paper") expect(ref.stats().remasks).toBeGreaterThan(0);
+      if (label === "dart-paper") expect(ref.stats().remasks).toBeGreaterThan(0);
     });
   }
 
@@ -109,20 +122,30 @@ describe("methods", () => {
     for (const m of ["static", "random"] as const) expect(masksAfterPrompt(m, promptA).kept.at(-1)).toBe(masksAfterPrompt(m, promptB).kept.at(-1));
     // First decode step: masks built from each prompt.
     for (const m of ["griffin", "dart"] as const) {
-      expect(masksAfterPrompt(m, promptA).kept[promptA.length - 1]).not.toBe(masksAfterPrompt(m, promptB).kept[promptB.length - 1]);
+      expect(masksAfterPrompt(m, promptA).kept[promptA.length]).not.toBe(masksAfterPrompt(m, promptB).kept[promptB.length]);
     }
     expect(masksAfterPrompt("static", promptA).kept.at(-1)).not.toBe(masksAfterPrompt("random", promptA).kept.at(-1));
   });
 
-  it("dart-paper traces maskingStep generated tokens densely; dart masks right after the prompt", () => {
+  it("dart-paper traces the prompt and maskingStep - 1 generated tokens, masking from the maskingStep-th; dart masks right after the prompt", () => {
+    const isDense = (k: string) => k.split("|").every((l) => l === "dense");
+    // kept[promptA.length - 1] is the last prompt token's forward; generated token i is fed at promptA.length - 1 + i.
     const paper = masksAfterPrompt("dart-paper", promptA, { maskingStep: 7 });
-    const decodeKept = paper.kept.slice(promptA.length - 1);
-    expect(decodeKept.slice(0, 7).every((k) => k.split("|").every((l) => l === "dense"))).toBe(true);
-    expect(decodeKept[7]).not.toContain("dense");
+    const generated = paper.kept.slice(promptA.length);
+    expect(isDense(paper.kept[promptA.length - 1]!)).toBe(true);
+    expect(generated.slice(0, 6).every(isDense)).toBe(true);
+    expect(generated[6]).not.toContain("dense");
+    for (const step of [0, 1]) {
+      // Drift off (as in the reference's scripts): no windows are checked, no token after the prompt runs dense.
+      const p = masksAfterPrompt("dart-paper", promptA, { maskingStep: step, drift: false });
+      expect(p.kept[promptA.length]).not.toContain("dense");
+      expect(p.stats.denseTokens).toBe(promptA.length);
+      expect(p.events.filter((e) => e.kind === "window")).toEqual([]);
+    }
     const dart = masksAfterPrompt("dart", promptA);
-    expect(dart.kept[promptA.length - 1]).not.toContain("dense");
+    expect(dart.kept[promptA.length]).not.toContain("dense");
     // Prompt tokens run dense for every method.
-    expect(dart.kept.slice(0, promptA.length - 1).every((k) => k.split("|").every((l) => l === "dense"))).toBe(true);
+    expect(dart.kept.slice(0, promptA.length).every(isDense)).toBe(true);
   });
 
   it("counts effective sparsity over every token, dense tracing tokens included", () => {
@@ -158,7 +181,7 @@ describe("methods", () => {
   });
 
   it("EMA aggregation changes the masks", () => {
-    const firstMasked = promptA.length - 1 + 10; // maskingStep 10 dense decode steps, then masks
+    const firstMasked = promptA.length + 9; // maskingStep 10: 9 dense generated tokens, then masks
     const ema = masksAfterPrompt("dart-paper", promptA, { aggregation: "ema", emaDecay: 0.5 }).kept[firstMasked]!;
     const l2 = masksAfterPrompt("dart-paper", promptA).kept[firstMasked]!;
     expect(ema).not.toContain("dense");
@@ -172,7 +195,10 @@ describe("settings validation", () => {
     [{ method: "magic" }, "dart.method"],
     [{ sparsity: 0.95 }, "dart.sparsity"],
     [{ sparsity: "0.5" }, "dart.sparsity"],
-    [{ maskingStep: 0 }, "dart.maskingStep"],
+    [{ maskingStep: -1 }, "dart.maskingStep"],
+    [{ maskingStep: 257 }, "dart.maskingStep"],
+    [{ preset: "fastest" }, "dart.preset"],
+    [{ drift: "no" }, "dart.drift"],
     [{ maskingStep: 2.5 }, "dart.maskingStep"],
     [{ budget: "smart" }, "dart.budget"],
     [{ ranking: "best" }, "dart.ranking"],
@@ -186,5 +212,18 @@ describe("settings validation", () => {
   it("merges valid fields over the defaults", () => {
     expect(parseDartSettings({ method: "griffin", sparsity: 0.3 })).toEqual({ ...DEFAULT_DART_SETTINGS, method: "griffin", sparsity: 0.3 });
     expect(parseDartSettings(undefined)).toEqual(DEFAULT_DART_SETTINGS);
+  });
+  it("presets are the reference scripts' configurations; fields beside a preset override it", () => {
+    expect(parseDartSettings({ preset: "auto-benchmark" })).toEqual({
+      ...DEFAULT_DART_SETTINGS, method: "dart-paper", maskingStep: 0, ranking: "magnitude", aggregation: "l2", budget: "auto", sparsity: 0.7, drift: false,
+    });
+    expect(parseDartSettings({ preset: "knowledge-drift", sparsity: 0.3, drift: true })).toEqual({
+      ...DEFAULT_DART_SETTINGS, method: "dart-paper", maskingStep: 30, ranking: "max", aggregation: "l2", budget: "auto", sparsity: 0.3, drift: true,
+    });
+  });
+  it("a settings record from before a field existed equals one with that field's default", () => {
+    const { drift: _, ...old } = DEFAULT_DART_SETTINGS;
+    expect(sameSettings(old as DartSettings, DEFAULT_DART_SETTINGS)).toBe(true);
+    expect(sameSettings(old as DartSettings, { ...DEFAULT_DART_SETTINGS, drift: false })).toBe(false);
   });
 });

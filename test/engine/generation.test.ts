@@ -74,7 +74,7 @@ describe("context length", () => {
 });
 
 describe("forward hooks", () => {
-  const { tf } = stories("bin");
+  const { tf, model } = stories("bin");
   const c = tf.config;
   const ids = [1, 403, 407, 261, 378, 268];
 
@@ -103,7 +103,7 @@ describe("forward hooks", () => {
     for (let l = 0; l < c.nLayers; l++) {
       expect(seen.act![l]!.length).toBe(ids.length);
       expect(seen.act![l]![0]!.length).toBe(c.hiddenDim);
-      const wd = tf.weights.layers[l]!.wDown;
+      const wd = model.weights.layers[l]!.wDown; // the loaded row-major matrix, not the engine's bundles
       for (let p = 0; p < ids.length; p++) {
         // FFN output == W_down . activation, recomputed here independently.
         const a = seen.act![l]![p]!;

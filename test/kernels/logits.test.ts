@@ -2,7 +2,7 @@
 // TypeScript backend to 1e-4 relative, dense and with compacted FFNs, on the
 // real stories260K model and on a synthetic grouped-query shape.
 import { describe, expect, it } from "vitest";
-import { compactFromDense } from "../../shared/engine/compact-ffn.ts";
+import { compactFromDense, compactOf } from "../../shared/engine/compact-ffn.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
 import type { LoadedModel } from "../../shared/model/weights.ts";
 import { stories } from "../helpers/model-dir.ts";
@@ -18,8 +18,8 @@ function compare(model: LoadedModel, tokens: number[], keepFraction: number | nu
   if (keepFraction !== null) {
     for (let l = 0; l < c.nLayers; l++) {
       const kept = keepSome(c.hiddenDim, keepFraction, 100 + l);
-      st.ffn[l] = compactFromDense(ts.weights.layers[l]!, c.dim, c.hiddenDim, kept);
-      sw.ffn[l] = compactFromDense(wasm.weights.layers[l]!, c.dim, c.hiddenDim, kept);
+      st.ffn[l] = compactFromDense(model.weights.layers[l]!, c.dim, c.hiddenDim, kept); // a gathered copy
+      sw.ffn[l] = compactOf(wasm.ffn[l]!, kept); // an index list over the resident bundles
     }
   }
   let worst = 0;
@@ -57,7 +57,7 @@ describe("WASM backend logits agree with the reference", () => {
     const s = tf.newState();
     // One segment holds weights and state: no vector is copied per kernel call.
     expect(s.keyCache.buffer).toBe(tf.weights.classifier.buffer);
-    expect(s.logits.buffer).toBe(tf.weights.layers[0]!.wGate.buffer);
+    expect(s.logits.buffer).toBe(tf.ffn[0]!.data.buffer);
   });
 });
 

@@ -2,7 +2,7 @@
 // the reference, with every kernel call split between the threads.
 import { afterAll, describe, expect, it } from "vitest";
 import { ThreadedWasmBackend } from "../../cli/wasm-threads.ts";
-import { compactFromDense } from "../../shared/engine/compact-ffn.ts";
+import { compactFromDense, compactOf } from "../../shared/engine/compact-ffn.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
 import { stories } from "../helpers/model-dir.ts";
 import { keepSome, relErr } from "./helpers.ts";
@@ -22,8 +22,8 @@ describe("wasm-mt backend", () => {
       if (keep !== null) {
         for (let l = 0; l < c.nLayers; l++) {
           const kept = keepSome(c.hiddenDim, keep, l);
-          a.ffn[l] = compactFromDense(mt.weights.layers[l]!, c.dim, c.hiddenDim, kept);
-          b.ffn[l] = compactFromDense(ts.weights.layers[l]!, c.dim, c.hiddenDim, kept);
+          a.ffn[l] = compactOf(mt.ffn[l]!, kept);
+          b.ffn[l] = compactFromDense(model.weights.layers[l]!, c.dim, c.hiddenDim, kept);
         }
       }
       for (const [pos, tok] of [1, 403, 407, 261, 378, 268, 300].entries()) {

@@ -5,7 +5,8 @@ import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { WasmBackend } from "../../shared/engine/backend/index.ts";
 import { kernelsWasmBytes } from "../../shared/engine/backend/wasm-kernels.ts";
-import { compactFromDense, type CompactFfn } from "../../shared/engine/compact-ffn.ts";
+import { compactFromDense, compactOf, packedWeights } from "../../shared/engine/compact-ffn.ts";
+import { FfnBundles } from "../../shared/engine/ffn-bundles.ts";
 import * as ref from "../../shared/engine/kernels.ts";
 import { keepSome, relErr, seeded } from "./helpers.ts";
 
@@ -61,44 +62,72 @@ describe("WASM SIMD kernels", () => {
     }
   });
 
-  it("a compacted FFN agrees with the reference, is held once in WASM memory, and survives release", () => {
+  it("a compacted FFN agrees with the reference, dense and over an index list, with the mean-compensation bias", () => {
     const be = new WasmBackend();
     const dim = 48, hidden = 128;
-    const layer = {
-      attnNorm: new Float32Array(dim), wq: new Float32Array(0), wk: new Float32Array(0), wv: new Float32Array(0), wo: new Float32Array(0),
-      ffnNorm: new Float32Array(dim), wGate: seeded(hidden * dim, 1), wUp: seeded(hidden * dim, 2), wDown: seeded(dim * hidden, 3),
-    };
-    const kept = keepSome(hidden, 0.3, 9);
-    const bias = seeded(dim, 77); // the pruned neurons' mean output, as DART's compensation adds it
-    const plain: CompactFfn = { ...compactFromDense(layer, dim, hidden, kept), bias };
-    const f: CompactFfn = { ...compactFromDense(layer, dim, hidden, kept), bias };
+    const layer = { wGate: seeded(hidden * dim, 1), wUp: seeded(hidden * dim, 2), wDown: seeded(dim * hidden, 3) };
+    const resident = FfnBundles.fromDense(layer, dim, hidden, (n) => be.alloc(n));
     const x = seeded(dim, 5);
-    /** Runs one implementation; returns its activations (hb[0..k)) and output. */
-    const run = (impl: "ts" | "wasm") => {
-      const hb = new Float32Array(hidden), hb2 = new Float32Array(hidden), out = new Float32Array(dim);
-      if (impl === "ts") ref.compactFfn(plain, x, hb, hb2, out, dim);
-      else be.compactFfn(f, x, hb, hb2, out, dim);
-      return { hb: hb.slice(0, kept.length), out };
-    };
-    const want = run("ts");
-    const got = run("wasm");
-    expect(relErr(got.out, want.out)).toBeLessThan(1e-5);
-    expect(relErr(got.hb, want.hb)).toBeLessThan(1e-5);
-    // Uploaded once: f's arrays are now views of WASM memory, with the same values.
-    expect(be.arena.segmentOf(f.gate)).toBeDefined();
-    expect(Array.from(f.downT)).toEqual(Array.from(plain.downT));
+    const bias = seeded(dim, 77); // the pruned neurons' mean output, as DART's compensation adds it
+    for (const kept of [keepSome(hidden, 0.3, 9), keepSome(hidden, 0.71, 4), Int32Array.from({ length: hidden }, (_, i) => i)]) {
+      const plain = { ...compactFromDense({ ...layer } as never, dim, hidden, kept), bias };
+      const f = compactOf(resident, kept, bias);
+      const want = { hb: new Float32Array(hidden), out: new Float32Array(dim) };
+      ref.compactFfn(plain, x, want.hb, new Float32Array(hidden), want.out, dim);
+      const got = { hb: new Float32Array(hidden), out: new Float32Array(dim) };
+      be.compactFfn(f, x, got.hb, new Float32Array(hidden), got.out, dim);
+      expect(relErr(got.out, want.out)).toBeLessThan(1e-5);
+      expect(relErr(got.hb.subarray(0, kept.length), want.hb.subarray(0, kept.length))).toBeLessThan(1e-5);
+      // Independently: out = W_down . act + bias, from the row-major matrix.
+      for (const d of [0, 17, dim - 1]) {
+        let sum = bias[d]!;
+        kept.forEach((j, i) => (sum += layer.wDown[d * hidden + j]! * want.hb[i]!));
+        expect(got.out[d]!).toBeCloseTo(sum, 4);
+      }
+    }
+    // A mask is an index list: building one uploaded nothing and copied no weights.
+    expect(be.compactResidentBytes).toBe(0);
+  });
+
+  it("downSum is the weighted sum of the listed neurons' W_down columns", () => {
+    const be = new WasmBackend();
+    const dim = 32, hidden = 96;
+    const layer = { wGate: seeded(hidden * dim, 1), wUp: seeded(hidden * dim, 2), wDown: seeded(dim * hidden, 3) };
+    const b = FfnBundles.fromDense(layer, dim, hidden, (n) => be.alloc(n));
+    const neurons = Int32Array.of(0, 3, 4, 50, 95);
+    const a = seeded(neurons.length, 8);
+    const got = new Float32Array(dim);
+    be.downSum(got, b, b.slotsFor(neurons), a);
+    for (let d = 0; d < dim; d++) {
+      let s = 0;
+      neurons.forEach((j, i) => (s += a[i]! * layer.wDown[d * hidden + j]!));
+      expect(got[d]!).toBeCloseTo(s, 5);
+    }
+  });
+
+  it("bundles built outside WASM memory (from shard bytes) are uploaded once, released and reused", () => {
+    const be = new WasmBackend();
+    const dim = 48, hidden = 128;
+    const layer = { wGate: seeded(hidden * dim, 1), wUp: seeded(hidden * dim, 2), wDown: seeded(dim * hidden, 3) } as never;
+    const kept = keepSome(hidden, 0.3, 9);
+    const plain = compactFromDense(layer, dim, hidden, kept);
+    const f = compactFromDense(layer, dim, hidden, kept);
+    const x = seeded(dim, 5);
+    const run = (g: typeof f) => be.compactFfn(g, x, new Float32Array(hidden), new Float32Array(hidden), new Float32Array(dim), dim);
+    run(f);
+    expect(be.arena.segmentOf(f.bundles.data)).toBeDefined();
+    expect(packedWeights(f)).toEqual(packedWeights(plain));
     const resident = be.compactResidentBytes;
     expect(resident).toBe(3 * kept.length * dim * 4);
-    be.compactFfn(f, x, new Float32Array(hidden), new Float32Array(hidden), new Float32Array(dim), dim);
+    run(f);
     expect(be.compactResidentBytes).toBe(resident);
-    // Released: back to ordinary arrays, block free for the next mask.
     be.release(f);
-    expect(be.arena.segmentOf(f.gate)).toBeUndefined();
-    expect(Array.from(f.up)).toEqual(Array.from(plain.up));
+    expect(be.arena.segmentOf(f.bundles.data)).toBeUndefined();
+    expect(packedWeights(f)).toEqual(packedWeights(plain));
     expect(be.compactResidentBytes).toBe(0);
     const g = compactFromDense(layer, dim, hidden, keepSome(hidden, 0.2, 10));
     const before = be.arena.segments[0]!.used;
-    be.compactFfn(g, x, new Float32Array(hidden), new Float32Array(hidden), new Float32Array(dim), dim);
+    run(g);
     expect(be.arena.segments[0]!.used).toBe(before); // reused the freed block
   });
 });
@@ -120,14 +149,15 @@ describe("WASM memory reuse", () => {
 });
 
 describe("compacted FFN blocks across states", () => {
-  it("releaseState discards the installed compacted FFNs, and the next state's masks reuse their blocks", async () => {
+  it("releaseState discards the installed compacted FFNs (built outside WASM memory), and the next state's masks reuse their blocks", async () => {
     const { Transformer } = await import("../../shared/engine/transformer.ts");
     const { tinyModel } = await import("./helpers.ts");
-    const tf = new Transformer(tinyModel(4), { backend: "wasm" });
+    const model = tinyModel(4);
+    const tf = new Transformer(model, { backend: "wasm" });
     const be = tf.backend as WasmBackend;
     const c = tf.config;
     const install = (s: ReturnType<typeof tf.newState>) => {
-      for (let l = 0; l < c.nLayers; l++) s.ffn[l] = compactFromDense(tf.weights.layers[l]!, c.dim, c.hiddenDim, keepSome(c.hiddenDim, 0.5, l));
+      for (let l = 0; l < c.nLayers; l++) s.ffn[l] = compactFromDense(model.weights.layers[l]!, c.dim, c.hiddenDim, keepSome(c.hiddenDim, 0.5, l));
     };
     const a = tf.newState();
     install(a);

@@ -9,6 +9,7 @@ import { ShardIntegrityError } from "../../shared/weights/source.ts";
 import { WeightStore } from "../../shared/weights/store.ts";
 import { R2Source, type R2BucketLike } from "../../workers/weights/r2-source.ts";
 import "./workerd-fixture.ts";
+import { packedWeights, type CompactFfn } from "../../shared/engine/compact-ffn.ts";
 
 const fixture = inject("weightsFixture");
 // Typed as the runtime R2Bucket first: this checks R2Bucket satisfies R2BucketLike.
@@ -16,7 +17,8 @@ const bucket: R2BucketLike = (env as unknown as { WEIGHTS: R2Bucket }).WEIGHTS;
 const PREFIX = "stories260K";
 const decode = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 
-async function digest(f: { gate: Float32Array; up: Float32Array; downT: Float32Array }): Promise<string> {
+async function digest(c: CompactFfn): Promise<string> {
+  const f = packedWeights(c);
   const all = new Uint8Array(f.gate.byteLength * 3);
   [f.gate, f.up, f.downT].forEach((a, i) => all.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), i * a.byteLength));
   return sha256Hex(all);

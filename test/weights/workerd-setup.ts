@@ -3,7 +3,7 @@
 // over, together with reference CompactFfn digests computed from the dense model.
 import { createHash } from "node:crypto";
 import type { TestProject } from "vitest/node";
-import { compactFromDense } from "../../shared/engine/compact-ffn.ts";
+import { compactFromDense, packedWeights } from "../../shared/engine/compact-ffn.ts";
 import { buildShardSet } from "../../shared/weights/build.ts";
 import { MemorySource } from "../../shared/weights/source.ts";
 import { stories } from "../helpers/model-dir.ts";
@@ -20,7 +20,7 @@ export default async function setup(project: TestProject): Promise<void> {
   const masks = [1, 2].map((seed) => {
     const kept = Array.from({ length: 5 }, (_, l) => randomKept(172, 12, seed * 10 + l));
     const digests = kept.map((k, l) => {
-      const c = compactFromDense(model.weights.layers[l]!, 64, 172, k);
+      const c = packedWeights(compactFromDense(model.weights.layers[l]!, 64, 172, k));
       const h = createHash("sha256");
       for (const a of [c.gate, c.up, c.downT]) h.update(new Uint8Array(a.buffer));
       return h.digest("hex");

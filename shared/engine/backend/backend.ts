@@ -2,8 +2,9 @@
 // Transformer calls only these methods for O(n*d) work; everything O(dim)
 // (RMSNorm, RoPE, SiLU, residual adds) stays in plain TypeScript.
 import type { CompactFfn } from "../compact-ffn.ts";
-import { attention, compactFfn, matvec, type AttentionShape } from "../kernels.ts";
-import type { ModelWeights } from "../../model/weights.ts";
+import type { FfnBundles } from "../ffn-bundles.ts";
+import { attention, compactFfn, downSum, matvec, type AttentionShape } from "../kernels.ts";
+import type { EngineWeights } from "../engine-weights.ts";
 
 export type BackendName = "ts" | "wasm";
 
@@ -19,13 +20,15 @@ export interface Backend {
   matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void;
   attention(out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
     att: Float32Array, layerBase: number, pos: number, shape: AttentionShape): void;
-  /** Compacted SwiGLU FFN (see kernels.ts compactFfn). */
+  /** SwiGLU FFN over f's slots of its neuron-major bundles (see kernels.ts compactFfn); dense is every slot. */
   compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void;
-  /** Makes `f` resident now (after a re-mask), so its first token does not pay for the upload. */
+  /** out = sum_i a[i] * W_down column of slot slots[i] (DART's mean-compensation bias). */
+  downSum(out: Float32Array, b: FfnBundles, slots: Int32Array, a: Float32Array): void;
+  /** Makes f's bundles resident in backend memory now when they live elsewhere (built from shard bytes). */
   prepare(f: CompactFfn): void;
-  /** Frees backend memory held for `f` (it stays usable: the next call uploads it again). */
+  /** Frees backend memory holding a copy of f's bundles (they stay usable: the next call uploads them again). */
   release(f: CompactFfn): void;
-  /** Frees backend memory held for `f`, which its owner will not use again (no copy kept). */
+  /** Frees backend memory holding a copy of f's bundles, which their owner will not use again. */
   discard(f: CompactFfn): void;
 }
 
@@ -38,13 +41,14 @@ export const tsBackend: Backend = {
   matvec,
   attention,
   compactFfn,
+  downSum,
   prepare() {},
   release() {},
   discard() {},
 };
 
-/** Every weight tensor adopted by the backend; a tied classifier stays tied. */
-export function adoptWeights(b: Backend, w: ModelWeights): ModelWeights {
+/** Every non-FFN weight tensor adopted by the backend; a tied classifier stays tied. */
+export function adoptWeights(b: Backend, w: EngineWeights): EngineWeights {
   const tokenEmbedding = b.adopt(w.tokenEmbedding);
   return {
     tokenEmbedding,
@@ -52,7 +56,7 @@ export function adoptWeights(b: Backend, w: ModelWeights): ModelWeights {
     classifier: w.classifier === w.tokenEmbedding ? tokenEmbedding : b.adopt(w.classifier),
     layers: w.layers.map((l) => ({
       attnNorm: b.adopt(l.attnNorm), wq: b.adopt(l.wq), wk: b.adopt(l.wk), wv: b.adopt(l.wv), wo: b.adopt(l.wo),
-      ffnNorm: b.adopt(l.ffnNorm), wGate: b.adopt(l.wGate), wDown: b.adopt(l.wDown), wUp: b.adopt(l.wUp),
+      ffnNorm: b.adopt(l.ffnNorm),
     })),
   };
 }

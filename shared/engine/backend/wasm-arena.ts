@@ -12,7 +12,7 @@ const PAGE = 65536;
 const MAX_SEGMENT = 65535 * PAGE; // just under 4 GiB
 /** Floats per scratch slot: vectors copied in when they live in another segment. */
 export const SLOT_FLOATS = 1 << 18;
-const SLOTS = 5;
+const SLOTS = 6;
 const SCRATCH_BYTES = SLOTS * SLOT_FLOATS * 4;
 
 export class Segment {
@@ -20,6 +20,7 @@ export class Segment {
   readonly kernels: KernelExports;
   readonly buffer: ArrayBufferLike;
   readonly f32: Float32Array;
+  readonly i32: Int32Array;
   readonly capacity: number;
   used = SCRATCH_BYTES; // scratch slots first, at offsets 0, SLOT_FLOATS*4, ...
 
@@ -29,6 +30,7 @@ export class Segment {
     this.kernels = new wasmApi.Instance(module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
     this.buffer = this.memory.buffer;
     this.f32 = new Float32Array(this.buffer);
+    this.i32 = new Int32Array(this.buffer);
     this.capacity = pages * PAGE;
   }
 

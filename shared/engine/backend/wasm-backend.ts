@@ -1,10 +1,12 @@
 // The WASM SIMD backend. Weights are adopted into WASM memory once (or loaded
 // there directly through alloc); the per-call traffic is only the input and
-// output vectors, copied when they live in a different segment than the weights.
-// A compacted FFN is uploaded the first time it runs (after each re-mask) into a
-// recycled block, and its gate/up/downT arrays are rebound to views of that block
-// so its weights are held once, in WASM memory.
+// output vectors (copied when they live in a different segment than the weights)
+// and an FFN's slot list. FFN weights are neuron-major bundles (../ffn-bundles.ts):
+// the Transformer's are allocated here; bundles built elsewhere (e.g. from shard
+// bytes) are uploaded the first time they run into a recycled block, and their
+// `data` is rebound to it, so they are held once, in WASM memory.
 import type { CompactFfn } from "../compact-ffn.ts";
+import type { FfnBundles } from "../ffn-bundles.ts";
 import * as ref from "../kernels.ts";
 import type { AttentionShape } from "../kernels.ts";
 import type { Backend } from "./backend.ts";
@@ -15,27 +17,27 @@ interface Block {
   seg: Segment;
   off: number; // bytes
   bytes: number;
-  owner: WeakRef<CompactFfn> | null;
+  owner: WeakRef<FfnBundles> | null;
   lastUse: number;
 }
 
 export interface WasmBackendOptions {
   /** Size of each WASM memory segment (default 1 GiB; capped just under 4 GiB). */
   segmentBytes?: number;
-  /** Compacted-FFN blocks kept resident before the least recently used is evicted (default 4 GiB). */
+  /** Uploaded FFN bundles kept resident before the least recently used is evicted (default 4 GiB). */
   compactBudgetBytes?: number;
   module?: WasmModule;
   /** Shared memories, so worker threads can share the work (see cli/wasm-threads.ts). */
   shared?: boolean;
 }
 
-export const [SLOT_X, SLOT_OUT, SLOT_H1, SLOT_H2, SLOT_ACC] = [0, 1, 2, 3, 4];
+export const [SLOT_X, SLOT_OUT, SLOT_H1, SLOT_H2, SLOT_ACC, SLOT_IDX] = [0, 1, 2, 3, 4, 5];
 
 export class WasmBackend implements Backend {
   readonly name: string = "wasm";
   readonly arena: WasmArena;
   private readonly blocks: Block[] = [];
-  private readonly resident = new WeakMap<CompactFfn, Block>();
+  private readonly resident = new WeakMap<FfnBundles, Block>();
   private readonly compactBudget: number;
   private clock = 0;
 
@@ -78,6 +80,18 @@ export class WasmBackend implements Backend {
     if (v.buffer !== seg.buffer) v.set(seg.f32.subarray(off >> 2, (off >> 2) + n));
   }
 
+  /** Byte offset of a slot list copied into seg's index slot. */
+  protected slotList(seg: Segment, slots: Int32Array): number {
+    const off = seg.slot(SLOT_IDX);
+    seg.i32.set(slots, off >> 2);
+    return off;
+  }
+
+  /** Whether the WASM kernels can run an FFN of k neurons (else the reference kernels do). */
+  protected fits(k: number, dim: number): boolean {
+    return dim % 4 === 0 && k <= SLOT_FLOATS && dim <= SLOT_FLOATS;
+  }
+
   matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void {
     const seg = this.arena.segmentOf(w);
     if (!seg || n % 4 !== 0 || n > SLOT_FLOATS || d > SLOT_FLOATS) return ref.matvec(out, x, w, n, d);
@@ -108,69 +122,75 @@ export class WasmBackend implements Backend {
   }
 
   compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
-    const k = f.kept.length;
-    if (dim % 4 !== 0 || k > SLOT_FLOATS || dim > SLOT_FLOATS) return ref.compactFfn(f, x, hb, hb2, out, dim);
-    const b = this.upload(f);
-    const seg = b.seg;
+    const k = f.slots.length;
+    if (!this.fits(k, dim)) return ref.compactFfn(f, x, hb, hb2, out, dim);
+    const seg = this.upload(f.bundles);
     const kern = seg.kernels;
+    const base = f.bundles.data.byteOffset;
+    const io = this.slotList(seg, f.slots);
     const xo = this.input(seg, x, dim, SLOT_X);
     const h1 = this.output(seg, hb, SLOT_H1);
     const h2 = this.output(seg, hb2, SLOT_H2);
-    kern.matvec(h1, xo, f.gate.byteOffset, dim, k);
-    kern.matvec(h2, xo, f.up.byteOffset, dim, k);
-    const m = seg.f32;
-    for (let i = h1 >> 2, j = h2 >> 2, end = (h1 >> 2) + k; i < end; i++, j++) m[i] = ref.silu(m[i]!) * m[j]!;
+    kern.bundle_dots(h1, h2, xo, base, io, k, dim);
+    swiglu(seg.f32, h1 >> 2, h2 >> 2, k);
     const oo = this.output(seg, out, SLOT_OUT);
-    kern.accum_rows(oo, h1, f.downT.byteOffset, k, dim);
-    if (f.bias) for (let i = oo >> 2, j = 0; j < dim; i++, j++) m[i] = m[i]! + f.bias[j]!;
+    kern.bundle_accum(oo, h1, base, io, k, dim);
+    if (f.bias) addInto(seg.f32, oo >> 2, f.bias, dim);
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
   }
 
+  downSum(out: Float32Array, b: FfnBundles, slots: Int32Array, a: Float32Array): void {
+    const k = slots.length;
+    if (!this.fits(k, b.dim)) return ref.downSum(out, b, slots, a);
+    const seg = this.upload(b);
+    const io = this.slotList(seg, slots);
+    const ao = this.input(seg, a, k, SLOT_H1);
+    const oo = this.output(seg, out, SLOT_OUT);
+    seg.kernels.bundle_accum(oo, ao, b.data.byteOffset, io, k, b.dim);
+    this.copyBack(seg, out, oo, b.dim);
+  }
+
   prepare(f: CompactFfn): void {
-    this.upload(f);
+    this.upload(f.bundles);
   }
 
   release(f: CompactFfn): void {
-    const b = this.resident.get(f);
-    if (b && b.owner?.deref() === f) this.evict(b);
+    const b = this.resident.get(f.bundles);
+    if (b && b.owner?.deref() === f.bundles) this.evict(b);
   }
 
   discard(f: CompactFfn): void {
-    const b = this.resident.get(f);
-    if (b && b.owner?.deref() === f) {
-      this.resident.delete(f);
+    const b = this.resident.get(f.bundles);
+    if (b && b.owner?.deref() === f.bundles) {
+      this.resident.delete(f.bundles);
       b.owner = null;
     }
   }
 
-  /** Bytes of WASM memory held by resident compacted FFNs. */
+  /** Bytes of WASM memory held by uploaded FFN bundles. */
   get compactResidentBytes(): number {
     return this.blocks.reduce((s, b) => s + (b.owner?.deref() ? b.bytes : 0), 0);
   }
 
-  /** Makes f's weights resident (once per CompactFfn) and rebinds its arrays to the resident copy. */
-  protected upload(f: CompactFfn): Block {
-    const hit = this.resident.get(f);
-    if (hit && hit.owner?.deref() === f) {
+  /** The segment holding `b`'s data, uploading it first (once) when it lives outside WASM memory. */
+  protected upload(bundles: FfnBundles): Segment {
+    const seg = this.arena.segmentOf(bundles.data);
+    const hit = this.resident.get(bundles);
+    if (seg && !hit) return seg; // allocated here (the Transformer's own bundles)
+    if (hit && hit.owner?.deref() === bundles) {
       hit.lastUse = ++this.clock;
-      return hit;
+      return hit.seg;
     }
-    const n = f.gate.length;
-    const bytes = 3 * n * 4;
-    const b = this.freeBlock(bytes);
+    const n = bundles.data.length;
+    const b = this.freeBlock(n * 4);
     const base = b.off >> 2;
-    const m = b.seg.f32;
-    m.set(f.gate, base);
-    m.set(f.up, base + n);
-    m.set(f.downT, base + 2 * n);
-    f.gate = m.subarray(base, base + n);
-    f.up = m.subarray(base + n, base + 2 * n);
-    f.downT = m.subarray(base + 2 * n, base + 3 * n);
-    b.owner = new WeakRef(f);
+    b.seg.f32.set(bundles.data, base);
+    bundles.data = b.seg.f32.subarray(base, base + n);
+    b.owner = new WeakRef(bundles);
     b.lastUse = ++this.clock;
-    this.resident.set(f, b);
-    return b;
+    this.resident.set(bundles, b);
+    return b.seg;
   }
 
   /** A block of at least `bytes`: a recycled one whose owner is gone or least recently used, else a new one. */
@@ -189,15 +209,23 @@ export class WasmBackend implements Backend {
     return b;
   }
 
-  /** Gives an owner its weights back as ordinary arrays, so the block can be reused. */
+  /** Gives an owner its weights back as an ordinary array, so the block can be reused. */
   private evict(b: Block): void {
-    const f = b.owner?.deref();
-    if (f) {
-      f.gate = f.gate.slice();
-      f.up = f.up.slice();
-      f.downT = f.downT.slice();
-      this.resident.delete(f);
+    const owner = b.owner?.deref();
+    if (owner) {
+      owner.data = owner.data.slice();
+      this.resident.delete(owner);
     }
     b.owner = null;
   }
+}
+
+/** m[h1 + i] = SiLU(m[h1 + i]) * m[h2 + i] for i < k (float indices). */
+export function swiglu(m: Float32Array, h1: number, h2: number, k: number): void {
+  for (let i = h1, j = h2, end = h1 + k; i < end; i++, j++) m[i] = ref.silu(m[i]!) * m[j]!;
+}
+
+/** m[o + i] += v[i] for i < n. */
+export function addInto(m: Float32Array, o: number, v: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) m[o + i] = m[o + i]! + v[i]!;
 }

@@ -41,6 +41,8 @@ export const op = {
   set: (i: number) => [0x21, ...uleb(i)],
   i32: (v: number) => [0x41, ...sleb(v)],
   add: [0x6a],
+  mul: [0x6c],
+  i32Load: (offset = 0) => [0x28, 2, ...uleb(offset)],
   shl: [0x74],
   and: [0x71],
   ltU: [0x49],

@@ -112,6 +112,98 @@ function accumRows(): FuncDef {
   };
 }
 
+/**
+ * bundle_dots(h1, h2, x, base, idx, k, dim): for each slot s = idx[i] (i < k) of the
+ * neuron-major bundles at `base` (per slot [gate | up | down], dim floats each):
+ * h1[i] = dot(gate row, x), h2[i] = dot(up row, x). Two neurons (four rows) at a time,
+ * x loaded once for all four.
+ */
+function bundleDots(): FuncDef {
+  const [h1, h2, x, base, idx, k, dim] = [0, 1, 2, 3, 4, 5, 6];
+  const [rb, stride, end, end2, p0, q0, p1, q1, j, g0, u0, g1, u1, xv] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+  const slot = (dst: number, off: number) => [...get(base), ...get(idx), ...op.i32Load(off), ...get(stride), ...op.mul, ...add, ...set(dst)];
+  const zeros = (...v: number[]) => v.flatMap((r) => [...op.v128Zero, ...set(r)]);
+  return {
+    name: "bundle_dots",
+    params: [I32, I32, I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128],
+    body: [
+      ...get(dim), ...i32(2), ...shl, ...set(rb),
+      ...get(rb), ...i32(3), ...op.mul, ...set(stride),
+      ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
+      ...get(idx), ...get(k), ...i32(-2), ...op.and, ...i32(2), ...shl, ...add, ...set(end2),
+      ...whileNot([...get(idx), ...get(end2), ...geU], [
+        ...slot(p0, 0), ...addTo(q0, p0, get(rb)), ...slot(p1, 4), ...addTo(q1, p1, get(rb)),
+        ...zeros(g0, u0, g1, u1), ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(rb), ...geU], [
+          ...get(x), ...get(j), ...add, ...op.v128Load(), ...set(xv),
+          ...rowFma(g0, p0, j, xv), ...rowFma(u0, q0, j, xv), ...rowFma(g1, p1, j, xv), ...rowFma(u1, q1, j, xv),
+          ...addTo(j, j, i32(16)),
+        ]),
+        ...get(h1), ...hsum(g0), ...op.f32Store(0), ...get(h1), ...hsum(g1), ...op.f32Store(4),
+        ...get(h2), ...hsum(u0), ...op.f32Store(0), ...get(h2), ...hsum(u1), ...op.f32Store(4),
+        ...addTo(h1, h1, i32(8)), ...addTo(h2, h2, i32(8)), ...addTo(idx, idx, i32(8)),
+      ]),
+      ...whileNot([...get(idx), ...get(end), ...geU], [
+        ...slot(p0, 0), ...addTo(q0, p0, get(rb)),
+        ...zeros(g0, u0), ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(rb), ...geU], [
+          ...get(x), ...get(j), ...add, ...op.v128Load(), ...set(xv),
+          ...rowFma(g0, p0, j, xv), ...rowFma(u0, q0, j, xv),
+          ...addTo(j, j, i32(16)),
+        ]),
+        ...get(h1), ...hsum(g0), ...op.f32Store(0), ...get(h2), ...hsum(u0), ...op.f32Store(0),
+        ...addTo(h1, h1, i32(4)), ...addTo(h2, h2, i32(4)), ...addTo(idx, idx, i32(4)),
+      ]),
+    ],
+  };
+}
+
+/**
+ * bundle_accum(out, a, base, idx, k, dim): out[0..dim) = sum_i a[i] * (down column of slot idx[i]).
+ * Four neurons at a time, so `out` is loaded and stored once per four columns.
+ */
+function bundleAccum(): FuncDef {
+  const [out, a, base, idx, k, dim] = [0, 1, 2, 3, 4, 5];
+  const [rb, stride, end, end4, d0, d1, d2, d3, j, s0, s1, s2, s3] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+  const col = (dst: number, off: number) => [...get(base), ...get(idx), ...op.i32Load(off), ...get(stride), ...op.mul, ...add, ...set(dst)];
+  const coef = (dst: number, off: number) => [...get(a), ...op.f32Load(off), ...op.f32x4Splat, ...set(dst)];
+  const term = (s: number, d: number) => [...get(s), ...get(d), ...get(j), ...add, ...op.v128Load(), ...op.f32x4Mul];
+  return {
+    name: "bundle_accum",
+    params: [I32, I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128],
+    body: [
+      ...get(dim), ...i32(2), ...shl, ...set(rb),
+      ...get(rb), ...i32(3), ...op.mul, ...set(stride),
+      // base now points at slot 0's down column
+      ...get(base), ...get(rb), ...i32(1), ...shl, ...add, ...set(base),
+      ...zero(out, rb, j),
+      ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
+      ...get(idx), ...get(k), ...i32(-4), ...op.and, ...i32(2), ...shl, ...add, ...set(end4),
+      ...whileNot([...get(idx), ...get(end4), ...geU], [
+        ...col(d0, 0), ...col(d1, 4), ...col(d2, 8), ...col(d3, 12),
+        ...coef(s0, 0), ...coef(s1, 4), ...coef(s2, 8), ...coef(s3, 12),
+        ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(rb), ...geU], [
+          ...get(out), ...get(j), ...add,
+          ...get(out), ...get(j), ...add, ...op.v128Load(),
+          ...term(s0, d0), ...term(s1, d1), ...op.f32x4Add, ...term(s2, d2), ...term(s3, d3), ...op.f32x4Add, ...op.f32x4Add,
+          ...op.f32x4Add, ...op.v128Store(),
+          ...addTo(j, j, i32(16)),
+        ]),
+        ...addTo(a, a, i32(16)), ...addTo(idx, idx, i32(16)),
+      ]),
+      ...whileNot([...get(idx), ...get(end), ...geU], [
+        ...col(d0, 0), ...coef(s0, 0),
+        ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(rb), ...geU], [...axpy(out, s0, d0, j), ...addTo(j, j, i32(16))]),
+        ...addTo(a, a, i32(4)), ...addTo(idx, idx, i32(4)),
+      ]),
+    ],
+  };
+}
+
 /** attn_scores(att, q, k, stride, hs, n, scale): att[t] = scale * dot(q, k + t*stride) for t < n (stride in bytes). */
 function attnScores(): FuncDef {
   const [att, q, k, stride, hs, n, scale] = [0, 1, 2, 3, 4, 5, 6];
@@ -159,7 +251,7 @@ function attnMix(): FuncDef {
 
 /** The kernels module's bytes (deterministic: the committed kernels.wasm is exactly this). */
 export function kernelsWasmBytes(opts: { sharedMemory?: boolean } = {}): Uint8Array {
-  return encodeModule([matvec(), accumRows(), attnScores(), attnMix()], opts);
+  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum()], opts);
 }
 
 export interface KernelExports {
@@ -167,4 +259,6 @@ export interface KernelExports {
   accum_rows(out: number, a: number, w: number, k: number, dim: number): void;
   attn_scores(att: number, q: number, k: number, stride: number, hs: number, n: number, scale: number): void;
   attn_mix(out: number, att: number, v: number, stride: number, hs: number, n: number): void;
+  bundle_dots(h1: number, h2: number, x: number, base: number, idx: number, k: number, dim: number): void;
+  bundle_accum(out: number, a: number, base: number, idx: number, k: number, dim: number): void;
 }

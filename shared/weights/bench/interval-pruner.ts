@@ -3,7 +3,7 @@
 // `interval` masked tokens (maskingStep tokens each), then keeps the top-k neurons
 // per layer by activation L2 over the trace (DART's "magnitude" ranking, uniform
 // budget). Masks that follow the context, with no drift detector and no proxy.
-import { compactFromDense } from "../../engine/compact-ffn.ts";
+import { compactOf } from "../../engine/compact-ffn.ts";
 import type { InferenceState, Transformer } from "../../engine/transformer.ts";
 import type { Pruner } from "../../dart/pruner.ts";
 import type { DartSettings } from "../../dart/settings.ts";
@@ -28,7 +28,7 @@ export function intervalMagnitudePruner(tf: Transformer, state: InferenceState, 
     acc.forEach((a, l) => {
       const order = Array.from({ length: hiddenDim }, (_, i) => i).sort((x, y) => a[y]! - a[x]! || x - y);
       const kept = Int32Array.from(order.slice(0, k).sort((x, y) => x - y));
-      state.ffn[l] = compactFromDense(tf.weights.layers[l]!, dim, hiddenDim, kept);
+      state.ffn[l] = compactOf(tf.ffn[l]!, kept);
     });
     masked = true;
     sinceMask = 0;

@@ -1,0 +1,150 @@
+// A layer's SwiGLU FFN held neuron-major: per neuron one bundle of 3 x dim floats,
+// its gate row, its up row and its down_proj column (stored as a row), contiguous.
+// This is the unit a weight shard holds, and the one copy of the FFN weights the
+// engine keeps: the dense FFN runs over every slot, a compacted FFN (a DART mask)
+// over an index list of kept slots, so a re-mask is a new list and never a gather.
+//
+// Partial residency (a sparse node that holds only its masks' shards):
+//   const b = new FfnBundles(dim, hiddenDim, capacity, backend.alloc)  // room for `capacity` neurons
+//   const slot = b.put(neuron)                 // claims a slot (or returns the neuron's current one)
+//   b.gate(neuron).set(row); b.up(neuron).set(row); b.down(neuron).set(column)  // fill it (e.g. from shard bytes)
+//   b.drop(neuron)                             // frees the slot for another neuron
+//   compactOf(b, kept, bias)                   // (compact-ffn.ts) a mask over resident neurons
+// `slotOf[neuron]` is the neuron -> slot map (-1: not resident). A Transformer built with
+// `ffn: [b, ...]` runs masks over what is resident; a dense token needs every neuron.
+import type { LayerWeights } from "../model/weights.ts";
+
+export class NeuronNotResidentError extends Error {
+  constructor(neuron: number) {
+    super(`FFN neuron ${neuron} is not resident on this node`);
+    this.name = "NeuronNotResidentError";
+  }
+}
+
+export class FfnBundles {
+  readonly dim: number;
+  readonly hiddenDim: number;
+  /** Slots: neurons this layout can hold at once. */
+  readonly capacity: number;
+  /** capacity x 3*dim floats: per slot [gate row | up row | down column]. The backend may rebind it (WASM memory). */
+  data: Float32Array;
+  /** Neuron -> slot, -1 when the neuron is not resident. */
+  readonly slotOf: Int32Array;
+  /** Slot -> neuron, -1 when the slot is free. */
+  readonly neuronAt: Int32Array;
+  private readonly free: number[] = [];
+  private count = 0;
+  private all: Int32Array | null = null;
+
+  /** `alloc` gives the memory (the backend's, so kernels read bundles in place). */
+  constructor(dim: number, hiddenDim: number, capacity = hiddenDim, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
+    if (!(capacity >= 0 && capacity <= hiddenDim)) throw new RangeError(`capacity ${capacity} out of range 0..${hiddenDim}`);
+    this.dim = dim;
+    this.hiddenDim = hiddenDim;
+    this.capacity = capacity;
+    this.data = alloc(capacity * 3 * dim);
+    this.slotOf = new Int32Array(hiddenDim).fill(-1);
+    this.neuronAt = new Int32Array(capacity).fill(-1);
+    for (let s = capacity - 1; s >= 0; s--) this.free.push(s);
+  }
+
+  /** Every neuron of a dense layer, slot j = neuron j (row-major W_gate, W_up: hidden x dim; W_down: dim x hidden). */
+  static fromDense(layer: Pick<LayerWeights, "wGate" | "wUp" | "wDown">, dim: number, hiddenDim: number,
+    alloc?: (n: number) => Float32Array): FfnBundles {
+    const b = new FfnBundles(dim, hiddenDim, hiddenDim, alloc);
+    const m = b.data;
+    const wd = layer.wDown;
+    for (let j = 0; j < hiddenDim; j++) {
+      const o = b.put(j) * 3 * dim;
+      m.set(layer.wGate.subarray(j * dim, (j + 1) * dim), o);
+      m.set(layer.wUp.subarray(j * dim, (j + 1) * dim), o + dim);
+    }
+    // W_down's columns are strided by hiddenDim: walk W_down row by row (contiguous reads).
+    for (let d = 0; d < dim; d++) {
+      const row = d * hiddenDim;
+      for (let j = 0, o = 2 * dim + d; j < hiddenDim; j++, o += 3 * dim) m[o] = wd[row + j]!;
+    }
+    return b;
+  }
+
+  /** Neurons resident now. */
+  get resident(): number {
+    return this.count;
+  }
+
+  get full(): boolean {
+    return this.count === this.hiddenDim;
+  }
+
+  has(neuron: number): boolean {
+    return this.slotOf[neuron] !== undefined && this.slotOf[neuron]! >= 0;
+  }
+
+  /** The neuron's slot, claiming a free one when it is not resident yet (its contents are then stale: fill them). */
+  put(neuron: number): number {
+    if (!(neuron >= 0 && neuron < this.hiddenDim)) throw new RangeError(`neuron ${neuron} out of range 0..${this.hiddenDim - 1}`);
+    const cur = this.slotOf[neuron]!;
+    if (cur >= 0) return cur;
+    const s = this.free.pop();
+    if (s === undefined) throw new RangeError(`all ${this.capacity} FFN slots are in use: drop a neuron first`);
+    this.slotOf[neuron] = s;
+    this.neuronAt[s] = neuron;
+    this.count++;
+    this.all = null;
+    return s;
+  }
+
+  /** Frees the neuron's slot (its weights are no longer resident). */
+  drop(neuron: number): void {
+    const s = this.slotOf[neuron] ?? -1;
+    if (s < 0) return;
+    this.slotOf[neuron] = -1;
+    this.neuronAt[s] = -1;
+    this.free.push(s);
+    this.count--;
+    this.all = null;
+  }
+
+  private view(neuron: number, part: number): Float32Array {
+    const s = this.slotOf[neuron] ?? -1;
+    if (s < 0) throw new NeuronNotResidentError(neuron);
+    const o = (3 * s + part) * this.dim;
+    return this.data.subarray(o, o + this.dim);
+  }
+
+  /** The neuron's gate row (a view: writes go into the bundle). */
+  gate(neuron: number): Float32Array {
+    return this.view(neuron, 0);
+  }
+
+  up(neuron: number): Float32Array {
+    return this.view(neuron, 1);
+  }
+
+  /** Column `neuron` of W_down. */
+  down(neuron: number): Float32Array {
+    return this.view(neuron, 2);
+  }
+
+  /** Slots of the given neurons, in their order; a neuron that is not resident is an error. */
+  slotsFor(neurons: Int32Array): Int32Array {
+    const out = new Int32Array(neurons.length);
+    for (let i = 0; i < neurons.length; i++) {
+      const j = neurons[i]!;
+      const s = this.slotOf[j] ?? -1;
+      if (s < 0) {
+        if (!(j >= 0 && j < this.hiddenDim)) throw new RangeError(`kept neuron ${j} out of range 0..${this.hiddenDim - 1}`);
+        throw new NeuronNotResidentError(j);
+      }
+      out[i] = s;
+    }
+    return out;
+  }
+
+  /** Slots of every neuron in neuron order: what a dense token runs. Needs the whole layer resident. */
+  allSlots(): Int32Array {
+    if (this.all) return this.all;
+    if (!this.full) throw new RangeError(`a dense FFN needs all ${this.hiddenDim} neurons resident; ${this.count} are`);
+    return (this.all = this.slotOf.slice());
+  }
+}

@@ -12,6 +12,9 @@ import { newSessionId, sessionStub } from "./session-stub.ts";
 
 export type TurnBase = Omit<SessionTurnRequest, "sessionId" | "create" | "continueAfter">;
 
+/** Longer requests skip the lookup (hashing every prefix of a huge body is not worth it): a new session. */
+export const MAX_LOOKUP_MESSAGES = 4096;
+
 /** Answers of the candidate session that mean "start a new one instead". */
 const FALL_BACK = new Set(["history_changed", "session_busy", "dart_settings_changed", "model_mismatch", "session_not_found"]);
 
@@ -39,7 +42,7 @@ async function fallsBack(res: Response): Promise<boolean> {
 
 export async function openSessionTurn(env: Env, owner: string, base: TurnBase, named: string | null): Promise<Response> {
   if (named !== null) return postTurn(env, owner, { ...base, sessionId: named, create: false });
-  if (base.messages) {
+  if (base.messages && base.messages.length <= MAX_LOOKUP_MESSAGES) {
     const hit = await findContinuation(env, owner, base.messages);
     if (hit) {
       const res = await postTurn(env, owner, { ...base, sessionId: hit.sessionId, create: false, continueAfter: hit.messages });

@@ -59,6 +59,15 @@ describe("client.responses.create", () => {
     expect(view.dart.events.some((e) => e.turn === 1)).toBe(true);
   });
 
+  it("instructions repeated along a chain are stored once; changed instructions are added", async () => {
+    const r1 = await create({ instructions: "Be kind.", input: "Once upon a time", max_output_tokens: 4 });
+    const r2 = await create({ instructions: "Be kind.", input: "More.", previous_response_id: r1.id, max_output_tokens: 4 });
+    await create({ instructions: "Be brief.", input: "End.", previous_response_id: r2.id, max_output_tokens: 4 });
+    const view = (await (await f.api(`/v1/sessions/${sessionOf(r1)}`)).json()) as { messages: { role: string; content: string }[] };
+    expect(view.messages.filter((m) => m.role === "system").map((m) => m.content)).toEqual(["Be kind.", "Be brief."]);
+    expect(view.messages.map((m) => m.role)).toEqual(["system", "user", "assistant", "user", "assistant", "system", "user", "assistant"]);
+  });
+
   it("refuses a previous_response_id that is not the latest of its chain (400), unknown or another key's (404)", async () => {
     const r1 = await create({ input: "Once upon a time", max_output_tokens: 4 });
     await create({ input: "More.", previous_response_id: r1.id, max_output_tokens: 4 });

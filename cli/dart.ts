@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<Command>> = {
   synth: () => import("./commands/synth.ts"),
   bench: () => import("./commands/bench.ts"),
   "hash-key": () => import("./commands/hash-key.ts"),
+  tokenize: () => import("./commands/tokenize.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

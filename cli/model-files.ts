@@ -1,10 +1,11 @@
 // Loading a model and its tokenizer from the file system for the CLI.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { ggufTokenizer, parseGguf } from "../shared/model/gguf.ts";
 import { isGguf, loadModel, loadTokenizer } from "../shared/model/load.ts";
 import type { LoadedModel } from "../shared/model/weights.ts";
 import { Transformer } from "../shared/engine/transformer.ts";
-import type { Tokenizer } from "../shared/tokenizer/tokenizer.ts";
+import { readLlama2cTokenizer, Tokenizer } from "../shared/tokenizer/tokenizer.ts";
 import { UsageError } from "./usage.ts";
 import { backendFromEnv } from "./backend-env.ts";
 
@@ -45,4 +46,15 @@ export function loadBundle(modelPath: string, tokenizerPath?: string): ModelBund
   }
   const tokenizer = loadTokenizer(model, bytes, tokBytes);
   return { model, transformer: new Transformer(model, { backend: backendFromEnv() }), tokenizer, bytes };
+}
+
+/** Only the tokenizer of a model (GGUF: from the metadata, no tensor is decoded). */
+export function loadTokenizerOnly(modelPath: string, tokenizerPath?: string): Tokenizer {
+  const bytes = readFile(modelPath, "model file");
+  if (isGguf(bytes) && !tokenizerPath) return new Tokenizer(ggufTokenizer(parseGguf(bytes)));
+  // llama2.c's header: the sixth int32 is the vocabulary size (negative for an untied classifier).
+  const vocabSize = isGguf(bytes) || bytes.byteLength < 28 ? undefined : Math.abs(new DataView(bytes.buffer, bytes.byteOffset).getInt32(20, true));
+  const path = tokenizerPath ?? (vocabSize !== undefined ? findTokenizer(modelPath, vocabSize) : null);
+  if (!path) throw new UsageError(`no tokenizer for ${modelPath}: pass --tokenizer <tokenizer.bin>`);
+  return new Tokenizer(readLlama2cTokenizer(readFile(path, "tokenizer file"), vocabSize));
 }

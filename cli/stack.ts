@@ -1,15 +1,19 @@
 // The local serving stack: inference node processes plus `wrangler dev` (gateway Worker,
 // Session and RateLimiter Durable Objects, R2) wired to them. Used by `dart serve`
-// (npm start) and by the end-to-end tests. Every process runs in its own process
-// group so stopping kills its children too (wrangler starts workerd).
-import { spawn, type ChildProcess } from "node:child_process";
+// (npm start) and by the end-to-end tests. Every process runs in its own process group
+// under a reaper (cli/supervise.ts), so stopping kills its children too (wrangler starts
+// workerd) and nothing outlives the launcher, however it ends.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
+import type { Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { assertPortFree, freePort, listenLoopback, portOf } from "./ports.ts";
 import { apiKeyHashes, wranglerVars } from "./stack-secrets.ts";
+import { Child } from "./supervise.ts";
 import { seedLocalWeights } from "./weights-seed.ts";
+
+export { freePort } from "./ports.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -68,64 +72,11 @@ export interface Stack {
 }
 
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
-
-class Proc {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-
-  constructor(name: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void) {
-    this.name = name;
-    this.child = spawn(process.execPath, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    for (const s of [this.child.stdout!, this.child.stderr!]) {
-      let buf = "";
-      s.setEncoding("utf8");
-      s.on("data", (d: string) => {
-        buf += d;
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          onLine(`[${name}] ${buf.slice(0, nl)}`);
-          buf = buf.slice(nl + 1);
-        }
-      });
-    }
-    this.exited = new Promise((r) => this.child.once("exit", (code) => r(code)));
-  }
-
-  /** `signal` (SIGTERM by default) to the whole process group, SIGKILL if it lingers. */
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const kill = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-this.child.pid!, sig);
-      } catch {
-        /* already gone */
-      }
-    };
-    kill(signal);
-    const t = setTimeout(() => kill("SIGKILL"), 5000);
-    await this.exited;
-    clearTimeout(t);
-    kill("SIGKILL"); // stragglers of the group (workerd) once the leader is gone
-  }
-}
-
-function waitForLine(p: Proc, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+function waitForLine(p: Child, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
   return new Promise((res, rej) => {
     let buf = "";
     const timer = setTimeout(() => rej(new Error(`${p.name}: not ready after ${timeoutMs} ms`)), timeoutMs);
-    p.child.stdout!.on("data", (d: string) => {
+    p.reaper.stdout!.on("data", (d: string) => {
       buf += d;
       const m = pattern.exec(buf);
       if (m) {
@@ -140,7 +91,7 @@ function waitForLine(p: Proc, pattern: RegExp, timeoutMs: number): Promise<RegEx
   });
 }
 
-async function waitForHttp(url: string, p: Proc, timeoutMs: number): Promise<void> {
+async function waitForHttp(url: string, p: Child, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let dead = false;
   void p.exited.then(() => (dead = true));
@@ -159,14 +110,16 @@ async function waitForHttp(url: string, p: Proc, timeoutMs: number): Promise<voi
 
 /**
  * Starts a node and resolves once it listens (after loading and warming up the model).
+ * `listen`: a port (0: any free one) or a socket already listening, which the node takes over.
  * With `weightsUrl` it loads from the weight store there instead of the model file.
  */
-export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", port = 0, metricsToken = "", weightsUrl?: string): Promise<NodeProcess & { proc: Proc }> {
+export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", listen: number | Server = 0, metricsToken = "", weightsUrl?: string): Promise<NodeProcess & { proc: Child }> {
   const source = weightsUrl ? ["--weights", weightsUrl] : ["--model", opts.modelPath];
-  const args = ["workers/node/server.ts", ...source, "--port", String(port), "--name", name];
+  const socket = typeof listen === "number" ? await listenLoopback(listen) : listen;
+  const args = ["workers/node/server.ts", ...source, "--listen-fd", "3", "--name", name];
   if (weightsUrl && opts.weightsBudgetMb !== undefined) args.push("--weights-budget-mb", String(opts.weightsBudgetMb));
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
-  const proc = new Proc(name, args, { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine);
+  const proc = new Child(name, args, { env: { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine, sockets: [socket] });
   let m: RegExpExecArray;
   try {
     m = await waitForLine(proc, /listening (http:\/\/\S+)/, 90_000);
@@ -174,20 +127,23 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
     await proc.stop();
     throw e;
   }
-  return { name, url: m[1]!, pid: proc.child.pid!, proc, stop: () => proc.stop() };
+  return { name, url: m[1]!, pid: await proc.started, proc, stop: () => proc.stop() };
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   if (!existsSync(opts.modelPath)) throw new Error(`model file not found: ${opts.modelPath} (set DART_MODEL_DIR)`);
+  if (opts.port) await assertPortFree(opts.port); // a one-line error before anything starts
   const lines: string[] = [];
   const onLine = (l: string) => {
     lines.push(l);
     if (lines.length > 400) lines.shift();
     opts.onLog?.(l);
   };
-  const procs: Proc[] = [];
+  const procs: Child[] = [];
+  const nodeSockets: Server[] = [];
   const cleanups: (() => void)[] = [];
   const stopAll = async () => {
+    for (const s of nodeSockets) if (s.listening) s.close(); // not handed to a node yet
     await Promise.all(procs.map((p) => p.stop()));
     for (const c of cleanups) c();
   };
@@ -203,9 +159,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // Nodes accept only the Session objects: a fresh shared bearer per stack (also the weights route's).
     const nodeToken = randomBytes(16).toString("hex");
     const metricsToken = opts.metricsToken ?? "metrics-" + randomBytes(16).toString("hex");
-    // Node ports are chosen up front so wrangler starts while the nodes load and warm up
-    // (from a file), or before they load (from the store, which wrangler serves).
-    const nodePorts = await Promise.all(Array.from({ length: opts.nodes ?? 1 }, () => freePort()));
+    // Node sockets are bound up front (port 0, read back) so wrangler starts while the nodes
+    // load and warm up (from a file), or before they load (from the store, which wrangler serves).
+    for (let i = 0; i < (opts.nodes ?? 1); i++) nodeSockets.push(await listenLoopback(0));
+    const nodePorts = nodeSockets.map(portOf);
     const port = opts.port || (await freePort());
     let wranglerReady!: { resolve(): void; reject(e: unknown): void };
     const wranglerUp = new Promise<void>((resolve, reject) => (wranglerReady = { resolve, reject }));
@@ -213,8 +170,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const nodesReady = (async () => {
       if (fromStore) await wranglerUp;
       return Promise.all(
-        nodePorts.map(async (p, i) => {
-          const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, p, metricsToken, fromStore ? `http://127.0.0.1:${port}/weights/${prefix}/` : undefined);
+        nodeSockets.map(async (socket, i) => {
+          const n = await startNode(`node-${i + 1}`, opts, onLine, nodeToken, socket, metricsToken, fromStore ? `http://127.0.0.1:${port}/weights/${prefix}/` : undefined);
           procs.push(n.proc);
           return n;
         }),
@@ -247,9 +204,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     ];
     const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
     const url = `http://127.0.0.1:${port}`;
-    let wrangler: Proc;
+    let wrangler: Child;
     const startWrangler = () => {
-      wrangler = new Proc("wrangler", args, env, onLine);
+      wrangler = new Child("wrangler", args, { env, onLine });
       procs.push(wrangler);
       return waitForHttp(`${url}/healthz`, wrangler, 90_000);
     };
@@ -264,6 +221,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     return { url, metricsToken, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
   } catch (e) {
     await stopAll();
-    throw new Error(`${(e as Error).message}\n--- stack output ---\n${lines.join("\n")}`);
+    throw new StackStartError((e as Error).message, lines.join("\n"));
+  }
+}
+
+/** The stack did not start; `reason` is one line, the message adds every process's output. */
+export class StackStartError extends Error {
+  readonly reason: string;
+  constructor(reason: string, output: string) {
+    super(`${reason}\n--- stack output ---\n${output}`);
+    this.name = "StackStartError";
+    this.reason = reason;
   }
 }

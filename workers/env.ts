@@ -25,6 +25,8 @@ export interface Env {
   WEIGHTS_TOKEN?: string;
   /** How long a node may take to start a turn before the next node is tried (default 30000). */
   NODE_TIMEOUT_MS?: string;
+  /** Largest DART pruner state a session stores, in bytes (default 16 MiB; see docs/session-state.md). */
+  MAX_STATE_BYTES?: string;
   /** Model id served (what /v1/models lists and requests must name). */
   MODEL_ID: string;
   /** Accepted API keys' salted PBKDF2 entries (or bare SHA-256 hex), comma-separated (a secret). */

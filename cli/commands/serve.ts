@@ -1,8 +1,11 @@
 // `dart serve`: the whole local stack (wrangler dev + inference nodes) until Ctrl-C.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { join, resolve } from "node:path";
-import { startStack } from "../stack.ts";
+import { assertPortFree } from "../ports.ts";
+import { StackStartError, startStack } from "../stack.ts";
+import { stopAllChildren } from "../supervise.ts";
 import { numberFlag, parseFlags, UsageError } from "../usage.ts";
 
 export const usage = `dart serve [--port <n>] [--nodes <n>] [--model <file>] [--persist-to <dir>]
@@ -45,9 +48,23 @@ export async function run(argv: string[]): Promise<void> {
   const persistDir = resolve(v["persist-to"] ?? ".wrangler/state");
   const apiKey = process.env.DART_API_KEY || devKey(persistDir);
 
+  try {
+    await assertPortFree(port);
+  } catch (e) {
+    return fail(e as Error);
+  }
+  // Stop signals count from the first moment: one during start-up stops what has started.
+  const signalled = new Promise<NodeJS.Signals>((res) => {
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => res(sig));
+  });
   process.stderr.write(`starting ${nodes} inference node(s) and wrangler dev (model ${modelPath})...\n`);
   const metricsToken = process.env.DART_METRICS_TOKEN || undefined;
-  const stack = await startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, metricsToken, nodeWeights, weightsBudgetMb, onLog: (l) => process.stderr.write(l + "\n") });
+  const starting = startStack({ port, apiKeys: [apiKey], nodes, modelPath, persistDir, metricsToken, nodeWeights, weightsBudgetMb, onLog: (l) => process.stderr.write(l + "\n") });
+  starting.catch(() => {}); // raced below
+  const first = await Promise.race([starting.then((stack) => ({ stack }), (error: Error) => ({ error })), signalled.then((signal) => ({ signal }))]);
+  if ("signal" in first) return stopOn(first.signal, starting);
+  if ("error" in first) return fail(first.error);
+  const { stack } = first;
   const body = JSON.stringify({ model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 64 });
   process.stdout.write(
     [
@@ -63,9 +80,21 @@ export async function run(argv: string[]): Promise<void> {
       ``,
     ].join("\n"),
   );
-  await new Promise<void>((res) => {
-    process.once("SIGINT", res);
-    process.once("SIGTERM", res);
-  });
+  await signalled;
   await stack.stop();
+}
+
+/** Start-up failed: the processes' output went to stderr as it came; the cause in one line, exit 1. */
+function fail(e: Error): never {
+  process.stderr.write(`dart serve: ${e instanceof StackStartError ? e.reason : e.message}\n`);
+  process.exit(1);
+}
+
+/** A stop signal before the stack was up: stop every child started so far, exit 128+n. */
+async function stopOn(signal: NodeJS.Signals, starting: Promise<unknown>): Promise<never> {
+  process.stderr.write(`dart serve: ${signal} while starting; stopping what has started\n`);
+  await stopAllChildren();
+  // startStack then fails and cleans up after itself (the secrets file); give it a moment.
+  await Promise.race([starting.catch(() => {}), new Promise((r) => setTimeout(r, 3000))]);
+  process.exit(128 + constants.signals[signal]);
 }

@@ -48,7 +48,9 @@ export class PromptTooLongError extends Error {
 }
 
 export function generate(tf: Transformer, tok: Tokenizer, prompt: string, opts: GenerateOptions): GenerateResult {
-  const promptIds = tok.encode(prompt, { bos: true });
+  // BOS as the file says; a model that takes none still needs one token to start from.
+  const promptIds = tok.encode(prompt);
+  if (promptIds.length === 0) promptIds.push(tok.bosId);
   return generateFromIds(tf, tok, promptIds, tf.newState(), opts);
 }
 
@@ -94,7 +96,7 @@ export function generateFromIds(
     // Log-probabilities before the sampler scales and normalises the logits in place.
     const logprobs = opts.topLogprobs !== undefined ? logSoftmax(logits) : null;
     const next = sampler.sample(logits);
-    if (next === tok.eosId || next === tok.bosId) {
+    if (tok.eogIds.has(next) || next === tok.bosId) {
       stopReason = "eos";
       break;
     }

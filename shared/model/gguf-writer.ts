@@ -9,6 +9,7 @@ import type { TokenizerData } from "../tokenizer/tokenizer.ts";
 
 export type MetaValue =
   | { type: "u32"; value: number }
+  | { type: "bool"; value: boolean }
   | { type: "i32"; value: number }
   | { type: "f32"; value: number }
   | { type: "string"; value: string }
@@ -77,6 +78,7 @@ export function writeGguf(metadata: [string, MetaValue][], tensors: GgufTensorIn
     switch (v.type) {
       case "u32": w.u32(GGUF_VALUE.UINT32); w.u32(v.value); break;
       case "i32": w.u32(GGUF_VALUE.INT32); w.i32(v.value); break;
+      case "bool": w.u32(GGUF_VALUE.BOOL); w.bytes(Uint8Array.of(v.value ? 1 : 0)); break;
       case "f32": w.u32(GGUF_VALUE.FLOAT32); w.f32(v.value); break;
       case "string": w.u32(GGUF_VALUE.STRING); w.str(v.value); break;
       case "strings": w.u32(GGUF_VALUE.ARRAY); w.u32(GGUF_VALUE.STRING); w.len(v.value.length); v.value.forEach((s) => w.str(s)); break;
@@ -105,7 +107,7 @@ export function writeGguf(metadata: [string, MetaValue][], tensors: GgufTensorIn
 /** A whole Llama model (and optionally its tokenizer) as GGUF with 2-D weights in `dtype`. */
 export function writeLlamaGguf(
   model: Pick<LoadedModel, "config" | "weights">,
-  opts: { dtype?: number; tokenizer?: TokenizerData; version?: number; architecture?: string } = {},
+  opts: { dtype?: number; tokenizer?: TokenizerData; version?: number; architecture?: string; metadata?: [string, MetaValue][] } = {},
 ): Uint8Array {
   const c: ModelConfig = model.config;
   const w = model.weights;
@@ -144,15 +146,28 @@ export function writeLlamaGguf(
     [`${arch}.rope.freq_base`, { type: "f32", value: c.ropeTheta }],
     [`${arch}.attention.layer_norm_rms_epsilon`, { type: "f32", value: c.normEps }],
   ];
-  if (opts.tokenizer) {
-    const t = opts.tokenizer;
-    meta.push(
-      ["tokenizer.ggml.model", { type: "string", value: "llama" }],
-      ["tokenizer.ggml.tokens", { type: "strings", value: t.pieces.map((p) => p.replaceAll(" ", "\u2581")) }],
-      ["tokenizer.ggml.scores", { type: "f32s", value: t.scores }],
-      ["tokenizer.ggml.bos_token_id", { type: "u32", value: t.bosId }],
-      ["tokenizer.ggml.eos_token_id", { type: "u32", value: t.eosId }],
-    );
-  }
+  if (opts.tokenizer) meta.push(...tokenizerMetadata(opts.tokenizer));
+  if (opts.metadata) meta.push(...opts.metadata);
   return writeGguf(meta, tensors, opts.version ?? 3);
+}
+
+/** The tokenizer.ggml.* keys of a vocabulary, spelled as llama.cpp's converter writes them. */
+export function tokenizerMetadata(t: TokenizerData): [string, MetaValue][] {
+  const model = t.model ?? "llama";
+  const meta: [string, MetaValue][] = [
+    ["tokenizer.ggml.model", { type: "string", value: model }],
+    ["tokenizer.ggml.tokens", { type: "strings", value: model === "llama" ? t.pieces.map((p) => p.replaceAll(" ", "\u2581")) : t.pieces }],
+  ];
+  if (t.pre !== undefined) meta.push(["tokenizer.ggml.pre", { type: "string", value: t.pre }]);
+  if (model === "llama") meta.push(["tokenizer.ggml.scores", { type: "f32s", value: t.scores }]);
+  if (t.tokenTypes) meta.push(["tokenizer.ggml.token_type", { type: "i32s", value: t.tokenTypes }]);
+  if (t.merges) meta.push(["tokenizer.ggml.merges", { type: "strings", value: t.merges }]);
+  meta.push(
+    ["tokenizer.ggml.bos_token_id", { type: "u32", value: t.bosId }],
+    ["tokenizer.ggml.eos_token_id", { type: "u32", value: t.eosId }],
+  );
+  if (t.padId !== undefined) meta.push(["tokenizer.ggml.padding_token_id", { type: "u32", value: t.padId }]);
+  if (t.addBos !== undefined) meta.push(["tokenizer.ggml.add_bos_token", { type: "bool", value: t.addBos }]);
+  if (t.addEos !== undefined) meta.push(["tokenizer.ggml.add_eos_token", { type: "bool", value: t.addEos }]);
+  return meta;
 }

@@ -217,23 +217,84 @@ export function readGguf(buffer: ArrayBuffer | Uint8Array): LoadedModel {
   };
 }
 
-/** The sentencepiece vocabulary embedded in a GGUF file, as the tokenizer's input. */
+/** Token texts llama.cpp treats as end of generation wherever a vocabulary has them. */
+const EOG_TEXTS = new Set([
+  "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
+  "<EOT>", "_<EOT>", "<end_of_utterance>",
+]);
+
+function optionalId(m: Map<string, GgufValue>, key: string, vocab: number): number | undefined {
+  const v = m.get(key);
+  if (v === undefined) return undefined;
+  const id = Number(v);
+  if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new ModelFormatError(`GGUF ${key} = ${String(v)} is not a token id (vocabulary ${vocab})`);
+  return id;
+}
+
+function optionalBool(m: Map<string, GgufValue>, key: string): boolean | undefined {
+  const v = m.get(key);
+  return v === undefined ? undefined : Boolean(v);
+}
+
+/**
+ * The vocabulary embedded in a GGUF file, as the tokenizer's input: SentencePiece (`llama`)
+ * or byte-level BPE (`gpt2`) with its merges and pre-tokenizer, token types, the special
+ * ids and add_bos/add_eos, defaulted as llama.cpp does when a key is absent.
+ */
 export function ggufTokenizer(buffer: ArrayBuffer | Uint8Array | GgufFile): TokenizerData {
   const file = "metadata" in buffer ? buffer : parseGguf(buffer);
   const m = file.metadata;
   const model = m.get("tokenizer.ggml.model");
-  if (model !== "llama") throw new ModelFormatError(`GGUF tokenizer model "${String(model)}" is not supported (llama sentencepiece only)`);
+  if (model !== "llama" && model !== "gpt2") {
+    throw new ModelFormatError(`GGUF tokenizer model "${String(model)}" is not supported (llama sentencepiece or gpt2 byte-level BPE)`);
+  }
   const tokens = m.get("tokenizer.ggml.tokens");
-  const scores = m.get("tokenizer.ggml.scores");
   if (!Array.isArray(tokens)) throw new ModelFormatError("GGUF metadata tokenizer.ggml.tokens is missing");
+  const n = tokens.length;
   // GGUF stores sentencepiece's visible space U+2581; llama2.c's format stores a plain space.
-  const pieces = tokens.map((t) => String(t).replaceAll("\u2581", " "));
-  const scoreArr = new Float32Array(pieces.length);
-  if (Array.isArray(scores)) scores.forEach((s, i) => (scoreArr[i] = Number(s)));
+  const pieces = model === "llama" ? tokens.map((t) => String(t).replaceAll("\u2581", " ")) : tokens.map(String);
+  const scores = new Float32Array(n);
+  const rawScores = m.get("tokenizer.ggml.scores");
+  if (Array.isArray(rawScores)) rawScores.forEach((s, i) => (scores[i] = Number(s)));
+  const rawTypes = m.get("tokenizer.ggml.token_type");
+  const tokenTypes = Array.isArray(rawTypes) ? rawTypes.map(Number) : undefined;
+  if (tokenTypes && tokenTypes.length !== n) throw new ModelFormatError(`GGUF token_type has ${tokenTypes.length} entries for ${n} tokens`);
+  const merges = m.get("tokenizer.ggml.merges");
+  if (model === "gpt2" && !Array.isArray(merges)) throw new ModelFormatError("GGUF metadata tokenizer.ggml.merges is missing (needed by a gpt2 tokenizer)");
+  const pre = m.get("tokenizer.ggml.pre");
+  const bosId = optionalId(m, "tokenizer.ggml.bos_token_id", n) ?? (model === "llama" ? 1 : 11);
+  const eosId = optionalId(m, "tokenizer.ggml.eos_token_id", n) ?? (model === "llama" ? 2 : 11);
+  const eog = new Set([eosId]);
+  for (const key of ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]) {
+    const id = optionalId(m, key, n);
+    if (id !== undefined) eog.add(id);
+  }
+  pieces.forEach((p, id) => {
+    if (!EOG_TEXTS.has(p)) return;
+    eog.add(id);
+    if (tokenTypes) tokenTypes[id] = 3; // llama.cpp makes an end-of-generation token a control token
+  });
+  const isLlama3 = pre === "llama-bpe" || pre === "llama3" || pre === "llama-v3";
+  const padId = optionalId(m, "tokenizer.ggml.padding_token_id", n);
   return {
     pieces,
-    scores: scoreArr,
-    bosId: num(m, "tokenizer.ggml.bos_token_id", 1),
-    eosId: num(m, "tokenizer.ggml.eos_token_id", 2),
+    scores,
+    bosId,
+    eosId,
+    model,
+    ...(model === "gpt2" ? { merges: (merges as GgufValue[]).map(String) } : {}),
+    ...(typeof pre === "string" ? { pre } : {}),
+    ...(tokenTypes ? { tokenTypes } : {}),
+    addBos: optionalBool(m, "tokenizer.ggml.add_bos_token") ?? (model === "llama" || isLlama3),
+    addEos: optionalBool(m, "tokenizer.ggml.add_eos_token") ?? false,
+    ...(model === "llama" ? { addSpacePrefix: optionalBool(m, "tokenizer.ggml.add_space_prefix") ?? true } : {}),
+    eogIds: [...eog].sort((a, b) => a - b),
+    ...(padId !== undefined ? { padId } : {}),
   };
+}
+
+/** The file's Jinja chat template (tokenizer.chat_template), if it has one. */
+export function ggufChatTemplate(file: GgufFile): string | null {
+  const t = file.metadata.get("tokenizer.chat_template");
+  return typeof t === "string" && t.trim() !== "" ? t : null;
 }

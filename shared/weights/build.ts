@@ -2,7 +2,7 @@
 // each object to a sink (a folder, an R2 bucket, memory) and returning the manifest.
 import { kvDim } from "../model/config.ts";
 import type { LoadedModel } from "../model/weights.ts";
-import type { TokenizerData } from "../tokenizer/tokenizer.ts";
+import { tokenizerDataToJson, type TokenizerData } from "../tokenizer/tokenizer.ts";
 import { bytesPerElement, encodeInto, shardDtypeFor, type ShardDtype } from "./dtype-codec.ts";
 import { sha256Hex } from "./hash.ts";
 import {
@@ -119,7 +119,7 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
   const baseRef = await put(sink, BASE_KEY, base);
   const tok = opts.tokenizer;
   const tokenizerRef = tok
-    ? await put(sink, TOKENIZER_KEY, new TextEncoder().encode(JSON.stringify({ pieces: tok.pieces, scores: Array.from(tok.scores), bosId: tok.bosId, eosId: tok.eosId })))
+    ? await put(sink, TOKENIZER_KEY, new TextEncoder().encode(tokenizerDataToJson(tok)))
     : null;
 
   const layers: ShardRef[][] = [];

@@ -54,7 +54,7 @@ export interface Manifest {
   base: ObjectRef & { tensors: TensorRef[] };
   forwardProxy: boolean;
   downNorms: boolean;
-  /** The tokenizer as JSON {pieces, scores, bosId, eosId} (key tokenizer.json), or null. */
+  /** The tokenizer as JSON (TokenizerData: pieces, scores, ids, merges...) (key tokenizer.json), or null. */
   tokenizer: ObjectRef | null;
   /**
    * Per layer, the neuron in each slot (a permutation of 0..hiddenDim-1), or null

@@ -5,7 +5,7 @@ import { decodeInto } from "./dtype-codec.ts";
 import { sha256Hex } from "./hash.ts";
 import { MANIFEST_KEY, neuronSlots, parseManifest, type Manifest, type ObjectRef, type ShardRef } from "./manifest.ts";
 import { ShardIntegrityError, WeightBudgetError, WeightStoreError, type ObjectSource } from "./source.ts";
-import type { TokenizerData } from "../tokenizer/tokenizer.ts";
+import { tokenizerDataFromJson, type TokenizerData } from "../tokenizer/tokenizer.ts";
 
 export interface WeightStoreOptions {
   /** Most bytes of FFN shards kept resident; default unlimited. */
@@ -106,8 +106,7 @@ export class WeightStore {
     const ref = this.manifest.tokenizer;
     if (!ref) return null;
     const bytes = await fetchVerified(this.source, ref, () => {});
-    const t = JSON.parse(new TextDecoder().decode(bytes)) as { pieces: string[]; scores: number[]; bosId: number; eosId: number };
-    return { pieces: t.pieces, scores: Float32Array.from(t.scores), bosId: t.bosId, eosId: t.eosId };
+    return tokenizerDataFromJson(new TextDecoder().decode(bytes));
   }
 
   /** Per layer L2 norms of W_down's columns, or null when the shard set has none. */

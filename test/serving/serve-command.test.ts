@@ -33,7 +33,7 @@ it("starts the stack, prints a working curl, and stops everything on SIGINT", as
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (err += d));
   const exited = new Promise<number | null>((r) => child!.once("exit", (c) => r(c)));
-  for (let i = 0; i < 240 && !out.includes("Ctrl-C"); i++) await new Promise((r) => setTimeout(r, 250));
+  for (let i = 0; i < 960 && !out.includes("Ctrl-C"); i++) await new Promise((r) => setTimeout(r, 250));
   expect(out, err).toContain("Ctrl-C");
   expect(out).toContain(`http://127.0.0.1:${port}`);
   expect(out).toContain(`API key: ${key}`);
@@ -50,4 +50,4 @@ it("starts the stack, prints a working curl, and stops everything on SIGINT", as
   for (const url of [`http://127.0.0.1:${port}/healthz`, ...nodeUrls.map((u) => `${u}/healthz`)]) {
     await expect(fetch(url)).rejects.toThrow();
   }
-});
+}, 300_000); // a fresh state folder is seeded first: over a minute on a busy 2-core machine

@@ -111,7 +111,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
     emit(clientError(e.message, "messages", "context_length_exceeded"));
     return record;
   }
-  const promptIds = [tok.bosId, ...req.context.slice(fit.dropped).flat(), ...segmentIds.flat()];
+  const promptIds = [...(tok.addBos ? [tok.bosId] : []), ...req.context.slice(fit.dropped).flat(), ...segmentIds.flat()];
   const entry = engine.cache.acquire(req.sessionKey, () => tf.newState());
   // At least the last prompt token runs, to produce the logits of the first new token.
   const cached = Math.min(commonPrefix(entry.ids, promptIds), promptIds.length - 1);

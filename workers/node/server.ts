@@ -18,7 +18,7 @@ import type { TurnRecord } from "./run-turn.ts";
 import { validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
-  [--port <n>] [--host <ip>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>]
+  [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>]
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
@@ -33,6 +33,7 @@ const { values: v } = parseArgs({
     model: { type: "string" },
     tokenizer: { type: "string" },
     port: { type: "string" },
+    "listen-fd": { type: "string" },
     host: { type: "string" },
     name: { type: "string" },
     "kv-budget-mb": { type: "string" },
@@ -129,7 +130,8 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | n
 }
 
 async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const raw = await readBody(req, 16 * 1024 * 1024);
+  // Room for a session's pruner state at its limit (MAX_STATE_BYTES, 16 MiB) as base64, plus the context.
+  const raw = await readBody(req, 32 * 1024 * 1024);
   if (raw === null) return json(res, 413, errorBody("request body too large", "invalid_request_error", null, "request_too_large"));
   let body: unknown;
   try {
@@ -219,7 +221,8 @@ const server = createServer(async (req, res) => {
 });
 
 await ready;
-server.listen(port, host, () => {
+// --listen-fd: a socket the launcher bound and listens on (cli/ports.ts), so no other process can take the port meanwhile.
+server.listen(v["listen-fd"] !== undefined ? { fd: Number(v["listen-fd"]) } : { port, host }, () => {
   const addr = server.address();
   const actual = typeof addr === "object" && addr ? addr.port : port;
   process.stdout.write(`listening http://${host}:${actual} ${threadOptions.name}\n`);

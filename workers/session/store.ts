@@ -1,8 +1,11 @@
 // The Session object's SQLite tables: one row of session metadata, the messages with
-// their token ids, and the DART re-mask events. Everything a turn changes is written
-// in one transaction, after the turn completes.
+// their token ids, the DART re-mask events and the pruner state (state-blob.ts). Everything
+// a turn changes is written in one transaction, after the turn completes.
 import type { DriftEvent, LayerMaskSummary, PrunerStats } from "../../shared/dart/pruner.ts";
 import type { DartSettings } from "../../shared/dart/settings.ts";
+import { fromBase64 } from "../../shared/serving/base64.ts";
+import { readState, STATE_SCHEMA, stateInfo, writeState, type StateInfo } from "./state-blob.ts";
+import { checkMessageFits, storageLimitError } from "./storage-limits.ts";
 
 export interface SessionMeta {
   sessionId: string;
@@ -10,7 +13,8 @@ export interface SessionMeta {
   model: string;
   created: number;
   dart: DartSettings;
-  prunerState: string;
+  /** The stored pruner state's version and size (null: none yet, or only a pre-v2 base64 copy). */
+  state: StateInfo | null;
   masks: LayerMaskSummary[];
   stats: PrunerStats | null;
   turns: number;
@@ -29,7 +33,8 @@ export interface StoredMessage {
 export interface TurnRecord {
   droppedMessages: number;
   messages: { role: string; content: string; ids: number[] }[];
-  prunerState: string;
+  /** The pruner's new state and its version (stateVersion of the bytes). */
+  prunerState: { bytes: Uint8Array; version: string };
   events: DriftEvent[];
   masks: LayerMaskSummary[];
   stats: PrunerStats;
@@ -40,7 +45,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS session (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   session_id TEXT NOT NULL, owner TEXT NOT NULL, model TEXT NOT NULL, created INTEGER NOT NULL,
-  dart TEXT NOT NULL, pruner_state TEXT NOT NULL DEFAULT '', masks TEXT NOT NULL DEFAULT '[]', stats TEXT,
+  dart TEXT NOT NULL, pruner_state TEXT NOT NULL DEFAULT '' /* pre-v2 base64 state, emptied by the next turn */, masks TEXT NOT NULL DEFAULT '[]', stats TEXT,
   turns INTEGER NOT NULL DEFAULT 0,
   prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0, cached_tokens INTEGER NOT NULL DEFAULT 0
 );
@@ -50,7 +55,8 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, turn INTEGER NOT NULL, event TEXT NOT NULL
-);`;
+);
+${STATE_SCHEMA}`;
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -76,7 +82,7 @@ export class SessionStore {
       model: r.model as string,
       created: r.created as number,
       dart: JSON.parse(r.dart as string) as DartSettings,
-      prunerState: r.pruner_state as string,
+      state: stateInfo(this.sql),
       masks: JSON.parse(r.masks as string) as LayerMaskSummary[],
       stats: r.stats ? (JSON.parse(r.stats as string) as PrunerStats) : null,
       turns: r.turns as number,
@@ -109,6 +115,18 @@ export class SessionStore {
       }));
   }
 
+  /**
+   * The stored pruner state's bytes (null: none). Sessions stored before the chunked
+   * store kept it as base64 in session.pruner_state; that copy is read until the next turn
+   * replaces it.
+   */
+  prunerState(): Uint8Array | null {
+    const chunked = readState(this.sql);
+    if (chunked) return chunked;
+    const legacy = this.sql.exec<{ pruner_state: string }>("SELECT pruner_state FROM session WHERE id = 1").toArray()[0]?.pruner_state;
+    return legacy ? fromBase64(legacy) : null;
+  }
+
   events(): (DriftEvent & { turn: number })[] {
     return this.sql
       .exec<Row>("SELECT turn, event FROM events ORDER BY seq")
@@ -116,34 +134,45 @@ export class SessionStore {
       .map((r) => ({ turn: r.turn as number, ...(JSON.parse(r.event as string) as DriftEvent) }));
   }
 
-  /** Persists a completed turn atomically. */
+  /**
+   * Persists a completed turn atomically: messages, events, pruner state and totals commit
+   * together or not at all. A value storage cannot take (state_blob.ts chunks the state;
+   * a message is one row) throws an ApiError and leaves everything stored as it was.
+   */
   recordTurn(t: TurnRecord): void {
-    this.storage.transactionSync(() => {
-      const turn = (this.meta()?.turns ?? 0) + 1;
-      if (t.droppedMessages > 0) {
-        this.sql.exec(
-          "UPDATE messages SET in_context = 0 WHERE seq IN (SELECT seq FROM messages WHERE in_context = 1 ORDER BY seq LIMIT ?)",
-          t.droppedMessages,
-        );
-      }
-      const now = Date.now();
-      for (const m of t.messages) {
-        this.sql.exec("INSERT INTO messages (turn, role, content, ids, created) VALUES (?, ?, ?, ?, ?)", turn, m.role, m.content, JSON.stringify(m.ids), now);
-      }
-      for (const e of t.events) this.sql.exec("INSERT INTO events (turn, event) VALUES (?, ?)", turn, JSON.stringify(e));
+    for (const m of t.messages) checkMessageFits(m.role, m.content, m.ids);
+    try {
+      this.storage.transactionSync(() => this.writeTurn(t));
+    } catch (e) {
+      throw storageLimitError(e) ?? e;
+    }
+  }
+
+  private writeTurn(t: TurnRecord): void {
+    const turn = (this.meta()?.turns ?? 0) + 1;
+    writeState(this.sql, t.prunerState.bytes, t.prunerState.version);
+    if (t.droppedMessages > 0) {
       this.sql.exec(
-        `UPDATE session SET turns = ?, pruner_state = ?, masks = ?, stats = ?,
-           prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?, cached_tokens = cached_tokens + ?
-         WHERE id = 1`,
-        turn,
-        t.prunerState,
-        JSON.stringify(t.masks),
-        JSON.stringify(t.stats),
-        t.usage.promptTokens,
-        t.usage.completionTokens,
-        t.usage.cachedTokens,
+        "UPDATE messages SET in_context = 0 WHERE seq IN (SELECT seq FROM messages WHERE in_context = 1 ORDER BY seq LIMIT ?)",
+        t.droppedMessages,
       );
-    });
+    }
+    const now = Date.now();
+    for (const m of t.messages) {
+      this.sql.exec("INSERT INTO messages (turn, role, content, ids, created) VALUES (?, ?, ?, ?, ?)", turn, m.role, m.content, JSON.stringify(m.ids), now);
+    }
+    for (const e of t.events) this.sql.exec("INSERT INTO events (turn, event) VALUES (?, ?)", turn, JSON.stringify(e));
+    this.sql.exec(
+      `UPDATE session SET turns = ?, pruner_state = '', masks = ?, stats = ?,
+         prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?, cached_tokens = cached_tokens + ?
+       WHERE id = 1`,
+      turn,
+      JSON.stringify(t.masks),
+      JSON.stringify(t.stats),
+      t.usage.promptTokens,
+      t.usage.completionTokens,
+      t.usage.cachedTokens,
+    );
   }
 
   async deleteAll(): Promise<void> {

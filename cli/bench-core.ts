@@ -7,6 +7,7 @@ import type { InferenceState, Transformer } from "../shared/engine/transformer.t
 import { kvDim, type ModelConfig } from "../shared/model/config.ts";
 import { median } from "./membw.ts";
 import { argmax } from "../shared/engine/sampler.ts";
+import { prefillPrompt } from "../shared/engine/generate.ts";
 
 export interface BenchConfig {
   /** A DART method (createPruner), or "mask": static compacted masks of random neurons, installed directly. */
@@ -99,10 +100,8 @@ function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: numbe
   const hooks = pruner?.hooks;
   let logits: Float32Array = state.logits;
   const t0 = performance.now();
-  prompt.forEach((tok, pos) => {
-    pruner?.beforeForward(pos, tok, "prompt");
-    logits = tf.forward(state, tok, pos, hooks);
-  });
+  // The prompt in blocks (matrix-matrix products), as generate() runs it.
+  logits = prefillPrompt(tf, state, prompt, 0, { hooks, beforeForward: pruner ? (p, t, ph) => pruner!.beforeForward(p, t, ph) : undefined });
   const t1 = performance.now();
   const bytes: number[] = [], neurons: number[] = [];
   let denseTokens = 0;

@@ -48,6 +48,7 @@ export async function run(argv: string[]): Promise<void> {
     seed,
     hooks: pruner.hooks,
     beforeForward: (pos, tok, phase) => pruner.beforeForward(pos, tok, phase),
+    batchPrompt: true, // the prompt in blocks: DART's prompt phase only traces
     onText: json ? undefined : (t) => process.stdout.write(t),
   });
   const tokensPerSecond = r.tokens.length > 1 ? ((r.tokens.length - 1) / r.decodeMs) * 1000 : 0;

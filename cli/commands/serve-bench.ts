@@ -46,7 +46,7 @@ export async function run(argv: string[]): Promise<void> {
   const client = new OpenAI({ apiKey: key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
   const result: Record<string, unknown> = { startMs: Math.round(startMs) };
   if (nodeWeights === "store") {
-    const w = ((await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { weights: Record<string, unknown> & { store: Record<string, number> } }).weights;
+    const w = ((await (await fetch(`${stack.nodes[0]!.url}/stats`, { headers: { authorization: `Bearer ${stack.metricsToken}` } })).json()) as { weights: Record<string, unknown> & { store: Record<string, number> } }).weights;
     result.weights = {
       source: w.source, ffnBytes: w.ffnBytes, baseBytes: w.baseBytes, budgetBytes: w.budgetBytes, loadMs: Math.round(w.loadMs as number),
       verifiedBytesAtLoad: w.verifiedBytesAtLoad, residentBytesAfterLoad: w.store.residentBytes,
@@ -83,7 +83,7 @@ export async function run(argv: string[]): Promise<void> {
       tick();
       const coldLastTurn = { ms: Math.round(performance.now() - c0), prompt: cold.usage!.prompt_tokens, cached: cold.usage!.prompt_tokens_details!.cached_tokens ?? 0 };
       // Node-side prefill time of the last warm turn and of the cold one (less noisy than round trips).
-      const stats = (await (await fetch(`${stack.nodes[0]!.url}/stats`)).json()) as { turns: { prefillMs: number; promptTokens: number; cachedTokens: number; weights?: TurnWeightStats }[] };
+      const stats = (await (await fetch(`${stack.nodes[0]!.url}/stats`, { headers: { authorization: `Bearer ${stack.metricsToken}` } })).json()) as { turns: { prefillMs: number; promptTokens: number; cachedTokens: number; weights?: TurnWeightStats }[] };
       // What each turn of the session cost the weight store (the node's per-turn stats).
       const weightTurns = stats.turns.slice(-(turns + 1), -1).map((t) => t.weights).filter((w) => w !== undefined);
       const [warmNode, coldNode] = stats.turns.slice(-2);

@@ -3,7 +3,7 @@
 import type { Context } from "hono";
 import { ApiError } from "../../shared/serving/api-error.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../../shared/metrics/prometheus.ts";
-import { sameText } from "../../shared/security/api-key-hash.ts";
+import { sameText } from "../../shared/security/constant-time.ts";
 import { apiKeyAccepted } from "../middleware/auth.ts";
 import { authFailureGuard } from "../middleware/auth-failures.ts";
 import { renderMetrics } from "../metrics/store.ts";

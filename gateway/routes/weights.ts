@@ -4,7 +4,7 @@
 // NODE_TOKEN), never an API key, and is closed when neither is set. Uploads stay with the
 // weights Worker (workers/weights/worker.ts, WEIGHTS_UPLOAD_TOKEN) or `dart shard-upload`.
 import type { Context } from "hono";
-import { sameText } from "../../shared/security/api-key-hash.ts";
+import { sameText } from "../../shared/security/constant-time.ts";
 import { handleWeightsRequest } from "../../workers/weights/route.ts";
 import { authFailureGuard } from "../middleware/auth-failures.ts";
 import type { GatewayEnv } from "../types.ts";

@@ -12,6 +12,13 @@ export interface GenerateOptions extends SamplerOptions {
   hooks?: ForwardHooks;
   /** Called before each forward call; DART uses it to switch FFN masks. */
   beforeForward?(pos: number, token: number, phase: "prompt" | "decode"): void;
+  /**
+   * Run the prompt in blocks (Transformer.prefill, matrix-matrix products) even though
+   * beforeForward is set: it is then called for each prompt token before the block runs,
+   * and a block ends where it changes the state's FFNs. Right for DART's pruners (their
+   * prompt phase only counts and traces); without beforeForward the prompt is always batched.
+   */
+  batchPrompt?: boolean;
   /** Streams each generated token's text as soon as its bytes are complete. */
   onText?(text: string, tokenId: number): void;
   /** Stop when the caller no longer wants the result (for example a client disconnect). */
@@ -77,9 +84,13 @@ export function generateFromIds(
 
   const t0 = performance.now();
   let logits: Float32Array | null = null;
-  for (let pos = startPos; pos < promptIds.length; pos++) {
-    opts.beforeForward?.(pos, promptIds[pos]!, "prompt");
-    logits = tf.forward(state, promptIds[pos]!, pos, opts.hooks);
+  if (opts.beforeForward && !opts.batchPrompt) {
+    for (let pos = startPos; pos < promptIds.length; pos++) {
+      opts.beforeForward(pos, promptIds[pos]!, "prompt");
+      logits = tf.forward(state, promptIds[pos]!, pos, opts.hooks);
+    }
+  } else if (startPos < promptIds.length) {
+    logits = prefillPrompt(tf, state, promptIds, startPos, opts);
   }
   const t1 = performance.now();
   if (!logits) throw new RangeError("nothing to prefill: the whole prompt is already cached");
@@ -119,4 +130,25 @@ export function generateFromIds(
   completion += tail;
   if (tail) opts.onText?.(tail, -1);
   return { text: text + completion, completion, promptIds, tokens, stopReason, prefillMs: t1 - t0, decodeMs: performance.now() - t1 };
+}
+
+/** The prompt through Transformer.prefill, in runs over which beforeForward leaves the FFNs unchanged. */
+export function prefillPrompt(tf: Transformer, state: InferenceState, ids: number[], startPos: number,
+  opts: Pick<GenerateOptions, "beforeForward" | "hooks">): Float32Array {
+  let logits: Float32Array | null = null;
+  let first = startPos;
+  for (let pos = startPos; pos < ids.length; pos++) {
+    const before = state.ffn.slice();
+    opts.beforeForward?.(pos, ids[pos]!, "prompt");
+    if (pos > first && state.ffn.some((f, l) => f !== before[l])) {
+      // The FFNs changed for this token: run the tokens before it under the ones they had.
+      const now = state.ffn.slice();
+      before.forEach((f, l) => (state.ffn[l] = f));
+      tf.prefill(state, ids.slice(first, pos), first, opts.hooks);
+      now.forEach((f, l) => (state.ffn[l] = f));
+      first = pos;
+    }
+  }
+  logits = tf.prefill(state, ids.slice(first), first, opts.hooks);
+  return logits;
 }

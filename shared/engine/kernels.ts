@@ -21,6 +21,20 @@ export function matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: n
   }
 }
 
+/** Batched matvec: out[t*d + i] = dot(w row i, x[t*n ..]) for each of ntok tokens. */
+export function matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void {
+  for (let t = 0; t < ntok; t++) matvec(out.subarray(t * d, (t + 1) * d), x.subarray(t * n, (t + 1) * n), w, n, d);
+}
+
+/** compactFfn for ntok tokens: rows of x, out (dim each) and hb, hb2 (k = f.slots.length each). */
+export function compactFfnBatch(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number, ntok: number): void {
+  const k = f.slots.length;
+  for (let t = 0; t < ntok; t++) {
+    compactFfn(f, x.subarray(t * dim, (t + 1) * dim), hb.subarray(t * k, (t + 1) * k), hb2.subarray(t * k, (t + 1) * k),
+      out.subarray(t * dim, (t + 1) * dim), dim);
+  }
+}
+
 /** Shape of grouped-query attention: query heads, heads per kv head, head size, kv width. */
 export interface AttentionShape {
   nHeads: number;

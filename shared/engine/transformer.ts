@@ -99,6 +99,9 @@ export interface TransformerOptions {
   backend?: BackendName | Backend;
 }
 
+/** Prompt tokens per prefill block: each weight is read from memory once per block. */
+export const PREFILL_BLOCK = 32;
+
 export class Transformer {
   readonly config: ModelConfig;
   /** The non-FFN weights as the backend holds them (for "wasm": views of WASM memory). */
@@ -169,6 +172,30 @@ export class Transformer {
     return (this.denseFfn[l] = { kept, slots, bundles: b, bias: null });
   }
 
+  private attentionShape(): AttentionShape {
+    const c = this.config;
+    return { nHeads: c.nHeads, kvMul: c.nHeads / c.nKvHeads, headSize: headDim(c), kvDim: kvDim(c) };
+  }
+
+  /** RoPE on adjacent pairs of q (dim) and k (kvDim) at `pos` (Meta's layout, which llama2.c and llama.cpp GGUF files use). */
+  private rope(q: Float32Array, k: Float32Array, pos: number): void {
+    const hs = headDim(this.config);
+    const half = hs / 2;
+    const kv = k.length;
+    for (let i = 0; i < q.length; i += 2) {
+      const r = pos * half + ((i % hs) >> 1);
+      const cos = this.ropeCos[r]!, sin = this.ropeSin[r]!;
+      const q0 = q[i]!, q1 = q[i + 1]!;
+      q[i] = q0 * cos - q1 * sin;
+      q[i + 1] = q0 * sin + q1 * cos;
+      if (i < kv) {
+        const k0 = k[i]!, k1 = k[i + 1]!;
+        k[i] = k0 * cos - k1 * sin;
+        k[i + 1] = k0 * sin + k1 * cos;
+      }
+    }
+  }
+
   /** Runs token `token` at position `pos` (the cache must hold positions 0..pos-1) and returns the logits. */
   forward(s: InferenceState, token: number, pos: number, hooks?: ForwardHooks): Float32Array {
     const c = this.config;
@@ -178,9 +205,7 @@ export class Transformer {
     if (pos < 0 || pos >= seqLen) throw new ContextLengthError(pos, seqLen);
     if (!(token >= 0 && token < c.vocabSize)) throw new RangeError(`token id ${token} out of range 0..${c.vocabSize - 1}`);
     const kv = kvDim(c);
-    const hs = headDim(c);
-    const half = hs / 2;
-    const attShape: AttentionShape = { nHeads: c.nHeads, kvMul: c.nHeads / c.nKvHeads, headSize: hs, kvDim: kv };
+    const attShape = this.attentionShape();
     const x = s.x;
     x.set(w.tokenEmbedding.subarray(token * dim, (token + 1) * dim));
 
@@ -194,19 +219,7 @@ export class Transformer {
       be.matvec(s.q, s.xb, lw.wq, dim, dim);
       be.matvec(k, s.xb, lw.wk, dim, kv);
       be.matvec(v, s.xb, lw.wv, dim, kv);
-      // RoPE on adjacent pairs (Meta's layout, which llama2.c and llama.cpp GGUF files use).
-      for (let i = 0; i < dim; i += 2) {
-        const r = pos * half + ((i % hs) >> 1);
-        const cos = this.ropeCos[r]!, sin = this.ropeSin[r]!;
-        const q0 = s.q[i]!, q1 = s.q[i + 1]!;
-        s.q[i] = q0 * cos - q1 * sin;
-        s.q[i + 1] = q0 * sin + q1 * cos;
-        if (i < kv) {
-          const k0 = k[i]!, k1 = k[i + 1]!;
-          k[i] = k0 * cos - k1 * sin;
-          k[i + 1] = k0 * sin + k1 * cos;
-        }
-      }
+      this.rope(s.q, k, pos);
       be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos, attShape);
       be.matvec(s.xb2, s.xb, lw.wo, dim, dim);
       hooks?.attnOutput?.(l, pos, s.xb2);
@@ -226,6 +239,87 @@ export class Transformer {
     rmsnorm(x, x, w.finalNorm, c.normEps);
     be.matvec(s.logits, x, w.classifier, dim, c.vocabSize);
     return s.logits;
+  }
+
+  /**
+   * Runs `tokens` at positions pos, pos+1, ... (the cache must hold 0..pos-1) in blocks of
+   * PREFILL_BLOCK, each weight matrix read once per block as a matrix-matrix product, and
+   * returns the last token's logits. Same results as forward() token by token (to rounding).
+   * Hooks get the same calls per token in forward()'s order, but a block's tokens are
+   * interleaved layer by layer (observers that accumulate per layer, as DART's tracer, see
+   * the same sums). The FFN of each layer is the state's (dense or a mask) for the whole call.
+   */
+  prefill(s: InferenceState, tokens: readonly number[], pos: number, hooks?: ForwardHooks): Float32Array {
+    const c = this.config;
+    if (tokens.length === 0) throw new RangeError("nothing to prefill");
+    if (pos < 0 || pos + tokens.length > c.seqLen) throw new ContextLengthError(Math.max(pos, c.seqLen), c.seqLen);
+    for (const t of tokens) if (!(t >= 0 && t < c.vocabSize)) throw new RangeError(`token id ${t} out of range 0..${c.vocabSize - 1}`);
+    const B = Math.min(PREFILL_BLOCK, tokens.length);
+    const { dim, hiddenDim } = c;
+    const block = this.backend.alloc(B * (4 * dim + 2 * hiddenDim));
+    let off = 0;
+    const take = (n: number) => block.subarray(off, (off += n));
+    const buf = { x: take(B * dim), xb: take(B * dim), ao: take(B * dim), fo: take(B * dim), h1: take(B * hiddenDim), h2: take(B * hiddenDim) };
+    try {
+      for (let i = 0; i < tokens.length; i += B) this.prefillBlock(s, tokens.slice(i, i + B), pos + i, buf, hooks);
+    } finally {
+      this.backend.free(block);
+    }
+    const w = this.weights;
+    rmsnorm(s.x, s.x, w.finalNorm, c.normEps);
+    this.backend.matvec(s.logits, s.x, w.classifier, dim, c.vocabSize);
+    return s.logits;
+  }
+
+  /** One block of prefill; leaves the last token's residual stream in s.x. */
+  private prefillBlock(s: InferenceState, tokens: number[], pos: number,
+    buf: { x: Float32Array; xb: Float32Array; ao: Float32Array; fo: Float32Array; h1: Float32Array; h2: Float32Array }, hooks?: ForwardHooks): void {
+    const c = this.config;
+    const w = this.weights;
+    const be = this.backend;
+    const { dim, seqLen } = c;
+    const kv = kvDim(c);
+    const n = tokens.length;
+    const attShape = this.attentionShape();
+    const row = (a: Float32Array, t: number, width = dim) => a.subarray(t * width, (t + 1) * width);
+    const { x, xb, ao, fo, h1, h2 } = buf;
+    tokens.forEach((tok, t) => row(x, t).set(w.tokenEmbedding.subarray(tok * dim, (tok + 1) * dim)));
+
+    for (let l = 0; l < c.nLayers; l++) {
+      const lw = w.layers[l]!;
+      for (let t = 0; t < n; t++) rmsnorm(row(xb, t), row(x, t), lw.attnNorm, c.normEps);
+      const cacheBase = l * seqLen * kv;
+      const keys = s.keyCache.subarray(cacheBase + pos * kv, cacheBase + (pos + n) * kv);
+      const values = s.valueCache.subarray(cacheBase + pos * kv, cacheBase + (pos + n) * kv);
+      be.matmul(fo, xb, lw.wq, dim, dim, n); // queries (fo is free until the FFN)
+      be.matmul(keys, xb, lw.wk, dim, kv, n);
+      be.matmul(values, xb, lw.wv, dim, kv, n);
+      for (let t = 0; t < n; t++) {
+        // Attention runs on the state's own buffers, which live beside its KV cache.
+        s.q.set(row(fo, t));
+        this.rope(s.q, row(keys, t, kv), pos + t);
+        be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos + t, attShape);
+        row(xb, t).set(s.xb);
+      }
+      be.matmul(ao, xb, lw.wo, dim, dim, n);
+      for (let i = 0; i < n * dim; i++) x[i] = x[i]! + ao[i]!;
+
+      for (let t = 0; t < n; t++) rmsnorm(row(xb, t), row(x, t), lw.ffnNorm, c.normEps);
+      const compact = s.ffn[l];
+      const f = compact ?? this.denseFfnOf(l);
+      const k = f.slots.length;
+      be.compactFfnBatch(f, xb, h1, h2, fo, dim, n);
+      if (hooks) {
+        for (let t = 0; t < n; t++) {
+          hooks.attnOutput?.(l, pos + t, row(ao, t));
+          hooks.ffnInput?.(l, pos + t, row(x, t));
+          hooks.ffnActivation?.(l, pos + t, row(h1, t, k), compact ? compact.kept : null);
+          hooks.ffnOutput?.(l, pos + t, row(fo, t));
+        }
+      }
+      for (let i = 0; i < n * dim; i++) x[i] = x[i]! + fo[i]!;
+    }
+    s.x.set(row(x, n - 1));
   }
 }
 

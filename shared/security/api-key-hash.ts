@@ -4,6 +4,7 @@
 // <iterations> HMACs, per entry). A bare 64-hex SHA-256 entry (the old format) is still
 // accepted; `dart hash-key` prints the new form (README, "Security").
 // WebCrypto only, so the gateway (workerd) and the CLI (Node) share it.
+import { sameBytes, sameText } from "./constant-time.ts";
 
 export const PBKDF2_PREFIX = "pbkdf2-sha256";
 /** workerd refuses PBKDF2 above 100,000 iterations. */
@@ -73,18 +74,6 @@ export function parseKeyHashes(config: string | undefined): KeyHashEntry[] {
     }
   }
   return out;
-}
-
-/** Equal bytes, in time that depends only on the lengths. */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length && i < b.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
-/** Equal strings, in time that depends only on the lengths. */
-export function sameText(a: string, b: string): boolean {
-  return sameBytes(enc.encode(a), enc.encode(b));
 }
 
 /** Whether `key` matches one of `entries`; every entry is checked (no early exit). */

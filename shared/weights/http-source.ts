@@ -28,19 +28,29 @@ export class HttpSource implements ObjectSource {
    */
   getMany? = async (keys: string[]): Promise<(Uint8Array | null)[]> => {
     if (keys.length > MAX_BATCH_KEYS) throw new RangeError(`at most ${MAX_BATCH_KEYS} keys per batch, got ${keys.length}`);
+    // The route serves each key once (first-seen order); a batch over its byte cap is a 413,
+    // and then each object comes by its own GET.
+    const unique = [...new Set(keys)];
     const url = this.baseUrl + BATCH_PATH;
-    const res = await this.fetchFn(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ keys }) });
+    const res = await this.fetchFn(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ keys: unique }) });
+    if (res.status === 413) {
+      await res.body?.cancel();
+      const got = new Map<string, Uint8Array | null>();
+      for (const k of unique) got.set(k, await this.get(k));
+      return keys.map((k) => got.get(k)!);
+    }
     if (!res.ok) throw new WeightStoreError(`POST ${url}: HTTP ${res.status} ${await res.text()}`);
     const sizes = (res.headers.get(BATCH_SIZES_HEADER) ?? "").split(",").map(Number);
     const body = new Uint8Array(await res.arrayBuffer());
-    if (sizes.length !== keys.length) throw new WeightStoreError(`POST ${url}: ${sizes.length} sizes for ${keys.length} keys`);
+    if (sizes.length !== unique.length) throw new WeightStoreError(`POST ${url}: ${sizes.length} sizes for ${unique.length} keys`);
     let off = 0;
-    return sizes.map((n) => {
-      if (n < 0) return null;
-      const part = body.subarray(off, off + n);
+    const parts = new Map<string, Uint8Array | null>();
+    sizes.forEach((n, i) => {
+      if (n < 0) return void parts.set(unique[i]!, null);
+      parts.set(unique[i]!, body.subarray(off, off + n)); // a short body yields short parts, which verification rejects
       off += n;
-      return part; // a short body yields short parts, which verification rejects
     });
+    return keys.map((k) => parts.get(k)!);
   };
 
   async get(key: string): Promise<Uint8Array | null> {

@@ -36,7 +36,7 @@ interface NodeStats {
     store: { bytesFetched: number; shardsFetched: number; cacheHits: number; refetches: number; residentBytes: number };
   };
 }
-const nodeStats = async (url: string) => (await (await fetch(`${url}/stats`)).json()) as NodeStats;
+const nodeStats = async (url: string) => (await (await fetch(`${url}/stats`, { headers: { authorization: `Bearer ${f.stack.metricsToken}` } })).json()) as NodeStats;
 
 let f: Fixture;
 beforeAll(async () => {

@@ -196,7 +196,7 @@ describe("sessions", () => {
     let aborted;
     for (let t = 0; t < 50 && !aborted; t++) {
       await new Promise((r) => setTimeout(r, 100));
-      const all = (await Promise.all(f.stack.nodes.map((n) => nodeTurns(n.url)))).flat();
+      const all = (await Promise.all(f.stack.nodes.map((n) => nodeTurns(n.url, f.stack.metricsToken)))).flat();
       aborted = all.find((r) => r.stopReason === "abort" && r.at >= startedAt);
     }
     expect(aborted).toBeDefined();

@@ -112,7 +112,7 @@ describe("GET /metrics", () => {
     // The node loaded from the weight store (npm start's default): its counters are the store's.
     // Everything it fetched came at load (every FFN shard once); with the default unlimited
     // budget each turn finds every shard it may need (all: dart traces) resident.
-    const stats = (await (await fetch(`${nodeUrl}/stats`)).json()) as { weights: { ffnBytes: number; ffnShards: number; store: { bytesFetched: number } } };
+    const stats = (await (await fetch(`${nodeUrl}/stats`, { headers: { authorization: `Bearer ${f.stack.metricsToken}` } })).json()) as { weights: { ffnBytes: number; ffnShards: number; store: { bytesFetched: number } } };
     expect(n1.get(`dart_node_info{node="node-1",weight_source="store"}`)).toBe(1);
     expect(n1.get("dart_node_weight_bytes_fetched_total")).toBe(stats.weights.ffnBytes);
     expect(stats.weights.store.bytesFetched).toBe(stats.weights.ffnBytes);

@@ -48,7 +48,7 @@ async function expectOneWarmSession(sessions: string[], answers: string[], opts:
   const view = (await (await f.api(`/v1/sessions/${sessions[0]}`)).json()) as { turns: number; messages: { role: string; content: string }[] };
   expect(view.turns).toBe(4);
   expect(view.messages.filter((m) => m.role === "assistant").map((m) => m.content)).toEqual(answers);
-  const turns = (await nodeTurns(f.stack.nodes[0]!.url)).slice(-4);
+  const turns = (await nodeTurns(f.stack.nodes[0]!.url, f.stack.metricsToken)).slice(-4);
   expect(new Set(turns.map((t) => t.sessionKey)).size).toBe(1);
   for (const t of turns.slice(1)) expect(t.cachedTokens / t.promptTokens).toBeGreaterThanOrEqual(0.8);
   if (opts.stop) for (const a of answers) expect(a).not.toContain(opts.stop);

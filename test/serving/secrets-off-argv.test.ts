@@ -1,6 +1,5 @@
 // Secrets never reach a command line: any local user can read /proc/<pid>/cmdline. The real
-// stack (wrangler dev, workerd, two nodes loading from the weight store through the gateway)
-// gets its tokens and key digests from a 0600 file and the environment; this test reads the
+// stack (wrangler dev, workerd, two nodes) gets its tokens and key digests from a 0600 file and the environment; this test reads the
 // command line of every process the stack started and finds none of them.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -9,8 +8,8 @@ import { KEY_A, KEY_B, startFixture, type Fixture } from "./stack-fixture.ts";
 
 let f: Fixture;
 beforeAll(async () => {
-  f = await startFixture({ metricsToken: "metrics-" + Math.random().toString(36).slice(2) });
-}, 120_000);
+  f = await startFixture({ nodeWeights: "file", metricsToken: "metrics-" + Math.random().toString(36).slice(2) });
+}, 300_000);
 afterAll(async () => {
   await f?.dispose();
 });
@@ -73,16 +72,21 @@ describe("secrets off the command line", () => {
 
     const needles = [...Object.values(secrets), ...secrets.API_KEY_HASHES!.split(","), KEY_A, KEY_B];
     for (const c of cmdlines) for (const s of needles) expect(c.includes(s), `a secret in: ${c}`).toBe(false);
-    // The secrets did reach the processes: the API works, nodes loaded their weights through
-    // the token-protected /weights route, and /metrics takes the metrics token.
+    // The secrets did reach the processes: the API works, /metrics takes the metrics token and
+    // /weights the node token.
     expect((await f.api("/v1/models")).status).toBe(200);
     expect((await f.api("/v1/models", {}, KEY_B)).status).toBe(200);
     const metrics = await fetch(`${f.stack.url}/metrics`, { headers: { authorization: `Bearer ${f.stack.metricsToken}` } });
     expect(metrics.status).toBe(200);
     await metrics.body?.cancel();
     const weights = await fetch(`${f.stack.url}/weights/stories260K/manifest.json`, { headers: { authorization: `Bearer ${secrets.NODE_TOKEN}` } });
-    expect(weights.status).toBe(200);
+    expect(weights.status).toBe(404); // past the token check: file nodes seed nothing
     await weights.body?.cancel();
+    expect((await fetch(`${f.stack.url}/weights/stories260K/manifest.json`, { headers: { authorization: `Bearer ${secrets.NODE_TOKEN}x` } })).status).toBe(401);
+    // A weights path that is not valid percent-encoding is a 400 (it was a URIError, a 500).
+    const bad = await fetch(`${f.stack.url}/weights/%E0%A4%A`, { headers: { authorization: `Bearer ${secrets.NODE_TOKEN}` } });
+    expect(bad.status).toBe(400);
+    await bad.body?.cancel();
   });
 
   it("removes the secrets file when the stack stops", async () => {

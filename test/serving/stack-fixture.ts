@@ -56,7 +56,8 @@ export interface NodeTurnStats {
   at: number;
 }
 
-export async function nodeTurns(nodeUrl: string): Promise<NodeTurnStats[]> {
-  const r = await fetch(`${nodeUrl}/stats`);
+/** A node's GET /stats (it takes the metrics token). */
+export async function nodeTurns(nodeUrl: string, metricsToken: string): Promise<NodeTurnStats[]> {
+  const r = await fetch(`${nodeUrl}/stats`, { headers: { authorization: `Bearer ${metricsToken}` } });
   return ((await r.json()) as { turns: NodeTurnStats[] }).turns;
 }

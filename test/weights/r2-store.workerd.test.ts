@@ -8,6 +8,7 @@ import { HttpSource } from "../../shared/weights/http-source.ts";
 import { ShardIntegrityError } from "../../shared/weights/source.ts";
 import { WeightStore } from "../../shared/weights/store.ts";
 import { R2Source, type R2BucketLike } from "../../workers/weights/r2-source.ts";
+import { MAX_BATCH_BYTES } from "../../workers/weights/route.ts";
 import "./workerd-fixture.ts";
 import { packedWeights, type CompactFfn } from "../../shared/engine/compact-ffn.ts";
 
@@ -100,5 +101,33 @@ describe("weight store on a real R2 binding (workerd)", () => {
     expect(requests).toEqual([`POST /weights/${PREFIX}/_batch`, `GET /weights/${PREFIX}/ffn/1/7.bin`]);
     const res = await SELF.fetch(`http://weights.test/weights/${PREFIX}/_batch`, { method: "POST", body: JSON.stringify({ keys: ["../x"] }) });
     expect(res.status).toBe(400);
+  });
+
+  it("serves each key of a batch once, caps its bytes (413, then GETs) and refuses bad percent-encoding", async () => {
+    const batch = (keys: string[]) => SELF.fetch(`http://weights.test/weights/${PREFIX}/_batch`, { method: "POST", body: JSON.stringify({ keys }) });
+    // 255 copies of the base blob: one copy comes back, not 255.
+    const base = decode(fixture.objects["base.bin"]!);
+    const res = await batch(Array.from({ length: 255 }, () => "base.bin").concat(["nope.bin"]));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-weights-sizes")).toBe(`${base.byteLength},-1`);
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(base);
+    // Through the client: duplicates in, one object per key out.
+    const http = new HttpSource(`http://weights.test/weights/${PREFIX}/`, (u, i) => SELF.fetch(u, i));
+    const got = await http.getMany!(["base.bin", "ffn/0/1.bin", "base.bin"]);
+    expect(got[0]).toEqual(base);
+    expect(got[2]).toEqual(base);
+    expect(got[1]).toEqual(decode(fixture.objects["ffn/0/1.bin"]!));
+    // Two objects over the cap together: 413 from the route; the client then GETs each.
+    const big = new Uint8Array(MAX_BATCH_BYTES / 2 + 1).fill(7);
+    await bucket.put(`${PREFIX}/big/a.bin`, big);
+    await bucket.put(`${PREFIX}/big/b.bin`, big);
+    const over = await batch(["big/a.bin", "big/b.bin"]);
+    expect(over.status).toBe(413);
+    await over.body?.cancel();
+    const [a, b] = await http.getMany!(["big/a.bin", "big/b.bin"]);
+    expect(a!.byteLength).toBe(big.byteLength);
+    expect(b!.byteLength).toBe(big.byteLength);
+    // A path that is not valid percent-encoding is a 400, not a 500 (URIError).
+    expect((await SELF.fetch(`http://weights.test/weights/%E0%A4%A`)).status).toBe(400);
   });
 });

@@ -176,6 +176,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
         pruner.beforeForward(pos, token, phase);
         noteEvents();
       },
+      batchPrompt: true, // the prompt in blocks (Transformer.prefill): DART's prompt phase only traces
       onText: (text) => output.text(text),
       onToken: (id, lp) => output.token(id, lp),
       shouldStop: () => output.stopped,

@@ -3,7 +3,7 @@
 //   POST /v1/turn      NodeTurnRequest -> NDJSON NodeEvents (a 4xx JSON error before streaming)
 //   DELETE /v1/sessions/:key   forget a session's KV cache
 //   GET /healthz       liveness and model shape
-//   GET /stats         recent turns and cache occupancy (observability, tests)
+//   GET /stats         recent turns and cache occupancy (bearer: like /metrics)
 //   GET /metrics       Prometheus text (bearer: DART_METRICS_TOKEN or the node token, when set)
 // Options come from flags or environment (see usage below).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -11,7 +11,9 @@ import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { NodeMetrics, type WeightCounters } from "../../shared/metrics/node-metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../../shared/metrics/prometheus.ts";
+import { bearerIsOneOf } from "../../shared/security/constant-time.ts";
 import { ndjsonLine } from "../../shared/serving/ndjson.ts";
+import { sessionKeyValid } from "../../shared/serving/session-key.ts";
 import type { NodeEvent } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
@@ -139,9 +141,13 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   } catch {
     return json(res, 400, errorBody("body is not valid JSON", "invalid_request_error", null, "invalid_json"));
   }
-  const problem = validateTurnRequest(body);
+  const problem = validateTurnRequest(body, model?.vocabSize);
   if (problem) return json(res, 400, errorBody(problem.message, "invalid_request_error", problem.param, "invalid_turn"));
   const turn = body as Extract<ToEngine, { kind: "turn" }>["req"];
+  // Only the Session object can name a session's KV cache (shared/serving/session-key.ts).
+  if (!(await sessionKeyValid(turn.sessionKey, token))) {
+    return json(res, 403, errorBody("sessionKey is not signed with the node token", "invalid_request_error", "sessionKey", "invalid_session_key"));
+  }
 
   const id = nextId++;
   const abortFlag = new SharedArrayBuffer(4);
@@ -189,19 +195,20 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
 const server = createServer(async (req, res) => {
   try {
     const url = new URL(req.url ?? "/", "http://node");
-    // Turns and cache control need the Session objects' bearer; health and stats hold no conversation data.
-    if (token && url.pathname.startsWith("/v1/") && req.headers.authorization !== `Bearer ${token}`) {
+    // Turns and cache control need the Session objects' bearer; health holds no conversation data.
+    if (token && url.pathname.startsWith("/v1/") && !bearerIsOneOf(req.headers.authorization, [token])) {
       return json(res, 401, errorBody("missing or wrong node token", "invalid_request_error", null, "invalid_node_token"));
     }
     if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });
+    // /stats (session keys, turn records) and /metrics: the metrics token or the node token, when either is set.
+    const observer = !(metricsToken || token) || bearerIsOneOf(req.headers.authorization, [metricsToken, token]);
+    if (req.method === "GET" && (url.pathname === "/stats" || url.pathname === "/metrics") && !observer) {
+      return json(res, 401, errorBody(`GET ${url.pathname} needs Authorization: Bearer <metrics token>`, "invalid_request_error", null, "invalid_metrics_token"));
+    }
     if (req.method === "GET" && url.pathname === "/stats") {
       return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo });
     }
     if (req.method === "GET" && url.pathname === "/metrics") {
-      const accepted = [metricsToken, token].filter(Boolean).map((t) => `Bearer ${t}`);
-      if (accepted.length > 0 && !accepted.includes(req.headers.authorization ?? "")) {
-        return json(res, 401, errorBody("GET /metrics needs Authorization: Bearer <metrics token>", "invalid_request_error", null, "invalid_metrics_token"));
-      }
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
       res.end(metrics.render({ weights: weightCounters, kvEntries: cacheStats.entries, kvBytes: cacheStats.bytes, kvBudgetBytes: threadOptions.kvBudgetBytes }));
       return;
@@ -209,7 +216,16 @@ const server = createServer(async (req, res) => {
     if (req.method === "POST" && url.pathname === "/v1/turn") return await handleTurn(req, res);
     const m = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);
     if (req.method === "DELETE" && m) {
-      engine.postMessage({ kind: "drop", sessionKey: decodeURIComponent(m[1]!) } satisfies ToEngine);
+      let sessionKey: string;
+      try {
+        sessionKey = decodeURIComponent(m[1]!);
+      } catch {
+        return json(res, 400, errorBody("the session key is not valid percent-encoding", "invalid_request_error", null, "invalid_session_key"));
+      }
+      if (!(await sessionKeyValid(sessionKey, token))) {
+        return json(res, 403, errorBody("the session key is not signed with the node token", "invalid_request_error", null, "invalid_session_key"));
+      }
+      engine.postMessage({ kind: "drop", sessionKey } satisfies ToEngine);
       return json(res, 200, { dropped: true });
     }
     json(res, 404, errorBody(`no route ${req.method} ${url.pathname}`, "invalid_request_error", null, "not_found"));

@@ -7,13 +7,17 @@ export interface Problem {
   param: string;
 }
 
-const isIds = (a: unknown): a is number[] => Array.isArray(a) && a.every((x) => Number.isInteger(x) && x >= 0);
+const isIds = (a: unknown, vocabSize: number): a is number[] => Array.isArray(a) && a.every((x) => Number.isInteger(x) && x >= 0 && x < vocabSize);
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-export function validateTurnRequest(b: unknown): Problem | null {
+/** `vocabSize` bounds the token ids of `context` (an id past the embedding table would crash the engine). */
+export function validateTurnRequest(b: unknown, vocabSize = Infinity): Problem | null {
   if (typeof b !== "object" || b === null || Array.isArray(b)) return { message: "body must be an object", param: "" };
   const o = b as Record<string, unknown>;
   if (typeof o.sessionKey !== "string" || o.sessionKey === "") return { message: "sessionKey must be a non-empty string", param: "sessionKey" };
-  if (!Array.isArray(o.context) || !o.context.every(isIds)) return { message: "context must be an array of token id arrays", param: "context" };
+  if (!Array.isArray(o.context) || !o.context.every((ids) => isIds(ids, vocabSize))) {
+    return { message: `context must be an array of arrays of token ids below the vocabulary size (${vocabSize})`, param: "context" };
+  }
   if (!Array.isArray(o.segments) || !o.segments.every((s) => typeof s === "object" && s !== null && typeof (s as { text: unknown }).text === "string")) {
     return { message: "segments must be an array of {text}", param: "segments" };
   }
@@ -21,7 +25,8 @@ export function validateTurnRequest(b: unknown): Problem | null {
   if (typeof o.temperature !== "number" || !(o.temperature >= 0 && o.temperature <= 2)) return { message: "temperature must be in [0, 2]", param: "temperature" };
   if (typeof o.topP !== "number" || !(o.topP > 0 && o.topP <= 1)) return { message: "topP must be in (0, 1]", param: "topP" };
   if (!Number.isInteger(o.seed)) return { message: "seed must be an integer", param: "seed" };
-  if (typeof o.prunerState !== "string") return { message: "prunerState must be a base64 string", param: "prunerState" };
+  if (typeof o.prunerState !== "string" || !BASE64.test(o.prunerState)) return { message: "prunerState must be a base64 string", param: "prunerState" };
+  if (typeof o.dart !== "object" || o.dart === null || Array.isArray(o.dart)) return { message: "dart must be an object of DART settings", param: "dart" };
   if (o.sampling !== undefined) {
     const problem = samplingProblem(o.sampling);
     if (problem) return { message: problem, param: "sampling" };

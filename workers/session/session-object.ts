@@ -8,6 +8,7 @@ import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { parseChatTemplate, renderMessage } from "../../shared/serving/chat-template.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
+import { signSessionKey } from "../../shared/serving/session-key.ts";
 import type { NewSegment, NodeEvent, NodeTurnRequest, SessionEvent, SessionTurnRequest, TurnStart } from "../../shared/serving/protocol.ts";
 import type { Env } from "../env.ts";
 import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList } from "./node-client.ts";
@@ -50,7 +51,7 @@ export class SessionObject extends DurableObject<Env> {
         if (this.busy) throw new ApiError(409, "this session is generating; retry the delete when the turn ends", { code: "session_busy" });
         await this.store.deleteAll();
         await unindexSession(this.env, meta.owner, meta.sessionId);
-        this.ctx.waitUntil(forgetSession(parseNodeList(this.env.NODES), this.ctx.id.toString(), this.env.NODE_TOKEN));
+        this.ctx.waitUntil(forgetSession(parseNodeList(this.env.NODES), await this.nodeSessionKey(), this.env.NODE_TOKEN));
         return Response.json({ id: meta.sessionId, object: "session.deleted", deleted: true });
       }
       throw new ApiError(405, `method ${request.method} not allowed`, { code: "method_not_allowed" });
@@ -91,7 +92,7 @@ export class SessionObject extends DurableObject<Env> {
       const saved = meta ? this.store.prunerState() : null;
       const history = this.store.messages().filter((m) => m.inContext);
       const nodeReq: NodeTurnRequest = {
-        sessionKey: this.ctx.id.toString(),
+        sessionKey: await this.nodeSessionKey(),
         context: history.map((m) => m.ids),
         segments: pending.map((p) => p.segment),
         maxTokens: req.maxTokens,
@@ -123,6 +124,11 @@ export class SessionObject extends DurableObject<Env> {
     } finally {
       if (!handedOver) this.busy = false;
     }
+  }
+
+  /** This session's KV-cache key on the nodes, signed so no one else can name it (shared/serving/session-key.ts). */
+  private nodeSessionKey(): Promise<string> {
+    return signSessionKey(this.ctx.id.toString(), this.env.NODE_TOKEN);
   }
 
   /** Messages of this request the session has not seen, rendered by the chat template. */

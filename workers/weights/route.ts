@@ -1,10 +1,11 @@
 // HTTP access to the weights bucket: GET /weights/<key> streams an object (the
 // inference node's HttpSource reads through it); POST /weights/<prefix>/_batch with
-// {"keys": [...]} returns many objects in one response; PUT /weights/<key> stores one,
+// {"keys": [...]} returns many objects in one streamed response (each once, MAX_BATCH_BYTES in all); PUT /weights/<key> stores one,
 // only with `Authorization: Bearer <WEIGHTS_UPLOAD_TOKEN>` when that var is set
 // (seeding the local bucket under `wrangler dev`). Objects are immutable per
 // manifest (the manifest carries every sha256), so the store verifies, not HTTP.
 import { BATCH_PATH, BATCH_SIZES_HEADER, MAX_BATCH_KEYS } from "../../shared/weights/http-source.ts";
+import { bearerIsOneOf } from "../../shared/security/constant-time.ts";
 import type { R2BucketLike } from "./r2-source.ts";
 
 export interface WeightsEnv {
@@ -16,6 +17,14 @@ export const WEIGHTS_ROUTE = "/weights/";
 
 const badKey = (key: string) => !key || key.split("/").some((p) => p === "" || p === "." || p === "..");
 
+/** The most bytes one _batch response may carry (a client splits or falls back to GETs beyond). */
+export const MAX_BATCH_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The objects of `keys` (duplicates served once, in first-seen order) back to back, streamed
+ * chunk by chunk, one object after the other, so the Worker buffers none of them; their sizes
+ * (R2's metadata, -1 for a missing object) in a header. More than MAX_BATCH_BYTES in all is a 413.
+ */
 async function batch(request: Request, env: WeightsEnv, prefix: string): Promise<Response> {
   let keys: unknown;
   try {
@@ -26,22 +35,47 @@ async function batch(request: Request, env: WeightsEnv, prefix: string): Promise
   if (!Array.isArray(keys) || keys.length > MAX_BATCH_KEYS || keys.some((k) => typeof k !== "string" || badKey(k))) {
     return new Response(`keys must be at most ${MAX_BATCH_KEYS} object keys\n`, { status: 400 });
   }
-  const objects = await Promise.all((keys as string[]).map(async (k) => {
-    const o = await env.WEIGHTS.get(prefix + k);
-    return o ? new Uint8Array(await o.arrayBuffer()) : null;
-  }));
-  const body = new Uint8Array(objects.reduce((n, o) => n + (o?.byteLength ?? 0), 0));
-  let off = 0;
-  for (const o of objects) if (o) body.set(o, (off += o.byteLength) - o.byteLength);
-  return new Response(body, {
-    headers: { "content-type": "application/octet-stream", [BATCH_SIZES_HEADER]: objects.map((o) => (o ? o.byteLength : -1)).join(",") },
+  const unique = [...new Set(keys as string[])];
+  // get() resolves with the metadata (size) and an unread body stream; bodies are read one by one below.
+  const objects = await Promise.all(unique.map((k) => env.WEIGHTS.get(prefix + k)));
+  const sizes = objects.map((o) => (o ? o.size : -1));
+  const total = sizes.reduce((n, s) => n + Math.max(s, 0), 0);
+  if (total > MAX_BATCH_BYTES) {
+    await Promise.all(objects.map((o) => o?.body.cancel()));
+    return new Response(`the batch holds ${total} bytes, more than ${MAX_BATCH_BYTES}: ask for fewer keys\n`, { status: 413 });
+  }
+  let next = 0;
+  let current: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (current) {
+          const { done, value } = await current.read();
+          if (!done) return controller.enqueue(value);
+          current = null;
+        }
+        while (next < objects.length && !objects[next]) next++;
+        if (next >= objects.length) return controller.close();
+        current = objects[next++]!.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+      }
+    },
+    async cancel() {
+      await current?.cancel();
+      await Promise.all(objects.slice(next).map((o) => o?.body.cancel()));
+    },
   });
+  return new Response(body, { headers: { "content-type": "application/octet-stream", [BATCH_SIZES_HEADER]: sizes.join(",") } });
 }
 
 export async function handleWeightsRequest(request: Request, env: WeightsEnv): Promise<Response> {
   const url = new URL(request.url);
   if (!url.pathname.startsWith(WEIGHTS_ROUTE)) return new Response("not found\n", { status: 404 });
-  const key = decodeURIComponent(url.pathname.slice(WEIGHTS_ROUTE.length));
+  let key: string;
+  try {
+    key = decodeURIComponent(url.pathname.slice(WEIGHTS_ROUTE.length));
+  } catch {
+    return new Response("bad key: not valid percent-encoding\n", { status: 400 });
+  }
   if (badKey(key)) return new Response("bad key\n", { status: 400 });
   if (request.method === "POST" && (key === BATCH_PATH || key.endsWith("/" + BATCH_PATH))) {
     return batch(request, env, key.slice(0, key.length - BATCH_PATH.length));
@@ -53,7 +87,7 @@ export async function handleWeightsRequest(request: Request, env: WeightsEnv): P
   }
   if (request.method === "PUT") {
     const token = env.WEIGHTS_UPLOAD_TOKEN;
-    if (!token || request.headers.get("authorization") !== `Bearer ${token}`) return new Response("uploads not allowed\n", { status: 403 });
+    if (!bearerIsOneOf(request.headers.get("authorization"), [token])) return new Response("uploads not allowed\n", { status: 403 });
     await env.WEIGHTS.put(key, new Uint8Array(await request.arrayBuffer()));
     return new Response(null, { status: 204 });
   }

@@ -3,7 +3,7 @@
 // (RMSNorm, RoPE, SiLU, residual adds) stays in plain TypeScript.
 import type { CompactFfn } from "../compact-ffn.ts";
 import type { FfnBundles } from "../ffn-bundles.ts";
-import { attention, compactFfn, downSum, matvec, type AttentionShape } from "../kernels.ts";
+import { attention, compactFfn, compactFfnBatch, downSum, matmul, matvec, type AttentionShape } from "../kernels.ts";
 import type { EngineWeights } from "../engine-weights.ts";
 
 export type BackendName = "ts" | "wasm";
@@ -18,10 +18,14 @@ export interface Backend {
   /** Returns `a` itself when the kernels can read it in place, else a copy in backend memory. */
   adopt(a: Float32Array): Float32Array;
   matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void;
+  /** matvec for ntok tokens at once (prefill): x is ntok rows of n, out ntok rows of d. */
+  matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void;
   attention(out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
     att: Float32Array, layerBase: number, pos: number, shape: AttentionShape): void;
   /** SwiGLU FFN over f's slots of its neuron-major bundles (see kernels.ts compactFfn); dense is every slot. */
   compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void;
+  /** compactFfn for ntok tokens: x, out rows of dim; hb, hb2 rows of k (f's slots). */
+  compactFfnBatch(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number, ntok: number): void;
   /** out = sum_i a[i] * W_down column of slot slots[i] (DART's mean-compensation bias). */
   downSum(out: Float32Array, b: FfnBundles, slots: Int32Array, a: Float32Array): void;
   /** Makes f's bundles resident in backend memory now when they live elsewhere (built from shard bytes). */
@@ -39,8 +43,10 @@ export const tsBackend: Backend = {
   free() {},
   adopt: (a) => a,
   matvec,
+  matmul,
   attention,
   compactFfn,
+  compactFfnBatch,
   downSum,
   prepare() {},
   release() {},

@@ -101,6 +101,15 @@ export class WasmBackend implements Backend {
     this.copyBack(seg, out, oo, d);
   }
 
+  matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void {
+    const seg = this.arena.segmentOf(w);
+    if (!seg || n % 4 !== 0 || n * ntok > SLOT_FLOATS || d * ntok > SLOT_FLOATS) return ref.matmul(out, x, w, n, d, ntok);
+    const xo = this.input(seg, x, n * ntok, SLOT_X);
+    const oo = this.output(seg, out, SLOT_OUT);
+    seg.kernels.rows_dot(oo, d, xo, n, ntok, w.byteOffset, this.slotList(seg, iota(d)), d, n * 4);
+    this.copyBack(seg, out, oo, d * ntok);
+  }
+
   attention(out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
     att: Float32Array, layerBase: number, pos: number, a: AttentionShape): void {
     const seg = this.arena.segmentOf(keyCache);
@@ -138,6 +147,27 @@ export class WasmBackend implements Backend {
     if (f.bias) addInto(seg.f32, oo >> 2, f.bias, dim);
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
+  }
+
+  compactFfnBatch(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number, ntok: number): void {
+    const k = f.slots.length;
+    if (!this.fits(k * ntok, dim * ntok)) return ref.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
+    const seg = this.upload(f.bundles);
+    const kern = seg.kernels;
+    const base = f.bundles.data.byteOffset;
+    const io = this.slotList(seg, f.slots);
+    const xo = this.input(seg, x, dim * ntok, SLOT_X);
+    const h1 = this.output(seg, hb, SLOT_H1);
+    const h2 = this.output(seg, hb2, SLOT_H2);
+    const stride = 3 * dim * 4;
+    kern.rows_dot(h1, k, xo, dim, ntok, base, io, k, stride);
+    kern.rows_dot(h2, k, xo, dim, ntok, base + dim * 4, io, k, stride);
+    swiglu(seg.f32, h1 >> 2, h2 >> 2, k * ntok);
+    const oo = this.output(seg, out, SLOT_OUT);
+    kern.accum_tokens(oo, h1, k, ntok, base, io, k, dim);
+    if (f.bias) for (let t = 0; t < ntok; t++) addInto(seg.f32, (oo >> 2) + t * dim, f.bias, dim);
+    this.copyBack(seg, hb, h1, k * ntok);
+    this.copyBack(seg, out, oo, dim * ntok);
   }
 
   downSum(out: Float32Array, b: FfnBundles, slots: Int32Array, a: Float32Array): void {
@@ -218,6 +248,12 @@ export class WasmBackend implements Backend {
     }
     b.owner = null;
   }
+}
+
+const iotas: Int32Array[] = [];
+/** 0, 1, ..., n-1 (the slot list of a row-major matrix's rows), cached. */
+function iota(n: number): Int32Array {
+  return (iotas[n] ??= Int32Array.from({ length: n }, (_, i) => i));
 }
 
 /** m[h1 + i] = SiLU(m[h1 + i]) * m[h2 + i] for i < k (float indices). */

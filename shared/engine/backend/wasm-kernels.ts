@@ -204,6 +204,109 @@ function bundleAccum(): FuncDef {
   };
 }
 
+/**
+ * rows_dot(out, ostride, x, n, ntok, base, idx, k, rstride): for each listed row i < k
+ * (at base + idx[i] * rstride bytes, n floats) and each token t < ntok (x + t*n floats):
+ * out[t*ostride + i] = dot(row, x_t). The batched (prefill) matmul: each weight row is
+ * read from memory once per block of tokens and used for four tokens per pass.
+ */
+function rowsDot(): FuncDef {
+  const [out, ostride, x, n, ntok, base, idx, k, rstride] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [nb, os, end, row, o, xb, x1, x2, x3, t, ntok4, j, a0, a1, a2, a3, wv] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
+  const store = (acc: number, off: number[]) => [...get(o), ...off, ...add, ...hsum(acc), ...op.f32Store()];
+  return {
+    name: "rows_dot",
+    params: [I32, I32, I32, I32, I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128],
+    body: [
+      ...get(n), ...i32(2), ...shl, ...set(nb),
+      ...get(ostride), ...i32(2), ...shl, ...set(os),
+      ...get(ntok), ...i32(-4), ...op.and, ...set(ntok4),
+      ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
+      ...whileNot([...get(idx), ...get(end), ...geU], [
+        ...get(base), ...get(idx), ...op.i32Load(), ...get(rstride), ...op.mul, ...add, ...set(row),
+        ...get(out), ...set(o), ...get(x), ...set(xb), ...i32(0), ...set(t),
+        ...whileNot([...get(t), ...get(ntok4), ...geU], [
+          ...addTo(x1, xb, get(nb)), ...addTo(x2, x1, get(nb)), ...addTo(x3, x2, get(nb)),
+          ...op.v128Zero, ...set(a0), ...op.v128Zero, ...set(a1), ...op.v128Zero, ...set(a2), ...op.v128Zero, ...set(a3),
+          ...i32(0), ...set(j),
+          ...whileNot([...get(j), ...get(nb), ...geU], [
+            ...get(row), ...get(j), ...add, ...op.v128Load(), ...set(wv),
+            ...rowFma(a0, xb, j, wv), ...rowFma(a1, x1, j, wv), ...rowFma(a2, x2, j, wv), ...rowFma(a3, x3, j, wv),
+            ...addTo(j, j, i32(16)),
+          ]),
+          ...store(a0, i32(0)), ...store(a1, get(os)),
+          ...store(a2, [...get(os), ...i32(1), ...shl]), ...store(a3, [...get(os), ...i32(3), ...op.mul]),
+          ...addTo(o, o, [...get(os), ...i32(2), ...shl]), ...addTo(xb, x3, get(nb)), ...addTo(t, t, i32(4)),
+        ]),
+        ...whileNot([...get(t), ...get(ntok), ...geU], [
+          ...op.v128Zero, ...set(a0), ...i32(0), ...set(j),
+          ...whileNot([...get(j), ...get(nb), ...geU], [...fma(a0, row, xb, j, 0), ...addTo(j, j, i32(16))]),
+          ...store(a0, i32(0)),
+          ...addTo(o, o, get(os)), ...addTo(xb, xb, get(nb)), ...addTo(t, t, i32(1)),
+        ]),
+        ...addTo(out, out, i32(4)), ...addTo(idx, idx, i32(4)),
+      ]),
+    ],
+  };
+}
+
+/**
+ * accum_tokens(out, a, astride, ntok, base, idx, k, dim): for each token t < ntok,
+ * out[t*dim ..] = sum_i a[t*astride + i] * (down column of slot idx[i]): the batched
+ * down projection, four W_down columns per pass, each read once per block of tokens.
+ */
+function accumTokens(): FuncDef {
+  const [out, a, astride, ntok, base, idx, k, dim] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [rb, stride, end, end4, d0, d1, d2, d3, j, t, o, ap, as, total, s0, s1, s2, s3] =
+    [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
+  const col = (dst: number, off: number) => [...get(base), ...get(idx), ...op.i32Load(off), ...get(stride), ...op.mul, ...add, ...set(dst)];
+  const coef = (dst: number, off: number) => [...get(ap), ...op.f32Load(off), ...op.f32x4Splat, ...set(dst)];
+  const term = (sv: number, d: number) => [...get(sv), ...get(d), ...get(j), ...add, ...op.v128Load(), ...op.f32x4Mul];
+  return {
+    name: "accum_tokens",
+    params: [I32, I32, I32, I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128],
+    body: [
+      ...get(dim), ...i32(2), ...shl, ...set(rb),
+      ...get(rb), ...i32(3), ...op.mul, ...set(stride),
+      ...get(base), ...get(rb), ...i32(1), ...shl, ...add, ...set(base),
+      ...get(astride), ...i32(2), ...shl, ...set(as),
+      ...get(rb), ...get(ntok), ...op.mul, ...set(total),
+      ...zero(out, total, j),
+      ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
+      ...get(idx), ...get(k), ...i32(-4), ...op.and, ...i32(2), ...shl, ...add, ...set(end4),
+      ...whileNot([...get(idx), ...get(end4), ...geU], [
+        ...col(d0, 0), ...col(d1, 4), ...col(d2, 8), ...col(d3, 12),
+        ...get(out), ...set(o), ...get(a), ...set(ap), ...i32(0), ...set(t),
+        ...whileNot([...get(t), ...get(ntok), ...geU], [
+          ...coef(s0, 0), ...coef(s1, 4), ...coef(s2, 8), ...coef(s3, 12),
+          ...i32(0), ...set(j),
+          ...whileNot([...get(j), ...get(rb), ...geU], [
+            ...get(o), ...get(j), ...add,
+            ...get(o), ...get(j), ...add, ...op.v128Load(),
+            ...term(s0, d0), ...term(s1, d1), ...op.f32x4Add, ...term(s2, d2), ...term(s3, d3), ...op.f32x4Add, ...op.f32x4Add,
+            ...op.f32x4Add, ...op.v128Store(),
+            ...addTo(j, j, i32(16)),
+          ]),
+          ...addTo(o, o, get(rb)), ...addTo(ap, ap, get(as)), ...addTo(t, t, i32(1)),
+        ]),
+        ...addTo(a, a, i32(16)), ...addTo(idx, idx, i32(16)),
+      ]),
+      ...whileNot([...get(idx), ...get(end), ...geU], [
+        ...col(d0, 0),
+        ...get(out), ...set(o), ...get(a), ...set(ap), ...i32(0), ...set(t),
+        ...whileNot([...get(t), ...get(ntok), ...geU], [
+          ...coef(s0, 0), ...i32(0), ...set(j),
+          ...whileNot([...get(j), ...get(rb), ...geU], [...axpy(o, s0, d0, j), ...addTo(j, j, i32(16))]),
+          ...addTo(o, o, get(rb)), ...addTo(ap, ap, get(as)), ...addTo(t, t, i32(1)),
+        ]),
+        ...addTo(a, a, i32(4)), ...addTo(idx, idx, i32(4)),
+      ]),
+    ],
+  };
+}
+
 /** attn_scores(att, q, k, stride, hs, n, scale): att[t] = scale * dot(q, k + t*stride) for t < n (stride in bytes). */
 function attnScores(): FuncDef {
   const [att, q, k, stride, hs, n, scale] = [0, 1, 2, 3, 4, 5, 6];
@@ -251,7 +354,7 @@ function attnMix(): FuncDef {
 
 /** The kernels module's bytes (deterministic: the committed kernels.wasm is exactly this). */
 export function kernelsWasmBytes(opts: { sharedMemory?: boolean } = {}): Uint8Array {
-  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum()], opts);
+  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum(), rowsDot(), accumTokens()], opts);
 }
 
 export interface KernelExports {
@@ -261,4 +364,6 @@ export interface KernelExports {
   attn_mix(out: number, att: number, v: number, stride: number, hs: number, n: number): void;
   bundle_dots(h1: number, h2: number, x: number, base: number, idx: number, k: number, dim: number): void;
   bundle_accum(out: number, a: number, base: number, idx: number, k: number, dim: number): void;
+  rows_dot(out: number, ostride: number, x: number, n: number, ntok: number, base: number, idx: number, k: number, rstride: number): void;
+  accum_tokens(out: number, a: number, astride: number, ntok: number, base: number, idx: number, k: number, dim: number): void;
 }

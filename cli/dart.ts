@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<Command>> = {
   bench: () => import("./commands/bench.ts"),
   "hash-key": () => import("./commands/hash-key.ts"),
   tokenize: () => import("./commands/tokenize.ts"),
+  "chat-template": () => import("./commands/chat-template.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {
@@ -50,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`dart ${name}: ${e.message}\nusage: ${cmd.usage}\n`);
       return 2;
     }
-    if (e instanceof ModelFormatError || e instanceof RangeError || (e as Error).name === "PromptTooLongError") {
+    if (e instanceof ModelFormatError || e instanceof RangeError || (e as Error).name === "PromptTooLongError" || (e as Error).name === "ChatTemplateError") {
       process.stderr.write(`dart ${name}: ${(e as Error).message}\n`);
       return 1;
     }

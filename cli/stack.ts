@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { chatTemplateSetting } from "./gguf-head.ts";
 import { assertPortFree, freePort, listenLoopback, portOf } from "./ports.ts";
 import { apiKeyHashes, wranglerVars } from "./stack-secrets.ts";
 import { Child } from "./supervise.ts";
@@ -178,6 +179,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       );
     })();
     nodesReady.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+    // A GGUF model's own chat template unless one is configured.
+    const chatTemplate = opts.chatTemplate ?? chatTemplateSetting(opts.modelPath);
     const vars: Record<string, string> = {
       NODES: nodePorts.map((p) => `http://127.0.0.1:${p}`).join(","),
       NODE_TOKEN: nodeToken,
@@ -185,7 +188,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       API_KEY_HASHES: await apiKeyHashes(opts.apiKeys),
       ...(opts.rateLimitPerMinute !== undefined ? { RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) } : {}),
       ...(opts.maxBodyBytes !== undefined ? { MAX_BODY_BYTES: String(opts.maxBodyBytes) } : {}),
-      ...(opts.chatTemplate !== undefined ? { CHAT_TEMPLATE: opts.chatTemplate } : {}),
+      ...(chatTemplate !== undefined ? { CHAT_TEMPLATE: chatTemplate } : {}),
       ...opts.vars,
     };
     // Secrets go to wrangler through a file only this user can read, never the command line.
@@ -212,11 +215,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     };
     startWrangler().then(wranglerReady.resolve, wranglerReady.reject);
     const [nodes] = await Promise.all([nodesReady, wranglerUp]);
+    // Ready means a chat would succeed: the gateway reaches a loaded node with this stack's token.
+    const readyz = () => waitForHttp(`${url}/readyz`, wrangler, 60_000);
+    await readyz();
     const restartGateway = async (signal: NodeJS.Signals = "SIGTERM", whileStopped?: () => void | Promise<void>) => {
       await wrangler.stop(signal);
       procs.splice(procs.indexOf(wrangler), 1);
       await whileStopped?.();
       await startWrangler();
+      await readyz();
     };
     return { url, metricsToken, nodes: nodes.map(({ name, url, pid, stop }) => ({ name, url, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
   } catch (e) {

@@ -10,6 +10,7 @@ import { generationRoute } from "./routes/generation.ts";
 import { responsesRoute } from "./routes/responses.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { playgroundRoute } from "./routes/playground.ts";
+import { readinessRoute } from "./routes/readiness.ts";
 import { models } from "./routes/models.ts";
 import { sessions } from "./routes/sessions.ts";
 import { weightsRoute } from "./routes/weights.ts";
@@ -26,6 +27,7 @@ app.notFound(notFound);
 app.use("*", requestMetrics);
 
 app.get("/healthz", (c) => c.json({ ok: true, model: c.env.MODEL_ID }));
+app.get("/readyz", readinessRoute);
 app.get("/metrics", metricsRoute);
 app.get("/playground", playgroundRoute);
 // Inference nodes read their weights here, with the node token (not an API key).

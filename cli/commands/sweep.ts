@@ -2,7 +2,7 @@
 // ablations; writes JSON, an SVG plot and a markdown table (docs/quality.md quotes them).
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_DART_SETTINGS, METHODS, type DartSettings, type MethodName } from "../../shared/dart/settings.ts";
+import { DEFAULT_DART_SETTINGS, METHODS, PRESETS, PRESET_NAMES, type DartSettings, type MethodName } from "../../shared/dart/settings.ts";
 import { DART_TUNING } from "../../shared/dart/masking-pruner.ts";
 import { DEFAULT_DOCUMENTS, type DocumentOptions } from "../../shared/eval/documents.ts";
 import { atEffectiveSparsity, evaluate, references } from "../../shared/eval/sweep.ts";
@@ -15,10 +15,12 @@ import { preparePriors } from "../priors-cache.ts";
 import { progress } from "../progress.ts";
 
 export const usage = `dart sweep --model <file> --out <dir> [--sets ${SETS.join(",")}] [--methods m1,m2,...]
-              [--sparsities 0.05,0.1,...] [--docs N] [--generate N] [--ablations] [--data-dir <dir>] [--json]
+              [--sparsities 0.05,0.1,...] [--docs N] [--generate N] [--ablations] [--presets] [--data-dir <dir>] [--json]
        dart sweep --from <dir>/quality.json --out <dir>   (re-render the plot and table only)
   Runs the online protocol for each method and nominal sparsity; writes <dir>/quality.json,
-  <dir>/quality.svg and <dir>/quality-table.md (perplexity at equal effective sparsity).`;
+  <dir>/quality.svg and <dir>/quality-table.md (perplexity at equal effective sparsity).
+  --presets adds dart-paper under the reference scripts' configurations (${PRESET_NAMES.join(", ")}),
+  and knowledge-drift with the drift detector on.`;
 
 interface Variant {
   label: string;
@@ -36,6 +38,13 @@ const ABLATIONS: Variant[] = [
   { label: "dart-paper, auto budget", method: "dart-paper", settings: { budget: "auto" } },
 ];
 
+/** dart-paper as the reference's shipped scripts run it (the sweep sets the sparsity). */
+function presetVariants(): Variant[] {
+  const v: Variant[] = PRESET_NAMES.map((name) => ({ label: `dart-paper, ${name} preset`, method: "dart-paper", settings: { ...PRESETS[name] } }));
+  v.push({ label: "dart-paper, knowledge-drift preset + drift", method: "dart-paper", settings: { ...PRESETS["knowledge-drift"], drift: true } });
+  return v;
+}
+
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
     model: { type: "string" },
@@ -47,6 +56,7 @@ export async function run(argv: string[]): Promise<void> {
     docs: { type: "string" },
     generate: { type: "string" },
     ablations: { type: "boolean" },
+    presets: { type: "boolean" },
     "data-dir": { type: "string" },
     from: { type: "string" },
     json: { type: "boolean" },
@@ -70,7 +80,7 @@ export async function run(argv: string[]): Promise<void> {
   const { transformer: tf, tokenizer: tok, bytes } = loadBundle(required(v, "model"), v.tokenizer);
   preparePriors(tf, tok, bytes, { proxy: true, generic: ["self", "text"] });
 
-  const variants: Variant[] = [...methods.map((m) => ({ label: m, method: m })), ...(v.ablations ? ABLATIONS : [])];
+  const variants: Variant[] = [...methods.map((m) => ({ label: m, method: m })), ...(v.ablations ? ABLATIONS : []), ...(v.presets ? presetVariants() : [])];
   const show = progress("sweep", v.json === true);
   const total = sets.length * variants.length * sparsities.length;
   let done = 0;

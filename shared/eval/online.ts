@@ -146,7 +146,7 @@ export function summarize(settings: DartSettings, scores: DocumentScore[], withE
   };
   if (scores.every((s) => s.rougeL !== undefined)) out.rougeL = sum((s) => s.rougeL!) / scores.length;
   const switched = scores.filter((s) => s.switchAt !== undefined);
-  if (switched.length && ["dart", "dart-paper"].includes(settings.method)) {
+  if (switched.length && ["dart", "dart-paper"].includes(settings.method) && settings.drift !== false) {
     let before = 0, alarms = 0, detected = 0;
     for (const s of switched) {
       const windows = s.events.filter((e) => e.kind === "window");

@@ -95,8 +95,11 @@ class Cursor {
   }
 }
 
-/** Parses a GGUF file's header, metadata and tensor directory (tensor data is not touched). */
-export function parseGguf(buffer: ArrayBuffer | Uint8Array): GgufFile {
+/**
+ * Parses a GGUF file's header, metadata and tensor directory (tensor data is not touched).
+ * `headerOnly` accepts the file's first bytes alone: tensor sizes and dtypes are not checked.
+ */
+export function parseGguf(buffer: ArrayBuffer | Uint8Array, opts: { headerOnly?: boolean } = {}): GgufFile {
   const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
   if (bytes.byteLength < 8) throw new ModelFormatError(`GGUF truncated: ${bytes.byteLength} bytes`);
   const head = new Cursor(bytes);
@@ -129,6 +132,10 @@ export function parseGguf(buffer: ArrayBuffer | Uint8Array): GgufFile {
   for (const t of infos) {
     const n = t.dims.reduce((a, b) => a * b, 1);
     const abs = dataStart + t.offset;
+    if (opts.headerOnly) {
+      tensors.set(t.name, { ...t, offset: abs });
+      continue;
+    }
     const size = tensorBytes(t.type, n, t.name);
     if (abs + size > bytes.byteLength) {
       throw new ModelFormatError(`GGUF truncated: tensor ${t.name} needs bytes ${abs}..${abs + size}, file has ${bytes.byteLength}`);

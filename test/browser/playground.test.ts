@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM_HINT, chromiumPath } from "../helpers/chromium.ts";
-import { KEY_A, startFixture, type Fixture } from "../serving/stack-fixture.ts";
+import { KEY_A, startFixture, disposeFixtures, type Fixture } from "../serving/stack-fixture.ts";
 
 const ARTIFACTS = resolve(import.meta.dirname, "../../test-artifacts");
 const CHROMIUM = chromiumPath();
@@ -43,7 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await ctx?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 const attr = (sel: string, name: string) => page.$eval(sel, (e, n) => Number(e.getAttribute(n) ?? "NaN"), name);

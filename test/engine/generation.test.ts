@@ -67,9 +67,17 @@ describe("context length", () => {
     expect(() => tf.forward(s, 9999, 0)).toThrow(/token id 9999 out of range/);
   });
 
-  it("fills the context exactly to its last position", () => {
-    const r = generate(tf, tok, "Once upon a time", { maxTokens: 512 - 5, temperature: 1, seed: 2, });
-    expect(r.promptIds.length + r.tokens.length).toBeLessThanOrEqual(512);
+  it("fills the context exactly to its last position (prompt + max_tokens = context length)", () => {
+    // EOS and BOS forbidden, so generation can only end at the length limit.
+    const noStop = { [tok.eosId]: -100, [tok.bosId]: -100 };
+    const r = generate(tf, tok, "Once upon a time", { maxTokens: 512 - 5, temperature: 1, seed: 2, logitControls: { logitBias: noStop } });
+    expect(r.promptIds).toHaveLength(5);
+    expect(r.stopReason).toBe("length");
+    expect(r.tokens).toHaveLength(507);
+    expect(r.promptIds.length + r.tokens.length).toBe(512);
+    expect(r.tokens).not.toContain(tok.eosId);
+    // One more token is refused up front, not half-way through.
+    expect(() => generate(tf, tok, "Once upon a time", { maxTokens: 512 - 4 })).toThrow(PromptTooLongError);
   });
 });
 

@@ -87,7 +87,11 @@ describe("online protocol", () => {
     expect(before.length).toBeGreaterThan(0);
     expect(dp.falseAlarmRate).toBeCloseTo(before.filter((e) => e.remask).length / before.length, 10);
     expect(dp.detectionRate).toBe(windows.some((e) => e.remask && e.pos >= 49 && e.pos < 69) ? 1 : 0);
-    // static has no detector: no rates at all.
+    // static has no detector, nor dart-paper with drift off (the reference scripts' setting): no rates at all.
     expect(st.falseAlarmRate).toBeUndefined();
+    const off = { ...DEFAULT_DART_SETTINGS, method: "dart-paper" as const, sparsity: 0.5, drift: false };
+    const quiet = summarize(off, [scoreDocument(tf, tok, doc, ref, off)]);
+    expect(quiet.falseAlarmRate).toBeUndefined();
+    expect(quiet.remasks).toBe(0);
   });
 });

@@ -187,19 +187,25 @@ describe("states nobody releases", () => {
     const { tinyModel } = await import("./helpers.ts");
     const tf = new Transformer(tinyModel(5), { backend: "wasm" });
     const be = tf.backend as WasmBackend;
+    const used = () => be.arena.segments.map((s) => s.used);
+    const freedBlocks = () => [...(be.arena as unknown as { freed: Map<number, unknown[]> }).freed.values()].reduce((a, l) => a + l.length, 0);
+    // Collect until the 3 dropped states' blocks are back in the arena's free list. Finalizers run
+    // on a later task, at a time the engine chooses: wait for the outcome (up to 200 rounds), not a delay.
     const collect = async () => {
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 200 && freedBlocks() < 3; i++) {
         gc();
-        await new Promise((r) => setTimeout(r, 1)); // finalizers run on a later task
+        await new Promise((r) => setTimeout(r, 5));
       }
+      expect(freedBlocks()).toBe(3);
     };
     for (let i = 0; i < 3; i++) tf.forward(tf.newState(), 1, 0);
     await collect();
-    const used = be.arena.segments.map((s) => s.used);
+    const steady = used();
     for (let round = 0; round < 5; round++) {
       for (let i = 0; i < 3; i++) tf.forward(tf.newState(), 1, 0);
+      expect(freedBlocks()).toBe(0); // the new states took the freed blocks...
       await collect();
+      expect(used()).toEqual(steady); // ...and nothing new was allocated
     }
-    expect(be.arena.segments.map((s) => s.used)).toEqual(used);
   });
 });

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KEY_A, KEY_B, MODEL, startFixture, type Fixture } from "../serving/stack-fixture.ts";
+import { KEY_A, KEY_B, MODEL, startFixture, disposeFixtures, type Fixture } from "../serving/stack-fixture.ts";
 import { buildCorpus, type Case } from "./corpus.ts";
 import { sessionView, type SessionView } from "./harness.ts";
 import { encodeRequest, rawExchange, type RawResponse } from "./raw-http.ts";
@@ -24,7 +24,7 @@ beforeAll(async () => {
   before = await sessionView(f, sessionA);
 }, 180_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 interface Outcome {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { startNode, type NodeProcess } from "../../cli/stack.ts";
 import { dataPath } from "../helpers/model-dir.ts";
-import { MODEL, startFixture, type Fixture } from "../serving/stack-fixture.ts";
+import { MODEL, startFixture, disposeFixtures, type Fixture } from "../serving/stack-fixture.ts";
 import { startFakeNode, type FakeMode, type FakeNode } from "./fake-node.ts";
 import { describeError, sessionView, streamTurn } from "./harness.ts";
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => {
   if (figures.length) console.log(`[reliability] misbehaving node (NODE_TIMEOUT_MS ${TIMEOUT_MS}):\n${figures.map((x) => `  ${x.fault.padEnd(36)} ${x.answer.padEnd(28)} ${x.ms} ms`).join("\n")}`);
-  await f?.dispose();
+  await disposeFixtures();
   await fake?.close();
   await real?.stop();
 });

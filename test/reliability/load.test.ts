@@ -4,7 +4,7 @@
 // Sizes: RELIABILITY_SESSIONS (32), RELIABILITY_TURNS (5), RELIABILITY_MAX_TOKENS (8).
 import { cpus } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFixture, type Fixture } from "../serving/stack-fixture.ts";
+import { startFixture, disposeFixtures, type Fixture } from "../serving/stack-fixture.ts";
 import { describeError, envInt, round, sessionView, streamTurn, summary, writeReport, type StreamedTurn } from "./harness.ts";
 
 const SESSIONS = envInt("RELIABILITY_SESSIONS", 32);
@@ -19,7 +19,7 @@ beforeAll(async () => {
   f = await startFixture({ nodes: 2, rateLimitPerMinute: Math.max(600, 2 * SESSIONS * (TURNS + 1)) });
 }, 180_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 describe("load", () => {

@@ -1,14 +1,14 @@
 // stream_options.include_dart_events on the real stack: the pruner's events reach the client
 // while the turn streams, and they are exactly what the session stores for that turn.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODEL, startFixture, type Fixture } from "./stack-fixture.ts";
+import { MODEL, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 let f: Fixture;
 beforeAll(async () => {
   f = await startFixture({ nodes: 1 });
 }, 180_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 interface Chunk {

@@ -19,7 +19,7 @@ import { KvCache } from "../../workers/node/kv-cache.ts";
 import { runTurn } from "../../workers/node/run-turn.ts";
 import type { TurnWeightStats } from "../../workers/node/node-weights.ts";
 import { dataPath, stories } from "../helpers/model-dir.ts";
-import { KEY_A, MODEL, startFixture, type Fixture } from "./stack-fixture.ts";
+import { KEY_A, MODEL, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 const { tf, tok } = stories();
 setTokenizer(tf, tok);
@@ -43,7 +43,7 @@ beforeAll(async () => {
   f = await startFixture({ nodes: 1 }); // nodeWeights defaults to "store"
 }, 180_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 describe("nodes on the weight store", () => {

@@ -2,9 +2,10 @@
 // running the gateway and Session objects, two real inference node processes, stories260K.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
-import { generate } from "../../shared/engine/generate.ts";
+import { generate, generateFromIds } from "../../shared/engine/generate.ts";
+import { createPruner, parseDartSettings, type DartSettings } from "../../shared/dart/index.ts";
 import { stories } from "../helpers/model-dir.ts";
-import { KEY_B, MODEL, nodeTurns, startFixture, type Fixture } from "./stack-fixture.ts";
+import { KEY_B, MODEL, nodeTurns, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 type Extra = { session_id: string; dropped_messages: number; usage: { tokens_cached: number } };
 const extra = (r: unknown) => r as Extra;
@@ -13,13 +14,23 @@ const userTokens = (text: string) => tok.encode(text, { bos: false }).length;
 /** Dense sessions produce exactly the engine's own output, which the tests compute independently. */
 const dense = <T extends object>(params: T): T => ({ ...params, dart: { method: "dense" } });
 
+/** Greedy completion of `prompt` with a pruner in this process, as a node runs a first turn. */
+function prunedCompletion(prompt: string, settings: DartSettings, maxTokens: number) {
+  const state = tf.newState();
+  const ids = tok.encode(prompt, { bos: true });
+  const pruner = createPruner(tf, state, settings);
+  pruner.beginTurn(0, ids.length);
+  const r = generateFromIds(tf, tok, ids, state, { maxTokens, temperature: 0, beforeForward: (p, t, ph) => pruner.beforeForward(p, t, ph), hooks: pruner.hooks });
+  return { text: r.completion, stats: pruner.stats() };
+}
+
 let f: Fixture;
 beforeAll(async () => {
   // 4 ms per generated token: slow enough to catch a generation in flight (409, abort).
   f = await startFixture({ tokenDelayMs: 4, vars: { NODE_TIMEOUT_MS: "2000" } });
 }, 120_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 async function chat(content: string, opts: { session?: string; maxTokens?: number; key?: string } = {}) {
@@ -142,14 +153,21 @@ describe("DART", () => {
     expect(view.dart.events.every((e) => e.turn === 1)).toBe(true);
   });
 
-  it("every method of the request runs behind the same API", async () => {
-    for (const method of ["dense", "static", "griffin", "random", "dart-paper", "dart"]) {
-      const r = await f.client().chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 20, dart: { method, sparsity: 0.5 } } as OpenAI.ChatCompletionCreateParamsNonStreaming);
-      const d = (r as unknown as { dart: { method: string; effective_sparsity: number } }).dart;
+  it("every method of the request runs behind the same API, exactly as the pruner runs it in process", async () => {
+    const texts: string[] = [];
+    for (const method of ["dense", "static", "griffin", "random", "dart-paper", "dart"] as const) {
+      const r = await f.client().completions.create({ model: MODEL, prompt: "Once upon a time", max_tokens: 24, temperature: 0, dart: { method, sparsity: 0.5 } } as OpenAI.CompletionCreateParamsNonStreaming);
+      const d = (r as unknown as { dart: { method: string; effective_sparsity: number; dense_tokens: number } }).dart;
+      // The same method and settings in this process: same text, same dense-token count and effective sparsity.
+      const local = prunedCompletion("Once upon a time", parseDartSettings({ method, sparsity: 0.5 }), 24);
       expect(d.method).toBe(method);
-      if (method === "dense") expect(d.effective_sparsity).toBe(0);
-      else expect(d.effective_sparsity).toBeGreaterThan(0);
+      expect(r.choices[0]!.text, method).toBe(local.text);
+      expect(d.dense_tokens, method).toBe(local.stats.denseTokens);
+      expect(d.effective_sparsity, method).toBeCloseTo(local.stats.effectiveSparsity, 10);
+      texts.push(local.text);
     }
+    // The methods really differ at 0.5 (a node that ignored the method would answer one text for all).
+    expect(new Set(texts).size).toBeGreaterThanOrEqual(4);
   });
 });
 

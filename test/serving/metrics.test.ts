@@ -2,14 +2,14 @@
 // and a node's move by exactly what known requests did; the endpoints refuse scrapers without a bearer.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { histogram, parsePrometheus, type Scrape } from "../helpers/prometheus.ts";
-import { KEY_A, MODEL, startFixture, type Fixture } from "./stack-fixture.ts";
+import { KEY_A, MODEL, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 let f: Fixture;
 beforeAll(async () => {
   f = await startFixture({ nodes: 1, vars: { METRICS_SHARDS: "3" } });
 }, 180_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 async function scrape(url: string, token: string): Promise<Scrape> {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { generate } from "../../shared/engine/generate.ts";
 import { stories } from "../helpers/model-dir.ts";
-import { MODEL, startFixture, type Fixture } from "./stack-fixture.ts";
+import { MODEL, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 const { tf, tok } = stories();
 const PROMPT = "Once upon a time";
@@ -21,7 +21,7 @@ beforeAll(async () => {
   f = await startFixture({ nodes: 1, nodeWeights: "file" });
 }, 120_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 type ChatParams = OpenAI.ChatCompletionCreateParamsNonStreaming;

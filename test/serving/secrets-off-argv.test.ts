@@ -4,14 +4,14 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KEY_A, KEY_B, startFixture, type Fixture } from "./stack-fixture.ts";
+import { KEY_A, KEY_B, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 let f: Fixture;
 beforeAll(async () => {
   f = await startFixture({ nodeWeights: "file", metricsToken: "metrics-" + Math.random().toString(36).slice(2) });
 }, 300_000);
 afterAll(async () => {
-  await f?.dispose();
+  await disposeFixtures();
 });
 
 /** pid -> {ppid, cmdline} of every process this user can see. */

@@ -36,6 +36,8 @@ it("starts the stack, prints a working curl, and stops everything on SIGINT", as
   for (let i = 0; i < 960 && !out.includes("Ctrl-C"); i++) await new Promise((r) => setTimeout(r, 250));
   expect(out, err).toContain("Ctrl-C");
   expect(out).toContain(`http://127.0.0.1:${port}`);
+  // The banner comes when a chat would succeed: /readyz says so at once.
+  expect(await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()).toMatchObject({ ready: true, nodes: { ready: 1, total: 1 } });
   expect(out).toContain(`API key: ${key}`);
   const curl = out.split("\n").find((l) => l.startsWith("curl "))!;
   expect(curl).toContain(`Bearer ${key}`);

@@ -22,7 +22,34 @@ export interface Fixture {
   dispose(): Promise<void>;
 }
 
-export async function startFixture(extra: Partial<StackOptions> = {}): Promise<Fixture> {
+/** Every fixture this test file started or is starting: disposeFixtures() stops them all. */
+const started = new Set<Promise<Fixture>>();
+
+/**
+ * Stops every stack this file started, including one still starting when its beforeAll
+ * timed out (then `f` was never assigned and `f?.dispose()` would leave it running): the
+ * start is awaited up to `waitMs`, and stopped whenever it ends after that.
+ */
+export async function disposeFixtures(waitMs = 90_000): Promise<void> {
+  const pending = [...started];
+  started.clear();
+  await Promise.all(
+    pending.map(async (p) => {
+      const settled = p.then((f) => f.dispose(), () => undefined); // a start that failed already stopped what it started
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([settled, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
+    }),
+  );
+}
+
+export function startFixture(extra: Partial<StackOptions> = {}): Promise<Fixture> {
+  const p = launchFixture(extra);
+  started.add(p);
+  return p;
+}
+
+async function launchFixture(extra: Partial<StackOptions>): Promise<Fixture> {
   const persistDir = mkdtempSync(join(tmpdir(), "dart-serving-"));
   const options: StackOptions = { apiKeys: [KEY_A, KEY_B], nodes: 2, modelPath: dataPath("stories260K.bin"), persistDir, ...extra };
   let stack = await startStack(options);

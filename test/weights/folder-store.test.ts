@@ -121,6 +121,9 @@ describe("weight store over a folder", () => {
     const store = await WeightStore.open(set.folder);
     expect(() => store.shardRef({ layer: 0, index: 11 })).toThrow(RangeError);
     await expect(store.ensure([{ layer: 5, index: 0 }])).rejects.toThrow(/no shard 0 in layer 5/);
-    expect(WeightStoreError).toBeDefined();
+    // The missing manifest is the store's own error (callers tell it from bugs by class), with the folder named.
+    const missing = await WeightStore.open(new FolderSource(join(set.dir, "ffn"))).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(WeightStoreError);
+    expect((missing as Error).message).toContain(join(set.dir, "ffn"));
   });
 });

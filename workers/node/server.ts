@@ -3,6 +3,7 @@
 //   POST /v1/turn      NodeTurnRequest -> NDJSON NodeEvents (a 4xx JSON error before streaming)
 //   DELETE /v1/sessions/:key   forget a session's KV cache
 //   GET /healthz       liveness and model shape
+//   GET /v1/ready      200 once the model is loaded, with the node token (the gateway's /readyz)
 //   GET /stats         recent turns and cache occupancy (bearer: like /metrics)
 //   GET /metrics       Prometheus text (bearer: DART_METRICS_TOKEN or the node token, when set)
 // Options come from flags or environment (see usage below).
@@ -199,6 +200,8 @@ const server = createServer(async (req, res) => {
     if (token && url.pathname.startsWith("/v1/") && !bearerIsOneOf(req.headers.authorization, [token])) {
       return json(res, 401, errorBody("missing or wrong node token", "invalid_request_error", null, "invalid_node_token"));
     }
+    // Readiness for the gateway's /readyz: behind the node token, so a node of another stack is not ready.
+    if (req.method === "GET" && url.pathname === "/v1/ready") return json(res, 200, { ready: true, node: threadOptions.name });
     if (req.method === "GET" && url.pathname === "/healthz") return json(res, 200, { ok: true, node: threadOptions.name, model });
     // /stats (session keys, turn records) and /metrics: the metrics token or the node token, when either is set.
     const observer = !(metricsToken || token) || bearerIsOneOf(req.headers.authorization, [metricsToken, token]);

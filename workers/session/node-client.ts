@@ -56,3 +56,25 @@ export async function forgetSession(nodes: string[], sessionKey: string, token: 
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   await Promise.allSettled(nodes.map((n) => fetch(`${n}/v1/sessions/${encodeURIComponent(sessionKey)}`, { method: "DELETE", headers }).then((r) => r.body?.cancel())));
 }
+
+export interface NodeReadiness {
+  /** Nodes that accepted the node token and can take a turn now. */
+  ready: number;
+  total: number;
+}
+
+/**
+ * Asks every node whether it can take a turn (GET /v1/ready with the node token): a node
+ * still loading, unreachable, or holding another stack's token is not ready.
+ */
+export async function probeNodes(nodes: string[], token: string | undefined, timeoutMs = 2000): Promise<NodeReadiness> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const answers = await Promise.allSettled(
+    nodes.map(async (n) => {
+      const r = await fetch(`${n}/v1/ready`, { headers, signal: AbortSignal.timeout(timeoutMs) });
+      await r.body?.cancel();
+      return r.ok;
+    }),
+  );
+  return { ready: answers.filter((a) => a.status === "fulfilled" && a.value).length, total: nodes.length };
+}

@@ -5,13 +5,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { sameSettings } from "../../shared/dart/settings.ts";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
-import { parseChatTemplate, renderMessage } from "../../shared/serving/chat-template.ts";
+import { parseChatTemplate, renderSegments } from "../../shared/serving/chat-template.ts";
+import { ChatTemplateError } from "../../shared/serving/jinja-template.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
 import { signSessionKey } from "../../shared/serving/session-key.ts";
 import type { NewSegment, NodeEvent, NodeTurnRequest, SessionEvent, SessionTurnRequest, TurnStart } from "../../shared/serving/protocol.ts";
 import type { Env } from "../env.ts";
-import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList } from "./node-client.ts";
+import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList, probeNodes } from "./node-client.ts";
 import { nextNodeEvent, nodeErrorResponse } from "./node-events.ts";
 import { stateVersion } from "./state-blob.ts";
 import { checkMessageFits, maxStateBytes, stateTooLarge } from "./storage-limits.ts";
@@ -44,6 +45,7 @@ export class SessionObject extends DurableObject<Env> {
       const url = new URL(request.url);
       const owner = request.headers.get("x-owner") ?? "";
       if (request.method === "POST" && url.pathname === "/turn") return await this.turn((await request.json()) as SessionTurnRequest);
+      if (request.method === "GET" && url.pathname === "/ready") return Response.json(await probeNodes(parseNodeList(this.env.NODES), this.env.NODE_TOKEN));
       const meta = this.store.meta();
       if (!meta || meta.owner !== owner) throw new ApiError(404, "no such session", { param: "session_id", code: "session_not_found" });
       if (request.method === "GET") return Response.json(sessionView(meta, this.store.messages(), this.store.events()));
@@ -87,10 +89,10 @@ export class SessionObject extends DurableObject<Env> {
     let handedOver = false;
     try {
       const dart = meta?.dart ?? req.dart ?? req.dartDefaults;
-      const pending = this.newMessages(req, meta !== null);
+      const history = this.store.messages().filter((m) => m.inContext);
+      const pending = this.newMessages(req, meta !== null, history);
       for (const p of pending) checkMessageFits(p.role, p.content);
       const saved = meta ? this.store.prunerState() : null;
-      const history = this.store.messages().filter((m) => m.inContext);
       const nodeReq: NodeTurnRequest = {
         sessionKey: await this.nodeSessionKey(),
         context: history.map((m) => m.ids),
@@ -132,7 +134,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Messages of this request the session has not seen, rendered by the chat template. */
-  private newMessages(req: SessionTurnRequest, resumed: boolean): Pending[] {
+  private newMessages(req: SessionTurnRequest, resumed: boolean, history: { role: string; content: string }[]): Pending[] {
     if (req.prompt !== undefined) return [{ role: "user", content: req.prompt, segment: { text: req.prompt } }];
     const msgs = req.messages ?? [];
     // A resumed session already holds everything up to the last assistant reply; clients
@@ -142,7 +144,15 @@ export class SessionObject extends DurableObject<Env> {
     const fresh = withInstructions(msgs.slice(from), req.instructions, this.store.messages());
     if (fresh.length === 0) throw badRequest("no new message after the last assistant message", "messages", "no_new_message");
     const template = parseChatTemplate(this.env.CHAT_TEMPLATE);
-    return fresh.map((m) => ({ role: m.role, content: m.content, segment: { text: renderMessage(template, m.role, m.content) } }));
+    let texts: string[];
+    try {
+      texts = renderSegments(template, history, fresh);
+    } catch (e) {
+      // A model's template may refuse a conversation (roles that do not alternate, say).
+      if (e instanceof ChatTemplateError) throw badRequest(e.message, "messages", "invalid_messages");
+      throw e;
+    }
+    return fresh.map((m, i) => ({ role: m.role, content: m.content, segment: { text: texts[i]! } }));
   }
 
   /** Relays the node's tokens; persists the turn when the node reports it done. */

@@ -6,6 +6,7 @@ import { bodySize } from "./middleware/body-size.ts";
 import { requestMetrics } from "./middleware/metrics.ts";
 import { notFound, onError } from "./middleware/errors.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
+import { turnCap } from "./middleware/turn-cap.ts";
 import { generationRoute } from "./routes/generation.ts";
 import { responsesRoute } from "./routes/responses.ts";
 import { metricsRoute } from "./routes/metrics.ts";
@@ -34,9 +35,9 @@ app.get("/playground", playgroundRoute);
 app.all("/weights/*", weightsRoute);
 
 app.use("/v1/*", bodySize, apiKeyAuth, rateLimit);
-app.post("/v1/chat/completions", generationRoute("chat"));
-app.post("/v1/completions", generationRoute("completion"));
-app.post("/v1/responses", responsesRoute);
+app.post("/v1/chat/completions", turnCap, generationRoute("chat"));
+app.post("/v1/completions", turnCap, generationRoute("completion"));
+app.post("/v1/responses", turnCap, responsesRoute);
 app.route("/v1/models", models);
 app.route("/v1/sessions", sessions);
 

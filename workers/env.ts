@@ -32,6 +32,8 @@ export interface Env {
   /** Accepted API keys' salted PBKDF2 entries (or bare SHA-256 hex), comma-separated (a secret). */
   API_KEY_HASHES?: string;
   RATE_LIMIT_PER_MINUTE?: string;
+  /** Concurrent turns one API key may have in flight before 429 (default 8, 0 off). */
+  MAX_CONCURRENT_TURNS_PER_KEY?: string;
   /** Failed authentications allowed per client address and minute before 429 (default 60, 0 off). */
   AUTH_FAILURES_PER_MINUTE?: string;
   MAX_BODY_BYTES?: string;

@@ -12,6 +12,12 @@ import type { GatewayEnv } from "../types.ts";
 import { readJson } from "../read-json.ts";
 import { parseGenerationRequest, type GenerationRequest } from "../validation/generation.ts";
 
+/** An error from the Session object keeps its Retry-After (429: busy nodes). */
+export const passErrorHeaders = (res: Response): Record<string, string> => {
+  const retry = res.headers.get("retry-after");
+  return { "content-type": "application/json", ...(retry ? { "retry-after": retry } : {}) };
+};
+
 export const midTurnError = (e: Extract<SessionEvent, { type: "error" }>) => new ApiError(e.status, e.message, { param: e.param, code: e.code });
 
 export function generationRoute(kind: GenerationRequest["kind"]) {
@@ -33,7 +39,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       sampling: req.sampling,
     };
     const res = await openSessionTurn(c.env, owner, turn, req.sessionId);
-    if (!res.ok) return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
+    if (!res.ok) return new Response(res.body, { status: res.status, headers: passErrorHeaders(res) });
 
     const metrics = c.get("metrics");
     const reader = new NdjsonReader<SessionEvent>(res.body!);

@@ -13,7 +13,7 @@ import { assertServedModel, dartDefaults } from "../session-stub.ts";
 import { openSessionTurn, type TurnBase } from "../session-turn.ts";
 import type { GatewayEnv } from "../types.ts";
 import { parseResponsesRequest } from "../validation/responses.ts";
-import { midTurnError } from "./generation.ts";
+import { midTurnError, passErrorHeaders } from "./generation.ts";
 
 const streamEnded = () => new ApiError(502, "the session stream ended early", { code: "stream_ended" });
 
@@ -40,7 +40,7 @@ export async function responsesRoute(c: Context<GatewayEnv>) {
     await res.body?.cancel();
     throw new ApiError(404, `no response ${req.previous.id} for this API key`, { param: "previous_response_id", code: "previous_response_not_found" });
   }
-  if (!res.ok) return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
+  if (!res.ok) return new Response(res.body, { status: res.status, headers: passErrorHeaders(res) });
 
   const metrics = c.get("metrics");
   const reader = new NdjsonReader<SessionEvent>(res.body!);

@@ -37,6 +37,8 @@ export interface ReportedLogprob {
 export interface NodeTurnRequest {
   /** Opaque key for the node's soft caches (the Session object's id). */
   sessionKey: string;
+  /** Who the turn is for (the API key's namespace): the node queues turns fairly across tenants. */
+  tenant?: string;
   /** Token ids of the messages still in context, oldest first, without BOS. */
   context: number[][];
   /** New messages of this turn, rendered; the node tokenizes each into one context entry. */

@@ -18,10 +18,15 @@ import { sessionKeyValid } from "../../shared/serving/session-key.ts";
 import type { NodeEvent } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
+import { FairTurnQueue } from "./turn-queue.ts";
 import { validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
   [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>]
+  [--max-queue <n>] [--max-queue-wait-ms <n>]
+  Turns wait for the engine in a queue served round-robin across tenants (API keys); more than
+  --max-queue waiting (default 16), or one waiting over --max-queue-wait-ms (default 10000), is
+  answered 429 with Retry-After.
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
@@ -43,6 +48,8 @@ const { values: v } = parseArgs({
     "token-delay-ms": { type: "string" },
     weights: { type: "string" },
     "weights-budget-mb": { type: "string" },
+    "max-queue": { type: "string" },
+    "max-queue-wait-ms": { type: "string" },
     help: { type: "boolean" },
   },
 });
@@ -64,6 +71,8 @@ const threadOptions: EngineThreadOptions = {
   kvBudgetBytes: Number(v["kv-budget-mb"] ?? 256) * 1024 * 1024,
   tokenDelayMs: Number(v["token-delay-ms"] ?? 0),
 };
+
+const turnQueue = new FairTurnQueue({ maxWaiting: Number(v["max-queue"] ?? 16), maxWaitMs: Number(v["max-queue-wait-ms"] ?? 10_000) });
 
 const engine = new Worker(new URL("./engine-thread.ts", import.meta.url), { workerData: threadOptions });
 const jobs = new Map<number, (m: FromEngine) => void>();
@@ -121,6 +130,12 @@ function errorBody(message: string, type: string, param: string | null, code: st
   return { error: { message, type, param, code } };
 }
 
+function busy(res: ServerResponse): void {
+  const retryAfter = turnQueue.retryAfterSeconds();
+  res.writeHead(429, { "content-type": "application/json", "retry-after": String(retryAfter) });
+  res.end(JSON.stringify(errorBody(`this inference node is busy; retry in ${retryAfter}s`, "rate_limit_error", null, "node_busy")));
+}
+
 async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   let size = 0;
   const chunks: Buffer[] = [];
@@ -149,6 +164,15 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   if (!(await sessionKeyValid(turn.sessionKey, token))) {
     return json(res, 403, errorBody("sessionKey is not signed with the node token", "invalid_request_error", "sessionKey", "invalid_session_key"));
   }
+  // Admission: fair across tenants and bounded; a full or slow queue answers 429 (turn-queue.ts).
+  const slot = turnQueue.enter(turn.tenant ?? "");
+  if (!slot) return busy(res);
+  let admitted = false;
+  res.on("close", () => {
+    if (!admitted) slot.release(); // gone while waiting: leave the queue
+  });
+  if (!(await slot.ready)) return res.destroyed ? undefined : busy(res);
+  admitted = true;
 
   const id = nextId++;
   const abortFlag = new SharedArrayBuffer(4);
@@ -179,6 +203,7 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
         res.write(ndjsonLine(e));
       } else if (m.kind === "end" || m.kind === "crash") {
         jobs.delete(id);
+        slot.release();
         if (m.kind === "crash") {
           process.stderr.write(`turn ${id} failed: ${m.message}\n`);
           const e: NodeEvent = { type: "error", status: 500, message: "the inference node failed on this turn", param: null, code: "node_error" };
@@ -209,7 +234,7 @@ const server = createServer(async (req, res) => {
       return json(res, 401, errorBody(`GET ${url.pathname} needs Authorization: Bearer <metrics token>`, "invalid_request_error", null, "invalid_metrics_token"));
     }
     if (req.method === "GET" && url.pathname === "/stats") {
-      return json(res, 200, { node: threadOptions.name, turns: recent, cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo });
+      return json(res, 200, { node: threadOptions.name, turns: recent, queue: turnQueue.stats(), cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo });
     }
     if (req.method === "GET" && url.pathname === "/metrics") {
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });

@@ -15,6 +15,7 @@ export function validateTurnRequest(b: unknown, vocabSize = Infinity): Problem |
   if (typeof b !== "object" || b === null || Array.isArray(b)) return { message: "body must be an object", param: "" };
   const o = b as Record<string, unknown>;
   if (typeof o.sessionKey !== "string" || o.sessionKey === "") return { message: "sessionKey must be a non-empty string", param: "sessionKey" };
+  if (o.tenant !== undefined && !(typeof o.tenant === "string" && o.tenant.length <= 128)) return { message: "tenant must be a string of at most 128 characters", param: "tenant" };
   if (!Array.isArray(o.context) || !o.context.every((ids) => isIds(ids, vocabSize))) {
     return { message: `context must be an array of arrays of token ids below the vocabulary size (${vocabSize})`, param: "context" };
   }

@@ -12,6 +12,8 @@ export interface TakeResult {
 export class RateLimiter extends DurableObject {
   private tokens = -1;
   private updated = 0;
+  /** Turns of this key in flight: id -> lease expiry (a lost release frees its slot then). */
+  private readonly turns = new Map<string, number>();
 
   /** Takes one request from a bucket of `perMinute` that refills continuously. */
   take(perMinute: number): TakeResult {
@@ -34,5 +36,19 @@ export class RateLimiter extends DurableObject {
     if (this.tokens < 0) this.tokens = perMinute;
     else this.tokens = Math.min(perMinute, this.tokens + ((now - this.updated) / 60_000) * perMinute);
     this.updated = now;
+  }
+
+  /** Takes one of `max` concurrent-turn slots for `leaseMs`, or says when one may free up. */
+  acquireTurn(max: number, leaseMs: number): { id: string | null; inFlight: number } {
+    const now = Date.now();
+    for (const [id, until] of this.turns) if (until <= now) this.turns.delete(id);
+    if (this.turns.size >= max) return { id: null, inFlight: this.turns.size };
+    const id = crypto.randomUUID();
+    this.turns.set(id, now + leaseMs);
+    return { id, inFlight: this.turns.size };
+  }
+
+  releaseTurn(id: string): void {
+    this.turns.delete(id);
   }
 }

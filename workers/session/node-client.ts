@@ -24,6 +24,7 @@ export const DEFAULT_NODE_TIMEOUT_MS = 30_000;
 export async function openTurn(nodes: string[], req: NodeTurnRequest, token: string | undefined, timeoutMs = DEFAULT_NODE_TIMEOUT_MS): Promise<OpenedTurn> {
   if (nodes.length === 0) throw new ApiError(503, "no inference nodes are configured (NODES)", { code: "no_nodes" });
   const skipped: OpenedTurn["skipped"] = [];
+  let busyRetryAfter = Infinity; // the soonest retry a busy node (429) suggested
   const body = JSON.stringify(req);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
@@ -41,12 +42,26 @@ export async function openTurn(nodes: string[], req: NodeTurnRequest, token: str
     } finally {
       clearTimeout(timer);
     }
+    if (response.status === 429) {
+      // Healthy but busy: another node may have room; if none has, the client hears 429, not 503.
+      busyRetryAfter = Math.min(busyRetryAfter, Number(response.headers.get("retry-after")) || 1);
+      skipped.push({ node, reason: "busy" });
+      await response.body?.cancel();
+      continue;
+    }
     if (response.status >= 500) {
       skipped.push({ node, reason: `HTTP ${response.status}` });
       await response.body?.cancel();
       continue;
     }
     return { node, response, skipped };
+  }
+  if (Number.isFinite(busyRetryAfter)) {
+    throw new ApiError(429, `every inference node is busy; retry in ${busyRetryAfter}s`, {
+      type: "rate_limit_error",
+      code: "nodes_busy",
+      headers: { "retry-after": String(busyRetryAfter) },
+    });
   }
   throw new ApiError(503, `no inference node is available (tried ${skipped.length})`, { code: "nodes_unavailable" });
 }

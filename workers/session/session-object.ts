@@ -95,6 +95,7 @@ export class SessionObject extends DurableObject<Env> {
       const saved = meta ? this.store.prunerState() : null;
       const nodeReq: NodeTurnRequest = {
         sessionKey: await this.nodeSessionKey(),
+        tenant: req.owner,
         context: history.map((m) => m.ids),
         segments: pending.map((p) => p.segment),
         maxTokens: req.maxTokens,

@@ -1,5 +1,6 @@
 // On-disk cache of per-model DART priors (forward proxy, generic statistics), keyed by
-// the model file's sha256, under $DART_CACHE_DIR or .cache/dart in the repository.
+// the model file's sha256 and PRIORS_FORMAT, under $DART_CACHE_DIR or .cache/dart in the
+// repository.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -7,6 +8,13 @@ import { concatArrays, decodeState, encodeState, splitRows } from "../shared/dar
 import { forwardProxy, genericStats, setForwardProxy, setGenericStats, setTokenizer, type PriorSource } from "../shared/dart/priors.ts";
 import type { Transformer } from "../shared/engine/transformer.ts";
 import type { Tokenizer } from "../shared/tokenizer/tokenizer.ts";
+
+/**
+ * Version of what the cache holds: bump it whenever the priors' computation (generic text,
+ * its length, the statistics kept) or their file layout changes, so files an older build
+ * wrote are never read as current ones.
+ */
+export const PRIORS_FORMAT = 2;
 
 export function cacheDir(): string {
   return process.env.DART_CACHE_DIR ?? resolve(import.meta.dirname, "../.cache/dart");
@@ -23,7 +31,7 @@ export function preparePriors(tf: Transformer, tok: Tokenizer, modelBytes: Uint8
   const L = tf.config.nLayers;
   const layers = (a: unknown) => splitRows(a as Float32Array, (a as Float32Array).length / L);
   const joinLayers = (arrs: Float32Array[]) => concatArrays(arrs, (n) => new Float32Array(n));
-  const path = (what: string) => join(dir, `${key}.${what}.bin`);
+  const path = (what: string) => join(dir, `${key}.v${PRIORS_FORMAT}.${what}.bin`);
   const save = (what: string, arrays: Record<string, Float32Array>, header: unknown = {}) => {
     mkdirSync(dir, { recursive: true });
     const tmp = path(what) + ".tmp";

@@ -10,7 +10,7 @@ import { ggufTokenizer } from "../shared/model/gguf.ts";
 import { isGguf } from "../shared/model/load.ts";
 import { readLlama2cTokenizer, type TokenizerData } from "../shared/tokenizer/tokenizer.ts";
 import { buildShardSet, type BuildOptions } from "../shared/weights/build.ts";
-import { MANIFEST_KEY, parseManifest, type Manifest } from "../shared/weights/manifest.ts";
+import { MANIFEST_KEY, MANIFEST_VERSION, parseManifest, type Manifest } from "../shared/weights/manifest.ts";
 import { joinKey } from "../shared/weights/source.ts";
 import { FolderSource } from "../workers/weights/folder-source.ts";
 import { loadBundle } from "./model-files.ts";
@@ -137,17 +137,26 @@ export interface SeedOptions {
   bucket?: string;
   /** Key prefix in the bucket; default the model file's name without extension (stories260K). */
   prefix?: string;
-  /** Where the shard set is cached; default .cache/shards/<prefix>-n<neuronsPerShard> in the repository. */
+  /** Where the shard set is cached; default .cache/shards/<prefix>-n<neuronsPerShard>-f<SHARD_CACHE_FORMAT> in the repository. */
   cacheDir?: string;
   neuronsPerShard?: number;
 }
+
+/**
+ * Version of the cached shard sets: the manifest version and the shard builder's layout.
+ * Bump SHARD_LAYOUT whenever shared/weights/build.ts writes different bytes for the same
+ * model (layout, dtype, neuron order) without a new manifest version, so a set cached by an
+ * older build is never served as current.
+ */
+const SHARD_LAYOUT = 1;
+export const SHARD_CACHE_FORMAT = `${MANIFEST_VERSION}.${SHARD_LAYOUT}`;
 
 /** Makes sure the local R2 bucket holds the model's shard set; returns what it did. */
 export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult & { manifest: Manifest }> {
   const prefix = opts.prefix ?? basename(opts.modelPath).replace(/\.[^.]*$/, "");
   const n = opts.neuronsPerShard ?? 1;
   // One folder per shard size, so a set is never replaced under a reader (launchers run in parallel).
-  const cacheDir = opts.cacheDir ?? resolve(import.meta.dirname, "..", ".cache", "shards", `${prefix}-n${n}`);
+  const cacheDir = opts.cacheDir ?? resolve(import.meta.dirname, "..", ".cache", "shards", `${prefix}-n${n}-f${SHARD_CACHE_FORMAT}`);
   const cached = (): Manifest | null => {
     const file = join(cacheDir, MANIFEST_KEY);
     if (!existsSync(file)) return null;

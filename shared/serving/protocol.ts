@@ -49,8 +49,14 @@ export interface NodeTurnRequest {
   topP: number;
   seed: number;
   dart: DartSettings;
-  /** Base64 of the pruner's serialized state from the previous turn ("" for none). */
+  /** Base64 of the pruner's serialized state from the previous turn ("" for none, or to use prunerStateVersion). */
   prunerState: string;
+  /**
+   * With prunerState "": the version (shared/serving/state-version.ts) of the state the session
+   * holds. A node that kept that state from the session's last turn uses it; one that did not
+   * answers 409 `state_not_cached` before starting, and the Session object resends the state.
+   */
+  prunerStateVersion?: string;
   sampling?: SamplingControls;
 }
 

@@ -10,7 +10,8 @@ import { sessionStub } from "../../gateway/session-stub.ts";
 import { shapedState, STATE_SHAPES } from "../../shared/dart/state-shape.ts";
 import { toBase64 } from "../../shared/serving/base64.ts";
 import type { SessionObject } from "../../workers/session/session-object.ts";
-import { STATE_CHUNK_BYTES, stateVersion } from "../../workers/session/state-blob.ts";
+import { stateVersion } from "../../shared/serving/state-version.ts";
+import { STATE_CHUNK_BYTES } from "../../workers/session/state-blob.ts";
 import { SessionStore, type TurnRecord } from "../../workers/session/store.ts";
 import { KEY } from "./keys.ts";
 

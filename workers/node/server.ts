@@ -18,15 +18,17 @@ import { sessionKeyValid } from "../../shared/serving/session-key.ts";
 import type { NodeEvent } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
+import { PrunerStateCache } from "./state-cache.ts";
 import { FairTurnQueue } from "./turn-queue.ts";
 import { validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
-  [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--token-delay-ms <n>]
+  [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--state-cache-mb <n>] [--token-delay-ms <n>]
   [--max-queue <n>] [--max-queue-wait-ms <n>]
   Turns wait for the engine in a queue served round-robin across tenants (API keys); more than
   --max-queue waiting (default 16), or one waiting over --max-queue-wait-ms (default 10000), is
-  answered 429 with Retry-After.
+  answered 429 with Retry-After. --state-cache-mb (default 64) bounds the pruner states kept
+  for the sessions' next turns (state-cache.ts).
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
@@ -45,6 +47,7 @@ const { values: v } = parseArgs({
     host: { type: "string" },
     name: { type: "string" },
     "kv-budget-mb": { type: "string" },
+    "state-cache-mb": { type: "string" },
     "token-delay-ms": { type: "string" },
     weights: { type: "string" },
     "weights-budget-mb": { type: "string" },
@@ -80,6 +83,8 @@ const recent: (TurnRecord & { at: number })[] = [];
 let cacheStats = { entries: 0, bytes: 0 };
 let weightCounters: WeightCounters = { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 };
 const metrics = new NodeMetrics(threadOptions.name);
+/** The state each session's last turn here produced, so the Session object need not resend it (state-cache.ts). */
+const states = new PrunerStateCache(Number(v["state-cache-mb"] ?? 64) * 1024 * 1024);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
 let nextId = 1;
@@ -164,6 +169,9 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   if (!(await sessionKeyValid(turn.sessionKey, token))) {
     return json(res, 403, errorBody("sessionKey is not signed with the node token", "invalid_request_error", "sessionKey", "invalid_session_key"));
   }
+  if (!states.resolve(turn)) {
+    return json(res, 409, errorBody("this node does not hold that pruner state version; send the state", "invalid_request_error", "prunerStateVersion", "state_not_cached"));
+  }
   // Admission: fair across tenants and bounded; a full or slow queue answers 429 (turn-queue.ts).
   const slot = turnQueue.enter(turn.tenant ?? "");
   if (!slot) return busy(res);
@@ -200,6 +208,7 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
           res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
           res.flushHeaders();
         }
+        if (e.type === "done") states.remember(turn.sessionKey, e.pruner.state);
         res.write(ndjsonLine(e));
       } else if (m.kind === "end" || m.kind === "crash") {
         jobs.delete(id);
@@ -234,7 +243,7 @@ const server = createServer(async (req, res) => {
       return json(res, 401, errorBody(`GET ${url.pathname} needs Authorization: Bearer <metrics token>`, "invalid_request_error", null, "invalid_metrics_token"));
     }
     if (req.method === "GET" && url.pathname === "/stats") {
-      return json(res, 200, { node: threadOptions.name, turns: recent, queue: turnQueue.stats(), cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, weights: weightsInfo });
+      return json(res, 200, { node: threadOptions.name, turns: recent, queue: turnQueue.stats(), cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, states: states.stats(), weights: weightsInfo });
     }
     if (req.method === "GET" && url.pathname === "/metrics") {
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
@@ -254,6 +263,7 @@ const server = createServer(async (req, res) => {
         return json(res, 403, errorBody("the session key is not signed with the node token", "invalid_request_error", null, "invalid_session_key"));
       }
       engine.postMessage({ kind: "drop", sessionKey } satisfies ToEngine);
+      states.drop(sessionKey);
       return json(res, 200, { dropped: true });
     }
     json(res, 404, errorBody(`no route ${req.method} ${url.pathname}`, "invalid_request_error", null, "not_found"));

@@ -8,7 +8,8 @@ export interface Problem {
 }
 
 const isIds = (a: unknown, vocabSize: number): a is number[] => Array.isArray(a) && a.every((x) => Number.isInteger(x) && x >= 0 && x < vocabSize);
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** Whole quads of the base64 alphabet, at most two "=" at the end. Linear: a repeated group (one per quad) overflows V8's regex stack on a multi-MB pruner state. */
+const isBase64 = (s: string) => s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s);
 
 /** `vocabSize` bounds the token ids of `context` (an id past the embedding table would crash the engine). */
 export function validateTurnRequest(b: unknown, vocabSize = Infinity): Problem | null {
@@ -26,7 +27,10 @@ export function validateTurnRequest(b: unknown, vocabSize = Infinity): Problem |
   if (typeof o.temperature !== "number" || !(o.temperature >= 0 && o.temperature <= 2)) return { message: "temperature must be in [0, 2]", param: "temperature" };
   if (typeof o.topP !== "number" || !(o.topP > 0 && o.topP <= 1)) return { message: "topP must be in (0, 1]", param: "topP" };
   if (!Number.isInteger(o.seed)) return { message: "seed must be an integer", param: "seed" };
-  if (typeof o.prunerState !== "string" || !BASE64.test(o.prunerState)) return { message: "prunerState must be a base64 string", param: "prunerState" };
+  if (typeof o.prunerState !== "string" || !isBase64(o.prunerState)) return { message: "prunerState must be a base64 string", param: "prunerState" };
+  if (o.prunerStateVersion !== undefined && !(typeof o.prunerStateVersion === "string" && /^[0-9a-f]{32}$/.test(o.prunerStateVersion))) {
+    return { message: "prunerStateVersion must be 32 hex digits", param: "prunerStateVersion" };
+  }
   if (typeof o.dart !== "object" || o.dart === null || Array.isArray(o.dart)) return { message: "dart must be an object of DART settings", param: "dart" };
   if (o.sampling !== undefined) {
     const problem = samplingProblem(o.sampling);

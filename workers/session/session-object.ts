@@ -7,19 +7,29 @@ import { sameSettings } from "../../shared/dart/settings.ts";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { parseChatTemplate, renderSegments } from "../../shared/serving/chat-template.ts";
 import { ChatTemplateError } from "../../shared/serving/jinja-template.ts";
-import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
+import { fromBase64 } from "../../shared/serving/base64.ts";
 import { NdjsonReader, ndjsonLine } from "../../shared/serving/ndjson.ts";
 import { signSessionKey } from "../../shared/serving/session-key.ts";
+import { stateVersion } from "../../shared/serving/state-version.ts";
 import type { NewSegment, NodeEvent, NodeTurnRequest, SessionEvent, SessionTurnRequest, TurnStart } from "../../shared/serving/protocol.ts";
 import type { Env } from "../env.ts";
 import { DEFAULT_NODE_TIMEOUT_MS, forgetSession, openTurn, parseNodeList, probeNodes } from "./node-client.ts";
-import { nextNodeEvent, nodeErrorResponse } from "./node-events.ts";
-import { stateVersion } from "./state-blob.ts";
+import { nextNodeEvent, nodeErrorResponse, nodeFault } from "./node-events.ts";
 import { checkMessageFits, maxStateBytes, stateTooLarge } from "./storage-limits.ts";
+import { openWithState, type TurnTransfer } from "./state-transfer.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
 import { sessionView } from "./view.ts";
 import { continuesHistory, indexHistory, unindexSession, withInstructions } from "./history-index.ts";
 
+
+/** The node's pruner state; what is not base64 is a node fault, never stored. */
+function decodeState(base64: string): Uint8Array {
+  try {
+    return fromBase64(base64);
+  } catch {
+    throw nodeFault(502, "the inference node sent a pruner state that is not base64", "bad_node_response");
+  }
+}
 
 interface Pending {
   role: string;
@@ -48,7 +58,7 @@ export class SessionObject extends DurableObject<Env> {
       if (request.method === "GET" && url.pathname === "/ready") return Response.json(await probeNodes(parseNodeList(this.env.NODES), this.env.NODE_TOKEN));
       const meta = this.store.meta();
       if (!meta || meta.owner !== owner) throw new ApiError(404, "no such session", { param: "session_id", code: "session_not_found" });
-      if (request.method === "GET") return Response.json(sessionView(meta, this.store.messages(), this.store.events()));
+      if (request.method === "GET") return Response.json(sessionView(meta, this.store.messages(), this.store.events(), this.store.transfer()));
       if (request.method === "DELETE") {
         if (this.busy) throw new ApiError(409, "this session is generating; retry the delete when the turn ends", { code: "session_busy" });
         await this.store.deleteAll();
@@ -92,7 +102,6 @@ export class SessionObject extends DurableObject<Env> {
       const history = this.store.messages().filter((m) => m.inContext);
       const pending = this.newMessages(req, meta !== null, history);
       for (const p of pending) checkMessageFits(p.role, p.content);
-      const saved = meta ? this.store.prunerState() : null;
       const nodeReq: NodeTurnRequest = {
         sessionKey: await this.nodeSessionKey(),
         tenant: req.owner,
@@ -103,11 +112,17 @@ export class SessionObject extends DurableObject<Env> {
         topP: req.topP,
         seed: req.seed ?? Math.floor(Math.random() * 0x7fffffff),
         dart,
-        prunerState: saved ? toBase64(saved) : "",
+        prunerState: "", // filled by openWithState: the state's version, or the state itself
         sampling: req.sampling,
       };
       const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
-      const opened = await openTurn(parseNodeList(this.env.NODES), nodeReq, this.env.NODE_TOKEN, timeoutMs);
+      const nodes = parseNodeList(this.env.NODES);
+      const { opened, transfer } = await openWithState(
+        (r) => openTurn(nodes, r, this.env.NODE_TOKEN, timeoutMs),
+        nodeReq,
+        meta?.state?.version ?? null,
+        () => (meta ? this.store.prunerState() : null),
+      );
       if (!opened.response.ok) return await nodeErrorResponse(opened.response);
       const reader = new NdjsonReader<NodeEvent>(opened.response.body!);
       const first = await nextNodeEvent(reader, timeoutMs, "bad_node_response").catch(async (e: unknown) => {
@@ -123,7 +138,7 @@ export class SessionObject extends DurableObject<Env> {
         meta = this.store.meta()!;
       }
       handedOver = true;
-      return this.streamTurn(meta, pending, first, reader, timeoutMs);
+      return this.streamTurn(meta, pending, first, reader, timeoutMs, transfer);
     } finally {
       if (!handedOver) this.busy = false;
     }
@@ -157,7 +172,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Relays the node's tokens; persists the turn when the node reports it done. */
-  private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>, timeoutMs: number): Response {
+  private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>, timeoutMs: number, transfer: TurnTransfer): Response {
     let released = false;
     const release = () => {
       if (released) return;
@@ -173,7 +188,7 @@ export class SessionObject extends DurableObject<Env> {
           if (e?.type === "text" || e?.type === "dart") return controller.enqueue(ndjsonLine(e));
           if (e?.type === "done") {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
-            const state = fromBase64(e.pruner.state);
+            const state = decodeState(e.pruner.state);
             if (state.byteLength > this.limits.maxStateBytes) throw stateTooLarge(state.byteLength, this.limits.maxStateBytes);
             this.store.recordTurn({
               droppedMessages: start.droppedEntries,
@@ -182,6 +197,7 @@ export class SessionObject extends DurableObject<Env> {
                 { role: "assistant", content: e.completion, ids: e.completionIds },
               ],
               prunerState: { bytes: state, version: await stateVersion(state) },
+              transfer,
               events: e.pruner.events,
               masks: e.pruner.masks,
               stats: e.pruner.stats,

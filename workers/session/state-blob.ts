@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS pruner_state (
 CREATE TABLE IF NOT EXISTS pruner_state_chunks (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);`;
 
 export interface StateInfo {
-  /** Hex SHA-256 prefix of the state's bytes (stateVersion); nodes cache states under it. */
+  /** Hex SHA-256 prefix of the state's bytes (shared/serving/state-version.ts); nodes cache states under it. */
   version: string;
   bytes: number;
 }
@@ -24,12 +24,6 @@ export class StateIntegrityError extends Error {
     super(message);
     this.name = "StateIntegrityError";
   }
-}
-
-/** The version of a state: the first 128 bits of its SHA-256, hex (Session object and node agree on it). */
-export async function stateVersion(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest.subarray(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export function stateInfo(sql: SqlStorage): StateInfo | null {

@@ -6,6 +6,8 @@ import type { DartSettings } from "../../shared/dart/settings.ts";
 import { fromBase64 } from "../../shared/serving/base64.ts";
 import { readState, STATE_SCHEMA, stateInfo, writeState, type StateInfo } from "./state-blob.ts";
 import { checkMessageFits, storageLimitError } from "./storage-limits.ts";
+import type { TurnTransfer } from "./state-transfer.ts";
+import { recordTransfer, TRANSFER_SCHEMA, transferView, type TransferView } from "./transfer-log.ts";
 
 export interface SessionMeta {
   sessionId: string;
@@ -35,6 +37,8 @@ export interface TurnRecord {
   messages: { role: string; content: string; ids: number[] }[];
   /** The pruner's new state and its version (stateVersion of the bytes). */
   prunerState: { bytes: Uint8Array; version: string };
+  /** Bytes this turn moved between the Session object and its node. */
+  transfer?: TurnTransfer;
   events: DriftEvent[];
   masks: LayerMaskSummary[];
   stats: PrunerStats;
@@ -56,7 +60,8 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, turn INTEGER NOT NULL, event TEXT NOT NULL
 );
-${STATE_SCHEMA}`;
+${STATE_SCHEMA}
+${TRANSFER_SCHEMA}`;
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -127,6 +132,10 @@ export class SessionStore {
     return legacy ? fromBase64(legacy) : null;
   }
 
+  transfer(): TransferView {
+    return transferView(this.sql);
+  }
+
   events(): (DriftEvent & { turn: number })[] {
     return this.sql
       .exec<Row>("SELECT turn, event FROM events ORDER BY seq")
@@ -151,6 +160,7 @@ export class SessionStore {
   private writeTurn(t: TurnRecord): void {
     const turn = (this.meta()?.turns ?? 0) + 1;
     writeState(this.sql, t.prunerState.bytes, t.prunerState.version);
+    if (t.transfer) recordTransfer(this.sql, turn, t.transfer);
     if (t.droppedMessages > 0) {
       this.sql.exec(
         "UPDATE messages SET in_context = 0 WHERE seq IN (SELECT seq FROM messages WHERE in_context = 1 ORDER BY seq LIMIT ?)",

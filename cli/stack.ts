@@ -131,8 +131,13 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
   return { name, url: m[1]!, pid: await proc.started, proc, stop: () => proc.stop() };
 }
 
+/** A missing model file is one clear line, before anything starts. */
+export function checkModelFile(path: string): void {
+  if (!existsSync(path)) throw new Error(`no model file at ${path}: set DART_MODEL_DIR to the folder that holds it (README, "Model files")`);
+}
+
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  if (!existsSync(opts.modelPath)) throw new Error(`model file not found: ${opts.modelPath} (set DART_MODEL_DIR)`);
+  checkModelFile(opts.modelPath);
   if (opts.port) await assertPortFree(opts.port); // a one-line error before anything starts
   const lines: string[] = [];
   const onLine = (l: string) => {

@@ -41,4 +41,6 @@ export interface Env {
   CHAT_TEMPLATE?: string;
   /** Default DART settings: an object (wrangler.toml) or its JSON (--var). */
   DART_DEFAULTS?: string | Record<string, unknown>;
+  /** Sampling for requests that omit it: `{temperature, top_p}` (wrangler.toml) or its JSON (--var). */
+  SAMPLING_DEFAULTS?: string | Record<string, unknown>;
 }

@@ -8,6 +8,7 @@ import { dartFlagOptions, dartFlagUsage, dartSettingsFromFlags } from "../dart-f
 import { buildSet, fileDocuments, SETS } from "../eval-sets.ts";
 import { preparePriors, priorNeeds } from "../priors-cache.ts";
 import { progress } from "../progress.ts";
+import { modelDir } from "../model-dir.ts";
 
 export const usage = `dart eval --model <file> [--tokenizer <file>] (--text <file> | --set ${SETS.join("|")}) [--max-tokens N] [--json]
               [--docs N] [--prompt-tokens N] [--part-tokens N] [--generate N] [--events] [--data-dir <dir>]
@@ -66,7 +67,7 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
 
-  const dataDir = v["data-dir"] ?? process.env.DART_MODEL_DIR ?? "../shared/data";
+  const dataDir = v["data-dir"] ?? modelDir();
   const docs = v.set ? buildSet(v.set, tokenizer, dataDir, docOpts) : fileDocuments(tokenizer, v.text!, docOpts, transformer.config.seqLen);
   if (docs.length === 0) throw new UsageError(`no document longer than the prompt (${docOpts.promptLen} tokens) in the text`);
   preparePriors(transformer, tokenizer, bytes, priorNeeds(settings.method, settings.ranking, settings.prior));

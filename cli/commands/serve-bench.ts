@@ -9,6 +9,7 @@ import { progress } from "../progress.ts";
 import { startStack } from "../stack.ts";
 import { numberFlag, parseFlags, UsageError } from "../usage.ts";
 import type { TurnWeightStats } from "../../workers/node/node-weights.ts";
+import { modelDir } from "../model-dir.ts";
 
 export const usage = `dart serve-bench [--model <file>] [--turns <n>] [--max-tokens <n>] [--methods dense,dart] [--json]
                  [--node-weights store|file] [--weights-budget-mb <n>]
@@ -27,7 +28,7 @@ export async function run(argv: string[]): Promise<void> {
   const nodeWeights = v["node-weights"] ?? "store";
   if (nodeWeights !== "store" && nodeWeights !== "file") throw new UsageError(`--node-weights must be store or file, got ${nodeWeights}`);
   const weightsBudgetMb = v["weights-budget-mb"] !== undefined ? numberFlag(v, "weights-budget-mb", 0, { min: 0 }) : undefined;
-  const modelPath = v.model ?? join(resolve(process.env.DART_MODEL_DIR ?? "../shared/data"), "stories260K.bin");
+  const modelPath = v.model ?? join(modelDir(), "stories260K.bin");
   const turns = numberFlag(v, "turns", 8, { integer: true, min: 1, max: TURNS.length });
   const maxTokens = numberFlag(v, "max-tokens", 32, { integer: true, min: 1 });
   const methods = (v.methods ?? "dense,dart").split(",");

@@ -4,9 +4,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { assertPortFree } from "../ports.ts";
-import { StackStartError, startStack } from "../stack.ts";
+import { checkModelFile, StackStartError, startStack } from "../stack.ts";
 import { stopAllChildren } from "../supervise.ts";
 import { numberFlag, parseFlags, UsageError } from "../usage.ts";
+import { modelDir } from "../model-dir.ts";
 
 export const usage = `dart serve [--port <n>] [--nodes <n>] [--model <file>] [--persist-to <dir>]
            [--node-weights store|file] [--weights-budget-mb <n>]
@@ -43,12 +44,12 @@ export async function run(argv: string[]): Promise<void> {
   const weightsBudgetMb = v["weights-budget-mb"] !== undefined ? numberFlag(v, "weights-budget-mb", 0, { min: 0 }) : undefined;
   const port = numberFlag(v, "port", Number(process.env.PORT ?? 8787), { integer: true, min: 1, max: 65535 });
   const nodes = numberFlag(v, "nodes", 1, { integer: true, min: 1, max: 16 });
-  const modelDir = resolve(process.env.DART_MODEL_DIR ?? "../shared/data");
-  const modelPath = v.model ?? join(modelDir, "stories260K.bin");
+  const modelPath = v.model ?? join(modelDir(), "stories260K.bin");
   const persistDir = resolve(v["persist-to"] ?? ".wrangler/state");
   const apiKey = process.env.DART_API_KEY || devKey(persistDir);
 
   try {
+    checkModelFile(modelPath);
     await assertPortFree(port);
   } catch (e) {
     return fail(e as Error);

@@ -13,6 +13,7 @@ import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 import { buildSet, SETS } from "../eval-sets.ts";
 import { preparePriors } from "../priors-cache.ts";
 import { progress } from "../progress.ts";
+import { modelDir } from "../model-dir.ts";
 
 export const usage = `dart sweep --model <file> --out <dir> [--sets ${SETS.join(",")}] [--methods m1,m2,...]
               [--sparsities 0.05,0.1,...] [--docs N] [--generate N] [--ablations] [--presets] [--data-dir <dir>] [--json]
@@ -76,7 +77,7 @@ export async function run(argv: string[]): Promise<void> {
   if (sparsities.some((s) => !(s >= 0 && s <= 0.9))) throw new UsageError("--sparsities must be numbers in [0, 0.9]");
   const docOpts: DocumentOptions = { ...DEFAULT_DOCUMENTS, docs: numberFlag(v, "docs", DEFAULT_DOCUMENTS.docs, { integer: true, min: 1 }) };
   const generateTokens = numberFlag(v, "generate", 0, { integer: true, min: 0 });
-  const dataDir = v["data-dir"] ?? process.env.DART_MODEL_DIR ?? "../shared/data";
+  const dataDir = v["data-dir"] ?? modelDir();
   const { transformer: tf, tokenizer: tok, bytes } = loadBundle(required(v, "model"), v.tokenizer);
   preparePriors(tf, tok, bytes, { proxy: true, generic: ["self", "text"] });
 

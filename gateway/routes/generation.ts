@@ -5,6 +5,7 @@ import { ApiError } from "../../shared/serving/api-error.ts";
 import { NdjsonReader } from "../../shared/serving/ndjson.ts";
 import type { ReportedLogprob, SessionDone, SessionEvent } from "../../shared/serving/protocol.ts";
 import { chunkObject, completeObject, dartEventChunk, usageChunk, type ResponseMeta } from "../openai/format.ts";
+import { samplingDefaults } from "../sampling-defaults.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
 import { assertServedModel, dartDefaults } from "../session-stub.ts";
 import { openSessionTurn, type TurnBase } from "../session-turn.ts";
@@ -22,7 +23,7 @@ export const midTurnError = (e: Extract<SessionEvent, { type: "error" }>) => new
 
 export function generationRoute(kind: GenerationRequest["kind"]) {
   return async (c: Context<GatewayEnv>) => {
-    const req = parseGenerationRequest(kind, await readJson(c), dartDefaults(c.env), c.req.header("x-session-id") ?? null);
+    const req = parseGenerationRequest(kind, await readJson(c), dartDefaults(c.env), c.req.header("x-session-id") ?? null, samplingDefaults(c.env));
     assertServedModel(c.env, req.model);
     const owner = c.get("owner");
     const turn: TurnBase = {

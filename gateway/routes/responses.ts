@@ -9,6 +9,7 @@ import type { SessionEvent } from "../../shared/serving/protocol.ts";
 import { ResponseEvents, responseObject, type ResponseState } from "../openai/responses-format.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
 import { readJson } from "../read-json.ts";
+import { samplingDefaults } from "../sampling-defaults.ts";
 import { assertServedModel, dartDefaults } from "../session-stub.ts";
 import { openSessionTurn, type TurnBase } from "../session-turn.ts";
 import type { GatewayEnv } from "../types.ts";
@@ -18,7 +19,7 @@ import { midTurnError, passErrorHeaders } from "./generation.ts";
 const streamEnded = () => new ApiError(502, "the session stream ended early", { code: "stream_ended" });
 
 export async function responsesRoute(c: Context<GatewayEnv>) {
-  const req = parseResponsesRequest(await readJson(c), dartDefaults(c.env));
+  const req = parseResponsesRequest(await readJson(c), dartDefaults(c.env), samplingDefaults(c.env));
   assertServedModel(c.env, req.model);
   const owner = c.get("owner");
   const base: TurnBase = {

@@ -5,6 +5,7 @@ import { CHAT_ROLES } from "../../shared/serving/chat-template.ts";
 import type { SamplingControls } from "../../shared/serving/protocol.ts";
 import { asObject, onlyKnown, optBoolean, optNumber, requiredString, SESSION_ID, type Body } from "./fields.ts";
 import { checkNoOpFields, NO_OP_FIELDS } from "./no-op-fields.ts";
+import { OPENAI_SAMPLING, type SamplingDefaults } from "../sampling-defaults.ts";
 import { parseSampling, SAMPLING_FIELDS } from "./sampling.ts";
 
 export interface GenerationRequest {
@@ -66,6 +67,7 @@ function parsePrompt(v: unknown): string {
   throw badRequest("prompt must be a string (or an array of exactly one string)", "prompt", v === undefined ? "missing_required_parameter" : "invalid_type");
 }
 
+<<<<<<< HEAD
 /** The `dart` extension: settings merged over the defaults, or null when the request gave none. */
 export function parseDartField(o: Body, dartDefaults: DartSettings): DartSettings | null {
   if (o.dart === undefined || o.dart === null) return null;
@@ -78,14 +80,17 @@ export function parseDartField(o: Body, dartDefaults: DartSettings): DartSetting
 }
 
 export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unknown, dartDefaults: DartSettings, headerSessionId: string | null): GenerationRequest {
+=======
+export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unknown, dartDefaults: DartSettings, headerSessionId: string | null, defaults: SamplingDefaults = OPENAI_SAMPLING): GenerationRequest {
+>>>>>>> main
   const o: Body = asObject(raw, null);
   onlyKnown(o, kind === "chat" ? CHAT_FIELDS : COMPLETION_FIELDS);
   const model = requiredString(o, "model");
   // Both are checked even when both are given: an invalid one must not pass behind the other.
   const maxCompletionTokens = kind === "chat" ? optNumber(o, "max_completion_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }) : null;
   const maxTokens = optNumber(o, "max_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }) ?? maxCompletionTokens;
-  const temperature = optNumber(o, "temperature", 0, 2) ?? 1;
-  const topP = optNumber(o, "top_p", 0, 1, { minExclusive: true }) ?? 1;
+  const temperature = optNumber(o, "temperature", 0, 2) ?? defaults.temperature;
+  const topP = optNumber(o, "top_p", 0, 1, { minExclusive: true }) ?? defaults.topP;
   const seed = optNumber(o, "seed", -(2 ** 31), 2 ** 31 - 1, { integer: true });
   if (o.n !== undefined && o.n !== null && o.n !== 1) {
     throw badRequest(`n must be 1; got ${JSON.stringify(o.n)}: one choice per request is served (a session continues one conversation)`, "n", "unsupported_parameter");

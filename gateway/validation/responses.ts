@@ -2,6 +2,7 @@
 // string or message items, instructions, previous_response_id, store, stream,
 // max_output_tokens, temperature, top_p, and the harmless fields its clients send.
 import type { DartSettings } from "../../shared/dart/settings.ts";
+import { OPENAI_SAMPLING, type SamplingDefaults } from "../sampling-defaults.ts";
 import { badRequest } from "../../shared/serving/api-error.ts";
 import { CHAT_ROLES } from "../../shared/serving/chat-template.ts";
 import { asObject, onlyKnown, optBoolean, optNumber, requiredString, type Body } from "./fields.ts";
@@ -64,7 +65,7 @@ function parseInput(v: unknown): { role: string; content: string }[] {
   });
 }
 
-export function parseResponsesRequest(raw: unknown, dartDefaults: DartSettings): ResponsesRequest {
+export function parseResponsesRequest(raw: unknown, dartDefaults: DartSettings, defaults: SamplingDefaults = OPENAI_SAMPLING): ResponsesRequest {
   const o: Body = asObject(raw, null);
   onlyKnown(o, FIELDS);
   const model = requiredString(o, "model");
@@ -98,8 +99,8 @@ export function parseResponsesRequest(raw: unknown, dartDefaults: DartSettings):
     store: optBoolean(o, "store") ?? true,
     stream,
     maxOutputTokens: optNumber(o, "max_output_tokens", 1, MAX_TOKENS_LIMIT, { integer: true }),
-    temperature: optNumber(o, "temperature", 0, 2) ?? 1,
-    topP: optNumber(o, "top_p", 0, 1, { minExclusive: true }) ?? 1,
+    temperature: optNumber(o, "temperature", 0, 2) ?? defaults.temperature,
+    topP: optNumber(o, "top_p", 0, 1, { minExclusive: true }) ?? defaults.topP,
     metadata: (o.metadata as Record<string, string> | null | undefined) ?? {},
     dart: parseDartField(o, dartDefaults),
   };

@@ -94,7 +94,7 @@ export function dequantize(bytes: Uint8Array, offset: number, type: number, n: n
   return out;
 }
 
-/** Encodes fp32 values as `type` (F32, F16 or Q8_0 with ggml's reference quantizer). */
+/** Encodes fp32 values as `type` (F32, F16, BF16 or Q8_0 with ggml's reference quantizer). */
 export function quantize(values: Float32Array, type: number): Uint8Array {
   const n = values.length;
   switch (type) {
@@ -104,6 +104,18 @@ export function quantize(values: Float32Array, type: number): Uint8Array {
       const out = new Uint8Array(n * 2);
       const dv = new DataView(out.buffer);
       for (let i = 0; i < n; i++) dv.setUint16(i * 2, f32ToF16(values[i]!), true);
+      return out;
+    }
+    case GGML_TYPE.BF16: {
+      // The top half of the f32 bits, rounded to nearest even (ggml_compute_fp32_to_bf16; NaN stays NaN).
+      const out = new Uint8Array(n * 2);
+      const dv = new DataView(out.buffer);
+      const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+      for (let i = 0; i < n; i++) {
+        const u = bits[i]!;
+        const h = (u & 0x7fffffff) > 0x7f800000 ? (u >>> 16) | 64 : (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+        dv.setUint16(i * 2, h & 0xffff, true);
+      }
       return out;
     }
     case GGML_TYPE.Q8_0: {

@@ -87,6 +87,28 @@ describe("GGUF writer and dtypes", () => {
     expect(d).toBeLessThan(0.05);
   });
 
+  it("BF16 tensors load as the f32 values rounded to bfloat16 (top 16 bits, nearest even) and stay close in logits", () => {
+    const bytes = writeLlamaGguf(bin(), { dtype: GGML_TYPE.BF16 });
+    const m = loadModel(bytes);
+    expect(m.source.dtypes).toEqual(expect.arrayContaining(["BF16", "F32"]));
+    // Rounded here from the bit pattern, independently of the writer and the loader.
+    const bf16 = (x: number) => {
+      const u = new Uint32Array(Float32Array.of(x).buffer)[0]!;
+      const r = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
+      return new Float32Array(Uint32Array.of(r >>> 0).buffer)[0]!;
+    };
+    expect(bf16(1)).toBe(1);
+    expect(bf16(1 / 3)).toBe(0.333984375); // 0x3eab
+    for (const [name, pick] of [["wq", (l: typeof m.weights.layers[0]) => l.wq], ["w2", (l: typeof m.weights.layers[0]) => l.wDown]] as const) {
+      const want = pick(bin().weights.layers[3]!);
+      const got = pick(m.weights.layers[3]!);
+      for (let i = 0; i < want.length; i++) expect(got[i], `${name}[${i}]`).toBe(bf16(want[i]!));
+    }
+    const d = maxAbsDiff(logitsFor(m), logitsFor(bin()));
+    expect(d).toBeGreaterThan(0);
+    expect(d).toBeLessThan(0.2);
+  });
+
   it("Q8_0 tensors dequantize as scale * int8 per 32-value block and keep greedy tokens", () => {
     const m = loadModel(writeLlamaGguf(bin(), { dtype: GGML_TYPE.Q8_0 }));
     expect(m.source.dtypes).toEqual(expect.arrayContaining(["Q8_0", "F16", "F32"])); // ffn_down rows of 172 fall back to F16

@@ -155,3 +155,11 @@ it("refuses a port in use in one line, before starting anything", async () => {
     taken.close();
   }
 }, 60_000);
+
+it("says in one line that the model folder is missing, before starting anything", async () => {
+  const l = await launch([], [], { DART_MODEL_DIR: "/nonexistent/models" });
+  const { code } = await l.exited;
+  expect(code).toBe(1);
+  expect(l.err().trim()).toBe(`dart serve: no model file at /nonexistent/models/stories260K.bin: set DART_MODEL_DIR to the folder that holds it (README, "Model files")`);
+  expect(l.seen.size).toBe(0);
+}, 60_000);

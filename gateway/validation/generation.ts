@@ -67,7 +67,6 @@ function parsePrompt(v: unknown): string {
   throw badRequest("prompt must be a string (or an array of exactly one string)", "prompt", v === undefined ? "missing_required_parameter" : "invalid_type");
 }
 
-<<<<<<< HEAD
 /** The `dart` extension: settings merged over the defaults, or null when the request gave none. */
 export function parseDartField(o: Body, dartDefaults: DartSettings): DartSettings | null {
   if (o.dart === undefined || o.dart === null) return null;
@@ -79,10 +78,7 @@ export function parseDartField(o: Body, dartDefaults: DartSettings): DartSetting
   }
 }
 
-export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unknown, dartDefaults: DartSettings, headerSessionId: string | null): GenerationRequest {
-=======
 export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unknown, dartDefaults: DartSettings, headerSessionId: string | null, defaults: SamplingDefaults = OPENAI_SAMPLING): GenerationRequest {
->>>>>>> main
   const o: Body = asObject(raw, null);
   onlyKnown(o, kind === "chat" ? CHAT_FIELDS : COMPLETION_FIELDS);
   const model = requiredString(o, "model");

@@ -5,7 +5,7 @@
 import { createHash, pbkdf2Sync, randomBytes } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { AUTH_FAILURES_PER_MINUTE, KEY, LIMITED_KEY, MAX_BODY_BYTES, OTHER_KEY, RATE_LIMIT_PER_MINUTE } from "./test/workers/keys.ts";
+import { AUTH_FAILURES_PER_MINUTE, KEY, MAX_MESSAGES_PER_REQUEST, MAX_SESSION_MESSAGES, LIMITED_KEY, MAX_BODY_BYTES, OTHER_KEY, RATE_LIMIT_PER_MINUTE } from "./test/workers/keys.ts";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 /** The salted form of API_KEY_HASHES (shared/security/api-key-hash.ts), for the main test key. */
@@ -40,6 +40,8 @@ export default defineConfig({
                 RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT_PER_MINUTE),
                 MAX_BODY_BYTES: String(MAX_BODY_BYTES),
                 AUTH_FAILURES_PER_MINUTE: String(AUTH_FAILURES_PER_MINUTE),
+                MAX_MESSAGES_PER_REQUEST: String(MAX_MESSAGES_PER_REQUEST),
+                MAX_SESSION_MESSAGES: String(MAX_SESSION_MESSAGES),
               },
             },
           })),

@@ -34,9 +34,9 @@ function findTokenizer(modelPath: string, vocabSize: number): string | null {
   return null;
 }
 
-export function loadBundle(modelPath: string, tokenizerPath?: string): ModelBundle {
+export function loadBundle(modelPath: string, tokenizerPath?: string, opts: { maxContext?: number } = {}): ModelBundle {
   const bytes = readFile(modelPath, "model file");
-  const model = loadModel(bytes);
+  const model = loadModel(bytes, opts);
   let tokBytes: Uint8Array | null = null;
   if (tokenizerPath) tokBytes = readFile(tokenizerPath, "tokenizer file");
   else if (!isGguf(bytes)) {

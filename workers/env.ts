@@ -32,6 +32,11 @@ export interface Env {
   /** Accepted API keys' salted PBKDF2 entries (or bare SHA-256 hex), comma-separated (a secret). */
   API_KEY_HASHES?: string;
   RATE_LIMIT_PER_MINUTE?: string;
+  /** Session bounds (workers/session/session-limits.ts). */
+  MAX_MESSAGES_PER_REQUEST?: string;
+  MAX_SESSION_MESSAGES?: string;
+  /** Seconds a session may stay idle before an alarm deletes it (default 30 days, 0 never). */
+  SESSION_IDLE_TTL_S?: string;
   /** Concurrent turns one API key may have in flight before 429 (default 8, 0 off). */
   MAX_CONCURRENT_TURNS_PER_KEY?: string;
   /** Failed authentications allowed per client address and minute before 429 (default 60, 0 off). */

@@ -6,9 +6,10 @@ import { dartFlagOptions, dartFlagUsage, dartSettingsFromFlags } from "../dart-f
 import { preparePriors, priorNeeds } from "../priors-cache.ts";
 
 export const usage = `dart generate --model <file> [--tokenizer <file>] --prompt <text> --max-tokens <n>
-              [--temperature <t>] [--top-p <p>] [--seed <s>] [--json] [--events]
+              [--temperature <t>] [--top-p <p>] [--seed <s>] [--ctx <n>] [--json] [--events]
               ${dartFlagUsage}
-  Prints the prompt followed by its continuation (greedy when --temperature is 0, the default).`;
+  Prints the prompt followed by its continuation (greedy when --temperature is 0, the default).
+  --ctx bounds a GGUF model's context (KV cache) below its file's context_length (default 4096).`;
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
@@ -19,6 +20,7 @@ export async function run(argv: string[]): Promise<void> {
     temperature: { type: "string" },
     "top-p": { type: "string" },
     seed: { type: "string" },
+    ctx: { type: "string" },
     json: { type: "boolean" },
     events: { type: "boolean" },
     ...dartFlagOptions,
@@ -32,13 +34,15 @@ export async function run(argv: string[]): Promise<void> {
   const topP = numberFlag(v, "top-p", 1, { min: 0, max: 1 });
   const seed = numberFlag(v, "seed", Date.now() >>> 0, { integer: true, min: 0 });
   const settings = dartSettingsFromFlags(v);
-  const { transformer, tokenizer, bytes } = loadBundle(modelPath, v.tokenizer);
+  const maxContext = v.ctx === undefined ? undefined : numberFlag(v, "ctx", 0, { integer: true, min: 1 });
+  const { transformer, tokenizer, bytes } = loadBundle(modelPath, v.tokenizer, { maxContext });
   preparePriors(transformer, tokenizer, bytes, priorNeeds(settings.method, settings.ranking, settings.prior));
 
   const json = v.json === true;
   const state = transformer.newState();
   const pruner = createPruner(transformer, state, settings);
-  const promptIds = tokenizer.encode(prompt, { bos: true });
+  const promptIds = tokenizer.encode(prompt); // BOS as the file says
+  if (promptIds.length === 0) promptIds.push(tokenizer.bosId);
   pruner.beginTurn(0, promptIds.length);
   if (!json) process.stdout.write(tokenizer.decode(promptIds));
   const r = generateFromIds(transformer, tokenizer, promptIds, state, {

@@ -11,6 +11,6 @@ sessions.on(["GET", "DELETE"], "/:id", async (c) => {
   const id = c.req.param("id");
   if (!SESSION_ID.test(id)) throw badRequest("session id must be 1-128 characters of [A-Za-z0-9_-]", "session_id");
   const owner = c.get("owner");
-  const res = await sessionStub(c.env, owner, id).fetch("https://session/", { method: c.req.method, headers: { "x-owner": owner } });
+  const res = await sessionStub(c.env, owner, id).fetch(`https://session/${new URL(c.req.url).search}`, { method: c.req.method, headers: { "x-owner": owner } });
   return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
 });

@@ -129,7 +129,7 @@ export class Transformer {
     this.ropeSin = new Float32Array(c.seqLen * half);
     for (let p = 0; p < c.seqLen; p++) {
       for (let i = 0; i < half; i++) {
-        const angle = p * Math.pow(c.ropeTheta, -(2 * i) / headDim(c));
+        const angle = (p * Math.pow(c.ropeTheta, -(2 * i) / headDim(c))) / (c.ropeFreqFactors?.[i] ?? 1);
         this.ropeCos[p * half + i] = Math.cos(angle);
         this.ropeSin[p * half + i] = Math.sin(angle);
       }

@@ -12,6 +12,11 @@ export interface ModelConfig {
   seqLen: number;
   ropeTheta: number;
   normEps: number;
+  /**
+   * RoPE frequency divisors, one per rotated pair (Llama 3.1's rope_freqs, or linear
+   * scaling's factor); absent means 1 for every pair.
+   */
+  ropeFreqFactors?: number[];
 }
 
 export function headDim(c: ModelConfig): number {
@@ -24,7 +29,7 @@ export function kvDim(c: ModelConfig): number {
 
 /** Throws a ModelFormatError when the numbers cannot describe a valid model. */
 export function validateConfig(c: ModelConfig): void {
-  const ints: (keyof ModelConfig)[] = ["dim", "hiddenDim", "nLayers", "nHeads", "nKvHeads", "vocabSize", "seqLen"];
+  const ints = ["dim", "hiddenDim", "nLayers", "nHeads", "nKvHeads", "vocabSize", "seqLen"] as const;
   for (const k of ints) {
     const v = c[k];
     if (!Number.isInteger(v) || v <= 0) throw new ModelFormatError(`invalid model config: ${k} = ${v}`);

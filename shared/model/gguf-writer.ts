@@ -107,7 +107,11 @@ export function writeGguf(metadata: [string, MetaValue][], tensors: GgufTensorIn
 /** A whole Llama model (and optionally its tokenizer) as GGUF with 2-D weights in `dtype`. */
 export function writeLlamaGguf(
   model: Pick<LoadedModel, "config" | "weights">,
-  opts: { dtype?: number; tokenizer?: TokenizerData; version?: number; architecture?: string; metadata?: [string, MetaValue][] } = {},
+  opts: {
+    dtype?: number; tokenizer?: TokenizerData; version?: number; architecture?: string;
+    /** Extra keys and tensors (a chat template, RoPE scaling, rope_freqs.weight...). */
+    metadata?: [string, MetaValue][]; tensors?: GgufTensorInput[];
+  } = {},
 ): Uint8Array {
   const c: ModelConfig = model.config;
   const w = model.weights;
@@ -134,6 +138,7 @@ export function writeLlamaGguf(
   });
   vector("output_norm.weight", w.finalNorm);
   if (w.classifier !== w.tokenEmbedding) matrix("output.weight", w.classifier, c.dim, c.vocabSize);
+  if (opts.tensors) tensors.push(...opts.tensors);
 
   const meta: [string, MetaValue][] = [
     ["general.architecture", { type: "string", value: arch }],

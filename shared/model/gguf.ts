@@ -157,7 +157,41 @@ function num(meta: Map<string, GgufValue>, key: string, fallback?: number): numb
 
 const SUPPORTED_ARCHITECTURES = new Set(["llama"]);
 
-export function ggufConfig(file: GgufFile): ModelConfig {
+/**
+ * The KV cache holds this many positions unless asked for more (`--ctx`): a file's
+ * context_length (128K for Llama 3.1) would cost gigabytes per session for nothing.
+ */
+export const DEFAULT_CONTEXT = 4096;
+
+/**
+ * RoPE frequency divisors per pair, as llama.cpp applies them: Llama 3.1's rope_freqs
+ * tensor, else computed from rope.scaling.* keys ("llama3" as Meta's reference code
+ * and llama.cpp's converter do; "linear" divides every frequency by the factor).
+ */
+function ropeFreqFactors(file: GgufFile, arch: string, half: number, theta: number): number[] | undefined {
+  const t = file.tensors.get("rope_freqs.weight");
+  if (t) {
+    if (t.dims[0] !== half) throw new ModelFormatError(`tensor rope_freqs.weight has ${t.dims[0]} values, expected ${half}`);
+    return Array.from(dequantize(file.bytes, t.offset, t.type, half));
+  }
+  const m = file.metadata;
+  const type = m.get(`${arch}.rope.scaling.type`);
+  const factor = num(m, `${arch}.rope.scaling.factor`, 1);
+  if (type === "linear") return new Array(half).fill(factor);
+  if (type !== "llama3") return undefined;
+  const low = num(m, `${arch}.rope.scaling.low_freq_factor`, 1);
+  const high = num(m, `${arch}.rope.scaling.high_freq_factor`, 4);
+  const original = num(m, `${arch}.rope.scaling.original_context_length`, 8192);
+  return Array.from({ length: half }, (_, i) => {
+    const wavelen = (2 * Math.PI) / Math.pow(theta, -(2 * i) / (2 * half));
+    if (wavelen < original / high) return 1;
+    if (wavelen > original / low) return factor;
+    const smooth = (original / wavelen - low) / (high - low);
+    return 1 / ((1 - smooth) / factor + smooth);
+  });
+}
+
+export function ggufConfig(file: GgufFile, opts: { maxContext?: number } = {}): ModelConfig {
   const arch = file.metadata.get("general.architecture");
   if (typeof arch !== "string") throw new ModelFormatError("GGUF metadata general.architecture is missing");
   if (!SUPPORTED_ARCHITECTURES.has(arch)) {
@@ -173,12 +207,13 @@ export function ggufConfig(file: GgufFile): ModelConfig {
     nHeads,
     nKvHeads: num(m, `${arch}.attention.head_count_kv`, nHeads),
     vocabSize: num(m, `${arch}.vocab_size`, emb?.dims[1] ?? 0),
-    seqLen: num(m, `${arch}.context_length`),
+    seqLen: Math.min(num(m, `${arch}.context_length`), opts.maxContext ?? DEFAULT_CONTEXT),
     ropeTheta: num(m, `${arch}.rope.freq_base`, 10000),
     normEps: num(m, `${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
   };
   validateConfig(config);
-  return config;
+  const factors = ropeFreqFactors(file, arch, config.dim / config.nHeads / 2, config.ropeTheta);
+  return factors ? { ...config, ropeFreqFactors: factors } : config;
 }
 
 /** Reads a tensor as fp32 after checking its shape (ggml order: [rowLength, rows]). */
@@ -193,9 +228,9 @@ function tensor(file: GgufFile, name: string, shape: number[]): Float32Array {
   return dequantize(file.bytes, t.offset, t.type, shape.reduce((a, b) => a * b, 1));
 }
 
-export function readGguf(buffer: ArrayBuffer | Uint8Array): LoadedModel {
+export function readGguf(buffer: ArrayBuffer | Uint8Array, opts: { maxContext?: number } = {}): LoadedModel {
   const file = parseGguf(buffer);
-  const config = ggufConfig(file);
+  const config = ggufConfig(file, opts);
   const { dim, hiddenDim: hidden, vocabSize: vocab } = config;
   const kv = kvDim(config);
   const tokenEmbedding = tensor(file, "token_embd.weight", [dim, vocab]);

@@ -9,9 +9,10 @@ export function isGguf(bytes: Uint8Array): boolean {
   return bytes.byteLength >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === GGUF_MAGIC;
 }
 
-export function loadModel(buffer: ArrayBuffer | Uint8Array): LoadedModel {
+/** `maxContext` bounds a GGUF model's KV cache (default DEFAULT_CONTEXT positions). */
+export function loadModel(buffer: ArrayBuffer | Uint8Array, opts: { maxContext?: number } = {}): LoadedModel {
   const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
-  if (isGguf(bytes)) return readGguf(bytes);
+  if (isGguf(bytes)) return readGguf(bytes, opts);
   const ab = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
   return readLlama2c(ab as ArrayBuffer);
 }

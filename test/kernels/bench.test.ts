@@ -40,6 +40,22 @@ describe("dart bench", () => {
     expect(mask.denseDecodeTokens).toBe(0);
   });
 
+  it("--threads picks the one- and two-thread WASM backends and reports the fields the issue names", () => {
+    const r = dart(["bench", "--model", dataPath("stories260K.bin"), "--method", "dart", "--sparsity", "0.5",
+      "--tokens", "6", "--prompt-tokens", "4", "--repeats", "1", "--threads", "1,2", "--weights", "f32", "--json"]);
+    expect(r.stderr).toBe("");
+    const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(rows.map((x) => [x.backend, x.threads, x.weights])).toEqual([["wasm", 1, "f32"], ["wasm-mt", 2, "f32"]]);
+    for (const x of rows) {
+      for (const k of ["tokensPerSecond", "forwardTokensPerSecond", "prefillTokensPerSecond", "weightBytesPerToken"]) expect(x[k], k).toBeGreaterThan(0);
+      expect(x.maskSeconds).toBeGreaterThanOrEqual(0);
+      expect(Number.isInteger(x.remasks)).toBe(true);
+      expect(x.tokensPerSecond).toBeLessThanOrEqual(x.forwardTokensPerSecond); // re-masks are counted in tokensPerSecond
+    }
+    expect(dart(["bench", "--model", dataPath("stories260K.bin"), "--threads", "3"]).code).toBe(2);
+    expect(dart(["bench", "--model", dataPath("stories260K.bin"), "--weights", "q4"]).code).toBe(2);
+  });
+
   it("rejects a sparsity out of range", () => {
     const r = dart(["bench", "--model", dataPath("stories260K.bin"), "--method", "mask", "--sparsity", "0.95"]);
     expect(r.code).toBe(2);

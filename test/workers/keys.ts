@@ -7,3 +7,6 @@ export const RATE_LIMIT_PER_MINUTE = 40;
 export const MAX_BODY_BYTES = 4096;
 /** Failed authentications per client address and minute (test/workers/auth.test.ts). */
 export const AUTH_FAILURES_PER_MINUTE = 20;
+/** Session bounds (test/workers/session-limits.test.ts). */
+export const MAX_MESSAGES_PER_REQUEST = 32;
+export const MAX_SESSION_MESSAGES = 12;

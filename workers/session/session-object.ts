@@ -18,6 +18,7 @@ import { nextNodeEvent, nodeErrorResponse, nodeFault } from "./node-events.ts";
 import { checkMessageFits, maxStateBytes, stateTooLarge } from "./storage-limits.ts";
 import { openWithState, type TurnTransfer } from "./state-transfer.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
+import { checkMessageCounts, pageOf, sessionLimits } from "./session-limits.ts";
 import { sessionView } from "./view.ts";
 import { continuesHistory, indexHistory, unindexSession, withInstructions } from "./history-index.ts";
 
@@ -58,7 +59,7 @@ export class SessionObject extends DurableObject<Env> {
       if (request.method === "GET" && url.pathname === "/ready") return Response.json(await probeNodes(parseNodeList(this.env.NODES), this.env.NODE_TOKEN));
       const meta = this.store.meta();
       if (!meta || meta.owner !== owner) throw new ApiError(404, "no such session", { param: "session_id", code: "session_not_found" });
-      if (request.method === "GET") return Response.json(sessionView(meta, this.store.messages(), this.store.events(), this.store.transfer()));
+      if (request.method === "GET") return Response.json(sessionView(meta, this.store.messages(), this.store.events(), this.store.transfer(), pageOf(url)));
       if (request.method === "DELETE") {
         if (this.busy) throw new ApiError(409, "this session is generating; retry the delete when the turn ends", { code: "session_busy" });
         await this.store.deleteAll();
@@ -144,6 +145,14 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 
+  /** Fires SESSION_IDLE_TTL_S after the last turn (each turn moves it): the session was idle that long. */
+  override async alarm(): Promise<void> {
+    if (this.busy) return void (await this.ctx.storage.setAlarm(Date.now() + 60_000));
+    if (!this.store.meta()) return;
+    await this.store.deleteAll();
+    await forgetSession(parseNodeList(this.env.NODES), await this.nodeSessionKey(), this.env.NODE_TOKEN);
+  }
+
   /** This session's KV-cache key on the nodes, signed so no one else can name it (shared/serving/session-key.ts). */
   private nodeSessionKey(): Promise<string> {
     return signSessionKey(this.ctx.id.toString(), this.env.NODE_TOKEN);
@@ -151,13 +160,19 @@ export class SessionObject extends DurableObject<Env> {
 
   /** Messages of this request the session has not seen, rendered by the chat template. */
   private newMessages(req: SessionTurnRequest, resumed: boolean, history: { role: string; content: string }[]): Pending[] {
-    if (req.prompt !== undefined) return [{ role: "user", content: req.prompt, segment: { text: req.prompt } }];
+    const stored = this.store.messages().length;
+    if (req.prompt !== undefined) {
+      checkMessageCounts(sessionLimits(this.env), 1, stored, 2);
+      return [{ role: "user", content: req.prompt, segment: { text: req.prompt } }];
+    }
     const msgs = req.messages ?? [];
     // A resumed session already holds everything up to the last assistant reply; clients
     // may resend the whole conversation or only the new message.
     let from = req.continueAfter ?? 0;
     if (resumed && req.continueAfter === undefined && req.previousTurn === undefined) for (let i = 0; i < msgs.length; i++) if (msgs[i]!.role === "assistant") from = i + 1;
-    const fresh = withInstructions(msgs.slice(from), req.instructions, this.store.messages());
+    // Empty messages carry nothing for the model: they are neither sent nor stored.
+    const fresh = withInstructions(msgs.slice(from), req.instructions, this.store.messages()).filter((m) => m.content !== "");
+    checkMessageCounts(sessionLimits(this.env), msgs.length, stored, fresh.length + 1);
     if (fresh.length === 0) throw badRequest("no new message after the last assistant message", "messages", "no_new_message");
     const template = parseChatTemplate(this.env.CHAT_TEMPLATE);
     let texts: string[];
@@ -205,6 +220,8 @@ export class SessionObject extends DurableObject<Env> {
             });
             // Before the answer ends: the client's next request may resend this history at once.
             await indexHistory(this.env, meta.owner, meta.sessionId, this.store.messages()).catch(() => {});
+            const ttl = sessionLimits(this.env).idleTtlMs;
+            if (ttl > 0) this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + ttl));
             const s = e.pruner.stats;
             const done: SessionEvent = {
               type: "done",

@@ -225,6 +225,18 @@ describe("sessions", () => {
     expect((await chat("The end", { session, maxTokens: 4 })).usage!.completion_tokens).toBeGreaterThan(0);
   });
 
+  it("accepts a prompt plus max_tokens of exactly the context length, and refuses one more", async () => {
+    const prompt = "Once upon a time";
+    const promptTokens = tok.encode(prompt, { bos: true }).length;
+    const fits = await f.client().completions.create(dense({ model: MODEL, prompt, max_tokens: 512 - promptTokens, temperature: 0 }));
+    expect(fits.usage!.prompt_tokens).toBe(promptTokens);
+    expect(fits.usage!.prompt_tokens + fits.usage!.completion_tokens).toBeLessThanOrEqual(512);
+    const over = await f.api(`/v1/completions`, { method: "POST", body: JSON.stringify({ model: MODEL, prompt, max_tokens: 513 - promptTokens, dart: { method: "dense" } }) });
+    expect(over.status).toBe(400);
+    const body = (await over.json()) as { error: { message: string; param: string | null } };
+    expect(body.error.message).toMatch(/512/);
+  });
+
   it("isolates sessions by API key: another key gets 404 and never the data", async () => {
     const r = await chat("Once upon a time", { maxTokens: 4 });
     const session = extra(r).session_id;

@@ -23,7 +23,9 @@ export const requestMetrics = createMiddleware<GatewayEnv>(async (c, next) => {
   c.set("metrics", m);
   await next();
   const matched = routePath(c, -1);
-  const route = matched.includes("*") ? "unmatched" : matched;
+  // Only this catch-all middleware matched: no route (a 404). A wildcard route such as the
+  // weight store's /weights/* keeps its own label.
+  const route = matched === "*" || matched === "/*" ? "unmatched" : matched;
   const status = c.res.status;
   const record = m.finished.then(() =>
     recordSample(c.env, { method: c.req.method, route, status, tokensIn: m.tokensIn, tokensOut: m.tokensOut, ttftSeconds: m.ttftSeconds }),

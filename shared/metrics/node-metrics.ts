@@ -51,6 +51,8 @@ export class NodeMetrics {
   }
 
   record(t: TurnMetrics): void {
+    // A request refused before any work (context too long, bad settings) is the client's error, not a turn.
+    if (t.stopReason === "rejected") return this.add("dart_node_rejected_requests_total", {}, 1);
     this.add("dart_node_turns_total", { method: t.method, stop_reason: t.stopReason }, 1);
     this.add("dart_node_prompt_tokens_total", {}, t.promptTokens);
     this.add("dart_node_generated_tokens_total", {}, t.completionTokens);
@@ -75,6 +77,7 @@ export class NodeMetrics {
     const families: Family[] = [
       { name: "dart_node_info", help: "Constant 1, labelled with the node's name and where its weights come from.", type: "gauge", samples: [[series("dart_node_info", { node, weight_source: extra.weights.source }), 1]] },
       { name: "dart_node_turns_total", help: "Turns run, by DART method and stop reason (eos, length, abort, error).", type: "counter", samples: this.get("dart_node_turns_total") },
+      { name: "dart_node_rejected_requests_total", help: "Turn requests refused with a client error (4xx) before any work; not counted in dart_node_turns_total.", type: "counter", samples: zeroIfNone("dart_node_rejected_requests_total", [{}]) },
       { name: "dart_node_prompt_tokens_total", help: "Prompt tokens of turns (cached and computed).", type: "counter", samples: zeroIfNone("dart_node_prompt_tokens_total", [{}]) },
       { name: "dart_node_generated_tokens_total", help: "Tokens generated.", type: "counter", samples: zeroIfNone("dart_node_generated_tokens_total", [{}]) },
       { name: "dart_node_prefill_seconds_total", help: "Seconds spent on prompt prefill.", type: "counter", samples: zeroIfNone("dart_node_prefill_seconds_total", [{}]) },

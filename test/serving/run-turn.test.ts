@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
 import type { NodeEvent, NodeTurnRequest, TurnDone, TurnStart } from "../../shared/serving/protocol.ts";
+import { NodeMetrics } from "../../shared/metrics/node-metrics.ts";
 import { KvCache } from "../../workers/node/kv-cache.ts";
 import { runTurn, type NodeEngine } from "../../workers/node/run-turn.ts";
 import { stories } from "../helpers/model-dir.ts";
@@ -81,6 +82,13 @@ describe("runTurn", () => {
     const t = turn(engine(), request({ segments: [{ text: long }], maxTokens: 10 }));
     expect(t.error).toMatchObject({ status: 400, code: "context_length_exceeded", param: "messages" });
     expect(t.start).toBeUndefined();
+    // A client's error, not a failed turn: the node's metrics count it apart.
+    expect(t.record.stopReason).toBe("rejected");
+    const m = new NodeMetrics("n1");
+    m.record(t.record);
+    const text = m.render({ weights: { source: "file", bytesFetched: 0, shardHits: 0, shardMisses: 0 }, kvEntries: 0, kvBytes: 0, kvBudgetBytes: 0 });
+    expect(text).toContain("dart_node_rejected_requests_total 1");
+    expect(text).not.toMatch(/^dart_node_turns_total/m);
   });
 
   it("stops between tokens when aborted and reports no completion", () => {

@@ -47,6 +47,20 @@ describe("GET /metrics in the Worker", () => {
     }
     expect(after - before).toBe(3);
   });
+
+  it("labels weight-store requests /weights/*, and only unknown paths unmatched", async () => {
+    const weights = await SELF.fetch("https://gateway.test/weights/stories260K/manifest.json");
+    const unknown = await SELF.fetch("https://gateway.test/no-such-path");
+    expect(unknown.status).toBe(404);
+    const wanted = [`dart_gateway_requests_total{method="GET",route="/weights/*",status="${weights.status}"}`, 'dart_gateway_requests_total{method="GET",route="unmatched",status="404"}'];
+    let text = "";
+    for (let i = 0; i < 50 && !wanted.every((w) => text.includes(w)); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      text = await (await metrics()).text();
+    }
+    for (const w of wanted) expect(text).toContain(w);
+    expect(text).not.toMatch(new RegExp(`route="unmatched",status="${weights.status}"`));
+  });
 });
 
 describe("GET /playground", () => {

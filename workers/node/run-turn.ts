@@ -31,7 +31,8 @@ export interface TurnRecord {
   promptTokens: number;
   cachedTokens: number;
   completionTokens: number;
-  stopReason: "eos" | "length" | "abort" | "error" | "stop";
+  /** "rejected": the request was refused before any work (a client error, 4xx): not a turn run. */
+  stopReason: "eos" | "length" | "abort" | "error" | "stop" | "rejected";
   prefillMs: number;
   decodeMs: number;
   method: string;
@@ -95,7 +96,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   const badBias = Object.keys(sampling.logitBias ?? {}).find((id) => Number(id) >= tf.config.vocabSize);
   if (badBias !== undefined) {
     emit(clientError(`logit_bias names token ${badBias}; the vocabulary has ${tf.config.vocabSize} tokens`, "logit_bias", "invalid_logit_bias"));
-    return record;
+    return { ...record, stopReason: "rejected" };
   }
   const segmentIds = req.segments.map((s) => tok.encode(s.text, { bos: false }));
   let fit;
@@ -109,7 +110,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   } catch (e) {
     if (!(e instanceof ContextOverflowError)) throw e;
     emit(clientError(e.message, "messages", "context_length_exceeded"));
-    return record;
+    return { ...record, stopReason: "rejected" };
   }
   const promptIds = [...(tok.addBos ? [tok.bosId] : []), ...req.context.slice(fit.dropped).flat(), ...segmentIds.flat()];
   const entry = engine.cache.acquire(req.sessionKey, () => tf.newState());
@@ -121,7 +122,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   } catch (e) {
     if (!(e instanceof DartSettingsError)) throw e;
     emit(clientError(e.message, e.param, "invalid_dart_settings"));
-    return record;
+    return { ...record, stopReason: "rejected" };
   }
   const statsBefore = pruner.stats();
   const fetched = () => engine.weights?.bytesFetched ?? 0;

@@ -8,6 +8,7 @@ import { notFound, onError } from "./middleware/errors.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { turnCap } from "./middleware/turn-cap.ts";
 import { generationRoute } from "./routes/generation.ts";
+import { responsesRoute } from "./routes/responses.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { playgroundRoute } from "./routes/playground.ts";
 import { readinessRoute } from "./routes/readiness.ts";
@@ -19,6 +20,7 @@ import type { GatewayEnv } from "./types.ts";
 export { SessionObject } from "../workers/session/session-object.ts";
 export { RateLimiter } from "../workers/rate-limit/rate-limiter.ts";
 export { MetricsObject } from "../workers/metrics/metrics-object.ts";
+export { SessionIndex } from "../workers/session-index/session-index.ts";
 
 const app = new Hono<GatewayEnv>();
 app.onError(onError);
@@ -35,6 +37,7 @@ app.all("/weights/*", weightsRoute);
 app.use("/v1/*", bodySize, apiKeyAuth, rateLimit);
 app.post("/v1/chat/completions", turnCap, generationRoute("chat"));
 app.post("/v1/completions", turnCap, generationRoute("completion"));
+app.post("/v1/responses", turnCap, responsesRoute);
 app.route("/v1/models", models);
 app.route("/v1/sessions", sessions);
 

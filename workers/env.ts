@@ -2,10 +2,13 @@
 import type { MetricsObject } from "./metrics/metrics-object.ts";
 import type { RateLimiter } from "./rate-limit/rate-limiter.ts";
 import type { SessionObject } from "./session/session-object.ts";
+import type { SessionIndex } from "./session-index/session-index.ts";
 
 export interface Env {
   SESSIONS: DurableObjectNamespace<SessionObject>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Per-key index of stored histories: continues the session of a client that resends the conversation. */
+  SESSION_INDEX: DurableObjectNamespace<SessionIndex>;
   /** Gateway counters (requests, tokens, time to first token), summed over METRICS_SHARDS objects. */
   METRICS: DurableObjectNamespace<MetricsObject>;
   /** How many MetricsObject shards requests spread over (default 1). */

@@ -5,8 +5,12 @@ const encoder = new TextEncoder();
 
 export const sseData = (payload: unknown) => encoder.encode(`data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`);
 
+/** The Responses API's form: each event named by its payload's `type`. */
+const sseNamed = (payload: unknown) => encoder.encode(`event: ${(payload as { type: string }).type}\ndata: ${JSON.stringify(payload)}\n\n`);
+
 /** A stream of SSE events; `next` returns the next payloads (null ends the stream), `cancel` runs if the client goes away. */
-export function sseStream(next: () => Promise<unknown[] | null>, cancel: () => Promise<void>): ReadableStream<Uint8Array> {
+export function sseStream(next: () => Promise<unknown[] | null>, cancel: () => Promise<void>, opts: { named?: boolean } = {}): ReadableStream<Uint8Array> {
+  const encode = opts.named ? sseNamed : sseData;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const batch = await next();
@@ -14,7 +18,7 @@ export function sseStream(next: () => Promise<unknown[] | null>, cancel: () => P
         controller.close();
         return;
       }
-      for (const p of batch) controller.enqueue(sseData(p));
+      for (const p of batch) controller.enqueue(encode(p));
     },
     cancel,
   });

@@ -1,58 +1,34 @@
 // POST /v1/chat/completions and POST /v1/completions: validate, hand the turn to the
 // session's Durable Object, and answer in OpenAI's shape (JSON, or SSE when stream is true).
 import type { Context } from "hono";
-import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
+import { ApiError } from "../../shared/serving/api-error.ts";
 import { NdjsonReader } from "../../shared/serving/ndjson.ts";
-import type { ReportedLogprob, SessionDone, SessionEvent, SessionTurnRequest } from "../../shared/serving/protocol.ts";
+import type { ReportedLogprob, SessionDone, SessionEvent } from "../../shared/serving/protocol.ts";
 import { chunkObject, completeObject, dartEventChunk, usageChunk, type ResponseMeta } from "../openai/format.ts";
 import { samplingDefaults } from "../sampling-defaults.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
-import { dartDefaults, newSessionId, sessionStub } from "../session-stub.ts";
+import { assertServedModel, dartDefaults } from "../session-stub.ts";
+import { openSessionTurn, type TurnBase } from "../session-turn.ts";
 import type { GatewayEnv } from "../types.ts";
+import { readJson } from "../read-json.ts";
 import { parseGenerationRequest, type GenerationRequest } from "../validation/generation.ts";
 
-async function readJson(c: Context<GatewayEnv>): Promise<unknown> {
-  let bytes: ArrayBuffer;
-  try {
-    bytes = await c.req.arrayBuffer();
-  } catch {
-    throw badRequest("the request body could not be read", null, "invalid_body");
-  }
-  let text: string;
-  try {
-    // Strict: invalid UTF-8 is refused, not silently replaced by U+FFFD and served.
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw badRequest("request body is not valid UTF-8", null, "invalid_utf8");
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badRequest("request body is not valid JSON", null, "invalid_json");
-  }
-}
-
 /** An error from the Session object keeps its Retry-After (429: busy nodes). */
-const passErrorHeaders = (res: Response): Record<string, string> => {
+export const passErrorHeaders = (res: Response): Record<string, string> => {
   const retry = res.headers.get("retry-after");
   return { "content-type": "application/json", ...(retry ? { "retry-after": retry } : {}) };
 };
 
-const midTurnError = (e: Extract<SessionEvent, { type: "error" }>) => new ApiError(e.status, e.message, { param: e.param, code: e.code });
+export const midTurnError = (e: Extract<SessionEvent, { type: "error" }>) => new ApiError(e.status, e.message, { param: e.param, code: e.code });
 
 export function generationRoute(kind: GenerationRequest["kind"]) {
   return async (c: Context<GatewayEnv>) => {
     const req = parseGenerationRequest(kind, await readJson(c), dartDefaults(c.env), c.req.header("x-session-id") ?? null, samplingDefaults(c.env));
-    if (req.model !== c.env.MODEL_ID) {
-      throw new ApiError(404, `The model \`${req.model}\` does not exist or you do not have access to it.`, { param: "model", code: "model_not_found" });
-    }
+    assertServedModel(c.env, req.model);
     const owner = c.get("owner");
-    const sessionId = req.sessionId ?? newSessionId();
-    const turn: SessionTurnRequest = {
-      sessionId,
+    const turn: TurnBase = {
       owner,
       model: req.model,
-      create: req.sessionId === null,
       messages: req.messages,
       prompt: req.prompt,
       maxTokens: req.maxTokens,
@@ -63,11 +39,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       dartDefaults: dartDefaults(c.env),
       sampling: req.sampling,
     };
-    const res = await sessionStub(c.env, owner, sessionId).fetch("https://session/turn", {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-owner": owner },
-      body: JSON.stringify(turn),
-    });
+    const res = await openSessionTurn(c.env, owner, turn, req.sessionId);
     if (!res.ok) return new Response(res.body, { status: res.status, headers: passErrorHeaders(res) });
 
     const metrics = c.get("metrics");

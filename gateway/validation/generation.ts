@@ -67,6 +67,17 @@ function parsePrompt(v: unknown): string {
   throw badRequest("prompt must be a string (or an array of exactly one string)", "prompt", v === undefined ? "missing_required_parameter" : "invalid_type");
 }
 
+/** The `dart` extension: settings merged over the defaults, or null when the request gave none. */
+export function parseDartField(o: Body, dartDefaults: DartSettings): DartSettings | null {
+  if (o.dart === undefined || o.dart === null) return null;
+  try {
+    return parseDartSettings(o.dart, dartDefaults);
+  } catch (e) {
+    if (e instanceof DartSettingsError) throw badRequest(e.message, e.param, "invalid_dart_settings");
+    throw e;
+  }
+}
+
 export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unknown, dartDefaults: DartSettings, headerSessionId: string | null, defaults: SamplingDefaults = OPENAI_SAMPLING): GenerationRequest {
   const o: Body = asObject(raw, null);
   onlyKnown(o, kind === "chat" ? CHAT_FIELDS : COMPLETION_FIELDS);
@@ -106,15 +117,7 @@ export function parseGenerationRequest(kind: GenerationRequest["kind"], raw: unk
     if (sessionId !== null && sessionId !== headerSessionId) throw badRequest("session_id and X-Session-Id name different sessions", "session_id");
     sessionId = headerSessionId;
   }
-  let dart: DartSettings | null = null;
-  if (o.dart !== undefined && o.dart !== null) {
-    try {
-      dart = parseDartSettings(o.dart, dartDefaults);
-    } catch (e) {
-      if (e instanceof DartSettingsError) throw badRequest(e.message, e.param, "invalid_dart_settings");
-      throw e;
-    }
-  }
+  const dart = parseDartField(o, dartDefaults);
   const req: GenerationRequest = { kind, model, maxTokens, temperature, topP, seed, stream, includeUsage, includeDartEvents, sessionId, dart, sampling };
   if (kind === "chat") req.messages = parseMessages(o.messages);
   else req.prompt = parsePrompt(o.prompt);

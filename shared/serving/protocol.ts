@@ -199,6 +199,8 @@ export type NodeEvent = TurnStart | TurnText | TurnDart | TurnDone | TurnError;
 export interface SessionStart {
   type: "start";
   sessionId: string;
+  /** This turn's number in the session (1 for the first). */
+  turn: number;
   droppedMessages: number;
   node: string;
 }
@@ -238,4 +240,16 @@ export interface SessionTurnRequest {
   dart: DartSettings | null;
   dartDefaults: DartSettings;
   sampling?: SamplingControls;
+  /**
+   * Automatic continuation: the session's stored history must be exactly messages[0..n)
+   * (else 409 history_changed); messages[n..] are new.
+   */
+  continueAfter?: number;
+  /**
+   * Responses API previous_response_id: the session must have exactly this many turns (the
+   * response named is its latest); all of `messages` are new.
+   */
+  previousTurn?: number;
+  /** Responses API instructions: added as a system message unless the latest stored one says the same. */
+  instructions?: string;
 }

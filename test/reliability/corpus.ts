@@ -34,6 +34,7 @@ export interface CorpusContext {
 
 const CHAT = "/v1/chat/completions";
 const COMPLETIONS = "/v1/completions";
+const RESPONSES = "/v1/responses";
 
 export function buildCorpus(c: CorpusContext): Case[] {
   const cases: Case[] = [];
@@ -93,13 +94,23 @@ export function buildCorpus(c: CorpusContext): Case[] {
   add("wrong types", "unknown model", post(CHAT, JSON.stringify({ ...okChat, model: "gpt-4o" })), [404], "model_not_found");
   add("wrong types", "model with a NUL", post(CHAT, JSON.stringify({ ...okChat, model: `${c.model}\u0000` })), [404], "model_not_found");
 
+  // Known OpenAI fields with a wrong shape: a 400 naming the field.
+  for (const k of ["tools", "logit_bias", "frequency_penalty", "response_format", "stop", "metadata"]) {
+    const body = `{"model":"${c.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":2,${JSON.stringify(k)}:{"owner":7}}`;
+    add("wrong types", `chat field ${k}`, post(CHAT, body), [400], undefined, k);
+  }
+
   // --- unknown fields (rejected like OpenAI does), including prototype keys and internal names ---
-  const unknown = ["tools", "functions", "logit_bias", "frequency_penalty", "response_format", "__proto__", "constructor", "prototype", "owner", "sessionId", "create", "dartDefaults", "", "x".repeat(1000), "MODEL"];
+  const unknown = ["functions", "sampling", "continueAfter", "previousTurn", "instructions", "__proto__", "constructor", "prototype", "owner", "sessionId", "create", "dartDefaults", "", "x".repeat(1000), "MODEL"];
   for (const k of unknown) {
     const body = `{"model":"${c.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":2,${JSON.stringify(k)}:{"owner":"x"}}`;
     add("unknown fields", `chat field ${JSON.stringify(k).slice(0, 24)}`, post(CHAT, body), [400], "unknown_parameter");
   }
   add("unknown fields", "completions field best_of", post(COMPLETIONS, JSON.stringify({ ...okCompletion, best_of: 2 })), [400], "unknown_parameter");
+  add("wrong types", "responses without input", post(RESPONSES, JSON.stringify({ model: c.model })), [400], "missing_required_parameter", "input");
+  add("wrong types", "responses with a forged previous_response_id", post(RESPONSES, JSON.stringify({ model: c.model, input: "Hi", previous_response_id: "resp_1_../../x" })), [400], undefined, "previous_response_id");
+  add("wrong types", "responses with a function call item", post(RESPONSES, JSON.stringify({ model: c.model, input: [{ type: "function_call", name: "f", arguments: "{}", call_id: "c" }] })), [400], "unsupported_content", "input[0].type");
+  add("unknown fields", "responses field messages", post(RESPONSES, JSON.stringify({ model: c.model, input: "Hi", messages: [] })), [400], "unknown_parameter");
   add("unknown fields", "unknown field in a message", post(CHAT, JSON.stringify({ ...okChat, messages: [{ role: "user", content: "x", tool_calls: [] }] })), [400], "unknown_parameter");
 
   // --- huge bodies ---

@@ -21,6 +21,7 @@ import { openWithState, type TurnTransfer } from "./state-transfer.ts";
 import { SessionStore, type SessionMeta } from "./store.ts";
 import { checkMessageCounts, pageOf, sessionLimits } from "./session-limits.ts";
 import { sessionView } from "./view.ts";
+import { continuesHistory, indexHistory, unindexSession, withInstructions } from "./history-index.ts";
 
 
 /** The node's pruner state; what is not base64 is a node fault, never stored. */
@@ -63,6 +64,7 @@ export class SessionObject extends DurableObject<Env> {
       if (request.method === "DELETE") {
         if (this.busy) throw new ApiError(409, "this session is generating; retry the delete when the turn ends", { code: "session_busy" });
         await this.store.deleteAll();
+        await unindexSession(this.env, meta.owner, meta.sessionId);
         const nodes = [...parseNodeList(this.env.NODES), ...parseNodeList(this.env.SPARSE_NODES)];
         this.ctx.waitUntil(forgetSession(nodes, await this.nodeSessionKey(), this.env.NODE_TOKEN));
         return Response.json({ id: meta.sessionId, object: "session.deleted", deleted: true });
@@ -85,6 +87,16 @@ export class SessionObject extends DurableObject<Env> {
       throw badRequest("dart settings are fixed when a session starts; omit dart or start a new session", "dart", "dart_settings_changed");
     }
     if (meta && req.model !== meta.model) throw badRequest(`this session uses model ${meta.model}`, "model", "model_mismatch");
+    if (req.previousTurn !== undefined && meta && meta.turns !== req.previousTurn) {
+      throw badRequest(
+        `previous_response_id names turn ${req.previousTurn} of a conversation that has ${meta.turns}: only its latest response can be continued (one DART state per conversation); to branch, send the history as input instead`,
+        "previous_response_id",
+        "previous_response_not_latest",
+      );
+    }
+    if (req.continueAfter !== undefined && !continuesHistory(this.store.messages(), req.messages ?? [], req.continueAfter)) {
+      throw new ApiError(409, "the session's history is no longer a prefix of the request's messages", { code: "history_changed" });
+    }
     if (this.busy) throw new ApiError(409, "this session is already generating a response; wait for it to finish or abort it", { code: "session_busy" });
     this.busy = true;
     let handedOver = false;
@@ -156,10 +168,10 @@ export class SessionObject extends DurableObject<Env> {
     const msgs = req.messages ?? [];
     // A resumed session already holds everything up to the last assistant reply; clients
     // may resend the whole conversation or only the new message.
-    let from = 0;
-    if (resumed) for (let i = 0; i < msgs.length; i++) if (msgs[i]!.role === "assistant") from = i + 1;
+    let from = req.continueAfter ?? 0;
+    if (resumed && req.continueAfter === undefined && req.previousTurn === undefined) for (let i = 0; i < msgs.length; i++) if (msgs[i]!.role === "assistant") from = i + 1;
     // Empty messages carry nothing for the model: they are neither sent nor stored.
-    const fresh = msgs.slice(from).filter((m) => m.content !== "");
+    const fresh = withInstructions(msgs.slice(from), req.instructions, this.store.messages()).filter((m) => m.content !== "");
     checkMessageCounts(sessionLimits(this.env), msgs.length, stored, fresh.length + 1);
     if (fresh.length === 0) throw badRequest("no new message after the last assistant message", "messages", "no_new_message");
     const template = parseChatTemplate(this.env.CHAT_TEMPLATE);
@@ -182,7 +194,7 @@ export class SessionObject extends DurableObject<Env> {
       released = true;
       this.busy = false;
     };
-    const first: SessionEvent = { type: "start", sessionId: meta.sessionId, droppedMessages: start.droppedEntries, node: start.node };
+    const first: SessionEvent = { type: "start", sessionId: meta.sessionId, turn: meta.turns + 1, droppedMessages: start.droppedEntries, node: start.node };
     // A split turn's trace events (or why it had none) come first, then the decoding node's own.
     const lead = leadEvents(start);
     const stream = new ReadableStream<Uint8Array>({
@@ -211,6 +223,8 @@ export class SessionObject extends DurableObject<Env> {
               stats: e.pruner.stats,
               usage,
             });
+            // Before the answer ends: the client's next request may resend this history at once.
+            await indexHistory(this.env, meta.owner, meta.sessionId, this.store.messages()).catch(() => {});
             const ttl = sessionLimits(this.env).idleTtlMs;
             if (ttl > 0) this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + ttl));
             const s = e.pruner.stats;

@@ -123,7 +123,10 @@ export function buildCorpus(c: CorpusContext): Case[] {
   add("huge bodies", "completions over the limit", post(COMPLETIONS, JSON.stringify({ ...okCompletion, prompt: "b".repeat(over) })), [413], "request_too_large");
   // Under the byte limit but beyond the model's context: the node refuses it, quickly.
   add("huge bodies", "content under the limit but beyond the context", post(CHAT, bigContent(Math.floor(c.maxBody / 20))), [400], "context_length_exceeded");
-  add("huge bodies", "1500 messages", post(CHAT, JSON.stringify({ ...okChat, messages: Array.from({ length: 1500 }, () => ({ role: "user", content: "a" })) })), [400], "context_length_exceeded");
+  // More messages than one request may carry (MAX_MESSAGES_PER_REQUEST, default 256).
+  add("huge bodies", "1500 messages", post(CHAT, JSON.stringify({ ...okChat, messages: Array.from({ length: 1500 }, () => ({ role: "user", content: "a" })) })), [400], "too_many_messages");
+  // Under that cap, but more tokens than the model's context.
+  add("huge bodies", "200 long messages", post(CHAT, JSON.stringify({ ...okChat, messages: Array.from({ length: 200 }, () => ({ role: "user", content: "a long story about a dog" })) })), [400], "context_length_exceeded");
   add("huge bodies", "deeply nested array", post(CHAT, "[".repeat(c.maxBody / 3) + "]".repeat(c.maxBody / 3)), [400], "invalid_type");
   add("huge bodies", "deeply nested content", post(CHAT, `{"model":"${c.model}","messages":[{"role":"user","content":${"[".repeat(c.maxBody / 3)}${"]".repeat(c.maxBody / 3)}}]}`), [400]);
 

@@ -15,8 +15,13 @@ const FOLLOW_UPS = ["Then", "The next day,", "But", "So", "At night"];
 
 let f: Fixture;
 beforeAll(async () => {
-  // The per-key rate limiter stays in the path, sized so that the run itself never trips it.
-  f = await startFixture({ nodes: 2, rateLimitPerMinute: Math.max(600, 2 * SESSIONS * (TURNS + 1)) });
+  // The per-key rate limiter and concurrent-turn cap stay in the path, sized so that the run
+  // itself (one key, SESSIONS sessions at once) never trips them.
+  f = await startFixture({
+    nodes: 2,
+    rateLimitPerMinute: Math.max(600, 2 * SESSIONS * (TURNS + 1)),
+    vars: { MAX_CONCURRENT_TURNS_PER_KEY: String(SESSIONS) },
+  });
 }, 180_000);
 afterAll(async () => {
   await disposeFixtures();

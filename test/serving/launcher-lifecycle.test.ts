@@ -111,7 +111,8 @@ describe.concurrent("dart serve stops everything it started", () => {
     // Nodes load from the store only once the gateway is up: not ready yet, and no banner.
     const readyz = await fetch(`http://127.0.0.1:${l.port}/readyz`);
     expect(readyz.status).toBe(503);
-    expect(await readyz.json()).toMatchObject({ ready: false, nodes: { ready: 0, total: 1 } });
+    // The default stack: one full node and one sparse node, neither loaded yet.
+    expect(await readyz.json()).toMatchObject({ ready: false, nodes: { ready: 0, total: 2 } });
     expect(l.out()).not.toContain("serving at");
     process.kill(-l.pid, "SIGTERM");
     const { code } = await l.exited;

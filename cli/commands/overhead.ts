@@ -13,7 +13,8 @@ dart overhead --shape <${Object.keys(STATE_SHAPES).join("|")}> [--context 1024] 
   as a fraction of the dense forward pass, for the model and computed for Llama-3.1-8B's shapes.
   --shape: the pruner state a session stores for that shape (stateBytes) and the bytes one turn
   moves between the Session object and its node (turnTransferBytes: steady state, the node holding
-  the session's state; coldTurnTransferBytes: the state resent), from the real encodings.`;
+  the session's state; coldTurnTransferBytes: the state resent), from the real encodings;
+  split: the same turn split between a full and a sparse node (trace, KV handoff), as sent today.`;
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
@@ -67,6 +68,7 @@ function runShape(v: Record<string, string | boolean | undefined>): void {
   else {
     const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
     process.stdout.write(`${name}: state ${kib(out.stateBytes)} (a trace left open: ${kib(out.tracingStateBytes)}); per turn ${kib(out.turnTransferBytes)} ` +
-      `(to node ${kib(out.toNodeBytes)}, from node ${kib(out.fromNodeBytes)}), ${kib(out.coldTurnTransferBytes)} when the state is resent\n`);
+      `(to node ${kib(out.toNodeBytes)}, from node ${kib(out.fromNodeBytes)}), ${kib(out.coldTurnTransferBytes)} when the state is resent; ` +
+      `split ${kib(out.split.turnTransferBytes)} (KV handoff ${kib(out.split.kvHandoffBytes)})\n`);
   }
 }

@@ -6,7 +6,7 @@
 import type { ModelConfig } from "../model/config.ts";
 import { toBase64 } from "../serving/base64.ts";
 import { ndjsonLine } from "../serving/ndjson.ts";
-import type { NodeEvent, NodeTurnRequest } from "../serving/protocol.ts";
+import type { KvHandoff, NodeEvent, NodeTraceRequest, NodeTraceResult, NodeTurnRequest } from "../serving/protocol.ts";
 import { DEFAULT_DART_SETTINGS } from "./settings.ts";
 import { shapedState } from "./state-shape.ts";
 
@@ -29,6 +29,13 @@ export interface TurnTraffic {
   fromNodeBytes: number;
   /** The same turn when the node lacks the state (first turn on a node, restart, failover). */
   coldTurnTransferBytes: number;
+  /**
+   * The same turn split (the default with SPARSE_NODES, workers/session/split-turn.ts), as the
+   * Session object sends and receives it today: the state to the full node's /v1/trace, the
+   * traced state and the KV handoff back, both on to the sparse node, the state again in its
+   * done event. `kvHandoffBytes`: the base64 f32 keys and values of the new tokens, alone.
+   */
+  split: { turnTransferBytes: number; toNodesBytes: number; fromNodesBytes: number; stateCrossings: number; kvHandoffBytes: number };
 }
 
 const bytesOf = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).byteLength;
@@ -65,7 +72,23 @@ export function turnTraffic(config: ModelConfig, o: TurnTrafficOptions): TurnTra
   const fromNodeBytes = events.reduce((n, e) => n + ndjsonLine(e).byteLength, 0);
   const toNodeBytes = bytesOf(req);
   const cold = bytesOf({ ...req, prunerState: stateB64, prunerStateVersion: undefined });
+  // Split: trace request and result, then the sparse node's request and its answer.
+  const kvTokens = o.newTokens + 1;
+  const kvDim = (config.dim / config.nHeads) * config.nKvHeads;
+  const f32 = (n: number) => toBase64(new Uint8Array(n * 4));
+  const kv: KvHandoff = { from: o.contextTokens + 1, ids: ids(kvTokens, 1), keys: f32(config.nLayers * kvTokens * kvDim), values: f32(config.nLayers * kvTokens * kvDim), logits: f32(config.vocabSize) };
+  const traceReq: NodeTraceRequest = { sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart, prunerState: stateB64, kvFrom: kv.from };
+  const traceRes: NodeTraceResult = {
+    type: "trace", node: "full-1", droppedEntries: 0, segmentIds: [ids(o.newTokens, 1)], promptTokens: o.contextTokens + o.newTokens + 1, cachedTokens: o.contextTokens,
+    tracedTokens: o.newTokens, state: stateB64, events: [events[2]!.type === "dart" ? events[2]!.event : { pos: 0, kind: "mask", remask: false }], masks, stats: { tokens: 1000, denseTokens: 100, effectiveSparsity: 0.45, remasks: 1 },
+    prior: null, kv, traceMs: 100,
+  };
+  const sparseReq: NodeTurnRequest = { ...req, prunerState: stateB64, trace: { node: "full-1", prior: null, kv } };
+  delete sparseReq.prunerStateVersion;
+  const splitTo = bytesOf(traceReq) + bytesOf(sparseReq);
+  const splitFrom = bytesOf(traceRes) + fromNodeBytes;
   return {
+    split: { turnTransferBytes: splitTo + splitFrom, toNodesBytes: splitTo, fromNodesBytes: splitFrom, stateCrossings: 4, kvHandoffBytes: kv.keys.length + kv.values.length },
     stateBytes: state.byteLength,
     tracingStateBytes: shapedState(config, { method: "dart-paper", mode: "tracing", tracedTokens: 2048 }).byteLength,
     turnTransferBytes: toNodeBytes + fromNodeBytes,

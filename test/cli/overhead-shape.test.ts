@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { dart } from "../helpers/run-cli.ts";
 
-interface Out { stateBytes: number; turnTransferBytes: number; toNodeBytes: number; fromNodeBytes: number; coldTurnTransferBytes: number; config: { nLayers: number; hiddenDim: number; dim: number } }
+interface Out { split: { turnTransferBytes: number; toNodesBytes: number; fromNodesBytes: number; stateCrossings: number; kvHandoffBytes: number }; stateBytes: number; turnTransferBytes: number; toNodeBytes: number; fromNodeBytes: number; coldTurnTransferBytes: number; config: { nLayers: number; hiddenDim: number; dim: number; nHeads: number; nKvHeads: number } }
 
 describe("dart overhead --shape", () => {
   for (const shape of ["stories260K", "stories110M", "llama3-8b"]) {
@@ -22,6 +22,12 @@ describe("dart overhead --shape", () => {
       expect(o.turnTransferBytes).toBe(o.toNodeBytes + o.fromNodeBytes);
       expect(o.coldTurnTransferBytes - o.turnTransferBytes).toBeGreaterThan((o.stateBytes * 4) / 3 - 100); // minus the version field
       if (shape === "llama3-8b") expect(o.turnTransferBytes).toBeLessThanOrEqual(1024 * 1024);
+      // Split turn as the Session object runs it today: the state crosses four times and the KV
+      // handoff (f32 keys and values of the 33 traced positions, base64) twice.
+      const kvDim = (D / o.config.nHeads) * o.config.nKvHeads;
+      expect(o.split.kvHandoffBytes).toBe(2 * Math.ceil((L * 33 * kvDim * 4) / 3) * 4);
+      expect(o.split.turnTransferBytes).toBe(o.split.toNodesBytes + o.split.fromNodesBytes);
+      expect(o.split.turnTransferBytes).toBeGreaterThan(2 * o.split.kvHandoffBytes + 4 * ((o.stateBytes * 4) / 3));
     });
   }
 

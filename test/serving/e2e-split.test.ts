@@ -15,7 +15,8 @@ afterAll(async () => {
 });
 
 type Event = { turn: number; kind: string; remask: boolean; bytesFetched?: number; tracedBy?: string; decodedBy?: string; traceSkipped?: string };
-const view = async (id: string) => (await (await f.api(`/v1/sessions/${id}`)).json()) as { dart: { events: Event[] } };
+type Transfer = { turns: { turn: number; sent_bytes: number; received_bytes: number; state_sent: boolean }[] };
+const view = async (id: string) => (await (await f.api(`/v1/sessions/${id}`)).json()) as { dart: { events: Event[]; state: { bytes: number } }; transfer: Transfer };
 const scrape = async (url: string) => parsePrometheus(await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${f.stack.metricsToken}` } })).text());
 const dart = { method: "dart", sparsity: 0.5 };
 
@@ -31,7 +32,15 @@ describe("one full node traces, one sparse node decodes", () => {
     expect([full!.role, sparse!.role]).toEqual(["full", "sparse"]);
     const id = await chat("Once upon a time there was a little cat");
     await chat("The president said that the economy of the nation is strong", id);
-    const events = (await view(id)).dart.events;
+    const v = await view(id);
+    const events = v.dart.events;
+    // Both hops are in the transfer log: turn 2 sends the state to the trace and the traced
+    // state to the sparse node, and reads the traced state and the done event's state back.
+    const t2 = v.transfer.turns.find((t) => t.turn === 2)!;
+    const b64 = (v.dart.state.bytes * 4) / 3;
+    expect(t2.state_sent).toBe(true);
+    expect(t2.sent_bytes).toBeGreaterThan(2 * b64);
+    expect(t2.received_bytes).toBeGreaterThan(2 * b64);
     // Masks built: one per turn from the trace, plus any drift re-mask the sparse node made from the prior's.
     const built = events.filter((e) => e.kind === "mask" && !e.remask);
     const traced = built.filter((e) => e.tracedBy);

@@ -11,7 +11,7 @@ import type { NodeTraceResult, NodeTurnRequest, PrefillMode, ReportedEvent, Turn
 import type { Env } from "../env.ts";
 import { toBase64 } from "../../shared/serving/base64.ts";
 import { openTurn, parseNodeList, type OpenedTurn } from "./node-client.ts";
-import type { TurnTransfer } from "./state-transfer.ts";
+import { countReceived, type TurnTransfer } from "./state-transfer.ts";
 import { traceTurn } from "./trace-client.ts";
 
 /** Methods a sparse node decodes; dense and dart-paper need the dense FFN mid-turn (see workers/node/sparse-decode.ts). */
@@ -53,11 +53,12 @@ export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: numbe
   req = { ...req, prunerState: saved ? toBase64(saved) : "" };
   delete req.prunerStateVersion;
   const kv = prefillMode(env) === "kv";
+  // Both hops count: the trace (request and JSON answer) and the sparse node's turn.
+  const transfer: TurnTransfer = { sentBytes: 0, receivedBytes: 0, stateSent: saved !== null };
   const t = full.length
-    ? await traceTurn(full, { sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart, prunerState: req.prunerState, kvFrom: kv ? 1 + req.context.flat().length : null }, env.NODE_TOKEN, timeoutMs)
+    ? await traceTurn(full, { sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart, prunerState: req.prunerState, kvFrom: kv ? 1 + req.context.flat().length : null }, env.NODE_TOKEN, timeoutMs, transfer)
     : ({ kind: "untraced", skipped: [] } as const);
   if (t.kind === "refused") return t.response;
-  const transfer: TurnTransfer = { sentBytes: 0, receivedBytes: 0, stateSent: true };
   const traced = t.kind === "traced" ? t.result : null;
   const sparseReq: NodeTurnRequest = traced
     ? { ...req, prunerState: traced.state, trace: { node: traced.node, prior: traced.prior, kv: traced.kv } }
@@ -65,12 +66,15 @@ export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: numbe
   let opened: OpenedTurn;
   try {
     opened = await openTurn(sparse, sparseReq, env.NODE_TOKEN, timeoutMs);
-    transfer.sentBytes = bodyBytes(sparseReq);
+    transfer.sentBytes += bodyBytes(sparseReq);
+    transfer.stateSent ||= sparseReq.prunerState !== "";
   } catch (e) {
     // No sparse node could take it: a full node runs the whole turn (it traces again, from its cache).
     if (!(e instanceof ApiError && e.status === 503) || full.length === 0) throw e;
-    return { opened: await openTurn(full, req, env.NODE_TOKEN, timeoutMs), transfer: { sentBytes: bodyBytes(req), receivedBytes: 0, stateSent: saved !== null }, lead: noLead, trace: null };
+    transfer.sentBytes += bodyBytes(req);
+    return { opened: countReceived(await openTurn(full, req, env.NODE_TOKEN, timeoutMs), transfer), transfer, lead: noLead, trace: null };
   }
+  opened = countReceived(opened, transfer);
   const why = t.kind === "untraced" ? (t.skipped.length ? t.skipped.map((s) => `${s.node}: ${s.reason}`).join("; ") : "no full node configured") : "";
   const lead: LeadEvents = (start) => {
     if (!traced) {

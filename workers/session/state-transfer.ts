@@ -52,17 +52,20 @@ export async function openWithState(
     transfer.sentBytes += bodyBytes(full);
     opened = await open(full);
   }
+  return { opened: countReceived(opened, transfer), transfer };
+}
+
+/** The turn with its response body counted into `transfer.receivedBytes` as it is read. */
+export function countReceived(opened: OpenedTurn, transfer: TurnTransfer): OpenedTurn {
   const body = opened.response.body;
-  if (body) {
-    const counted = body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          transfer.receivedBytes += chunk.byteLength;
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-    opened = { ...opened, response: new Response(counted, { status: opened.response.status, headers: opened.response.headers }) };
-  }
-  return { opened, transfer };
+  if (!body) return opened;
+  const counted = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        transfer.receivedBytes += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  return { ...opened, response: new Response(counted, { status: opened.response.status, headers: opened.response.headers }) };
 }

@@ -24,16 +24,19 @@ function isTrace(x: unknown, segments: number): x is NodeTraceResult {
   return (x.prior === null || isObj(x.prior)) && (x.kv === null || isObj(x.kv));
 }
 
-export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: string | undefined, timeoutMs: number): Promise<TraceOutcome> {
+/** `count`: bytes sent to and read from the nodes tried (the session's transfer log). */
+export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: string | undefined, timeoutMs: number, count?: { sentBytes: number; receivedBytes: number }): Promise<TraceOutcome> {
   const skipped: { node: string; reason: string }[] = [];
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
   const body = JSON.stringify(req);
+  const bodyBytes = new TextEncoder().encode(body).byteLength;
   for (const node of rankNodes(nodes, req.sessionKey)) {
     // The whole answer (one JSON body) must arrive within the timeout: a trace is a prefill, not a stream.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error(`no trace within ${timeoutMs} ms`)), timeoutMs);
     try {
+      if (count) count.sentBytes += bodyBytes;
       const res = await fetch(`${node}/v1/trace`, { method: "POST", headers, body, signal: abort.signal });
       if (res.status === 400 || res.status === 413) return { kind: "refused", response: await nodeErrorResponse(res) };
       if (!res.ok) {
@@ -41,7 +44,14 @@ export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: s
         await res.body?.cancel();
         continue;
       }
-      const result: unknown = await res.json().catch(() => null);
+      const raw = new Uint8Array(await res.arrayBuffer());
+      if (count) count.receivedBytes += raw.byteLength;
+      let result: unknown = null;
+      try {
+        result = JSON.parse(new TextDecoder().decode(raw));
+      } catch {
+        // not JSON: not a trace
+      }
       if (!isTrace(result, req.segments.length)) {
         skipped.push({ node, reason: "not a trace" });
         continue;

@@ -231,7 +231,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     startWrangler().then(wranglerReady.resolve, wranglerReady.reject);
     const [nodes] = await Promise.all([nodesReady, wranglerUp]);
     // Ready means a chat would succeed: the gateway reaches a loaded node with this stack's token.
-    const readyz = () => waitForHttp(`${url}/readyz`, wrangler, 60_000);
+    const readyz = () => waitForHttp(`${url}/readyz`, wrangler, 240_000);
     await readyz();
     const restartGateway = async (signal: NodeJS.Signals = "SIGTERM", whileStopped?: () => void | Promise<void>) => {
       await wrangler.stop(signal);

@@ -174,7 +174,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // load and warm up (from a file), or before they load (from the store, which wrangler serves).
     for (let i = 0; i < (opts.nodes ?? 1) + sparseCount; i++) nodeSockets.push(await listenLoopback(0));
     const roles = nodeSockets.map((_, i): NodeProcess["role"] => (i < nodeSockets.length - sparseCount ? "full" : "sparse"));
-    const urlsOf = (role: NodeProcess["role"]) => nodeSockets.filter((_, i) => roles[i] === role).map((s) => `http://127.0.0.1:${portOf(s)}`).join(",");
+    // Ports are read now: a node that starts at once (from a file) takes its socket over and
+    // the parent's copy closes, after which it reports no port.
+    const nodeUrls = nodeSockets.map((s) => `http://127.0.0.1:${portOf(s)}`);
+    const urlsOf = (role: NodeProcess["role"]) => nodeUrls.filter((_, i) => roles[i] === role).join(",");
     const port = opts.port || (await freePort());
     let wranglerReady!: { resolve(): void; reject(e: unknown): void };
     const wranglerUp = new Promise<void>((resolve, reject) => (wranglerReady = { resolve, reject }));
@@ -231,7 +234,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     startWrangler().then(wranglerReady.resolve, wranglerReady.reject);
     const [nodes] = await Promise.all([nodesReady, wranglerUp]);
     // Ready means a chat would succeed: the gateway reaches a loaded node with this stack's token.
-    const readyz = () => waitForHttp(`${url}/readyz`, wrangler, 240_000);
+    const readyz = () => waitForHttp(`${url}/readyz`, wrangler, 120_000);
     await readyz();
     const restartGateway = async (signal: NodeJS.Signals = "SIGTERM", whileStopped?: () => void | Promise<void>) => {
       await wrangler.stop(signal);

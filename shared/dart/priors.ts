@@ -159,6 +159,10 @@ export function memoPlan<T>(tf: Transformer, key: string, build: () => T): T {
   const plans = priors(tf).plans;
   if (plans.has(key)) return plans.get(key) as T;
   const v = build();
+  // Settings come from clients (any sparsity): keep the most recent few, oldest out first.
+  if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
   plans.set(key, v);
   return v;
 }
+
+const MAX_PLANS = 16;

@@ -25,7 +25,10 @@ export async function residencyBench(modelPath: string, opts: { sparsity: number
     // One neuron per shard, as the stack seeds it; DART's priors are not needed to hold masks.
     await shardModelToFolder(modelPath, dir, { neuronsPerShard: 1, noPriors: true, tokenizerPath: opts.tokenizerPath });
     const probe = (args: string[]): ResidencyRow => {
-      const out = execFileSync(process.execPath, ["--expose-gc", join(import.meta.dirname, "residency-probe.ts"), "--shards", dir, ...args], { encoding: "utf8", maxBuffer: 1 << 20 });
+      // Shard buffers are small (3 x dim floats each): glibc keeps freed ones in its heap, which RSS then
+      // counts; above 8 KiB they get their own mappings, returned to the system when freed.
+      const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? "8192" };
+      const out = execFileSync(process.execPath, ["--expose-gc", join(import.meta.dirname, "residency-probe.ts"), "--shards", dir, ...args], { encoding: "utf8", maxBuffer: 1 << 20, env });
       const row = JSON.parse(out.trim().split("\n").at(-1)!) as ResidencyRow;
       opts.onRow?.(row);
       return row;

@@ -12,22 +12,11 @@ import type { ShardId } from "../shared/weights/store.ts";
 import { FolderSource } from "../workers/weights/folder-source.ts";
 import { NodeWeights } from "../workers/node/node-weights.ts";
 import { SparseFfn } from "../workers/node/sparse-ffn.ts";
+import { randomKept } from "./random-kept.ts";
 
 const { values: v } = parseArgs({
   options: { shards: { type: "string" }, role: { type: "string" }, sparsity: { type: "string" }, sessions: { type: "string" }, "keep-shard-bytes": { type: "boolean" } },
 });
-
-/** A seeded random ascending kept set of k of n. */
-function randomKept(n: number, k: number, seed: number): Int32Array {
-  let s = seed >>> 0 || 1;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return Int32Array.from(idx.slice(0, k).sort((a, b) => a - b));
-}
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const role = v.role === "sparse" ? "sparse" : "full";

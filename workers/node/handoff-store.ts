@@ -30,7 +30,7 @@ export class HandoffStore {
   }
 
   /** Keeps `h` (`bytes`: its body size); false when it alone exceeds the budget. */
-  put(h: NodeHandoff, bytes: number, now = Date.now()): boolean {
+  put(h: NodeHandoff, bytes: number, now = performance.now()): boolean {
     this.expire(now);
     if (bytes > this.budgetBytes) return false;
     const key = HandoffStore.key(h.sessionKey, h.id);
@@ -46,7 +46,7 @@ export class HandoffStore {
   }
 
   /** The handoff for this session and id, removed; null when it never came, expired or was evicted. */
-  take(sessionKey: string, id: string, now = Date.now()): NodeHandoff | null {
+  take(sessionKey: string, id: string, now = performance.now()): NodeHandoff | null {
     this.expire(now);
     const key = HandoffStore.key(sessionKey, id);
     const e = this.entries.get(key);
@@ -69,7 +69,7 @@ export class HandoffStore {
   /** Entries are in insertion order, so the expired ones are first. */
   private expire(now: number): void {
     for (const [k, e] of this.entries) {
-      if (now - e.at <= this.ttlMs) break;
+      if (now - e.at < this.ttlMs) break; // strictly: a TTL of 0 keeps nothing (a test of the lost-handoff path)
       this.remove(k);
     }
   }

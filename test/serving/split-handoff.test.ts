@@ -17,8 +17,7 @@ import type { NodeEvent, NodeTurnRequest, TurnDone, TurnStart } from "../../shar
 import { rankNodes } from "../../shared/serving/rendezvous.ts";
 import { signSessionKey } from "../../shared/serving/session-key.ts";
 import { stateVersion } from "../../shared/serving/state-version.ts";
-import type { Env } from "../../workers/env.ts";
-import { routeTurn } from "../../workers/session/split-turn.ts";
+import { routeTurn, type SplitEnv } from "../../workers/session/split-turn.ts";
 import { dataPath } from "../helpers/model-dir.ts";
 
 const TOKEN = randomBytes(16).toString("hex");
@@ -47,7 +46,7 @@ const PROMPTS = ["Once upon a time there was a little cat", "The president said 
 
 /** A conversation as the Session object runs it: the stored state by version, the state itself on request. */
 async function converse(sparseNodes: string[], objectId: string) {
-  const env = { NODES: full.url, SPARSE_NODES: sparseNodes.join(","), NODE_TOKEN: TOKEN, PREFILL_MODE: "kv" } as Env;
+  const env = { NODES: full.url, SPARSE_NODES: sparseNodes.join(","), NODE_TOKEN: TOKEN, PREFILL_MODE: "kv" } satisfies SplitEnv;
   const sessionKey = await signSessionKey(objectId, TOKEN);
   let state: Uint8Array | null = null;
   let version: string | null = null;

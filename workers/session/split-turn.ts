@@ -17,7 +17,6 @@ import type { LayerMaskSummary } from "../../shared/dart/pruner.ts";
 import { ApiError } from "../../shared/serving/api-error.ts";
 import type { NodeTraceRequest, NodeTraceResult, NodeTurnRequest, PrefillMode, ReportedEvent, TurnStart } from "../../shared/serving/protocol.ts";
 import { rankNodes } from "../../shared/serving/rendezvous.ts";
-import type { Env } from "../env.ts";
 import { toBase64 } from "../../shared/serving/base64.ts";
 import { openTurn, parseNodeList, type OpenedTurn } from "./node-client.ts";
 import { countReceived, type TurnTransfer } from "./state-transfer.ts";
@@ -37,7 +36,15 @@ export interface RoutedTurn {
   trace: NodeTraceResult | null;
 }
 
-export function prefillMode(env: Pick<Env, "PREFILL_MODE">): PrefillMode {
+/** What routing reads of the Worker's Env (workers/env.ts), named here so the routing runs outside a Worker too (tests on real nodes). */
+export interface SplitEnv {
+  NODES?: string;
+  SPARSE_NODES?: string;
+  NODE_TOKEN?: string;
+  PREFILL_MODE?: string;
+}
+
+export function prefillMode(env: Pick<SplitEnv, "PREFILL_MODE">): PrefillMode {
   return env.PREFILL_MODE === "masked" ? "masked" : "kv";
 }
 
@@ -72,7 +79,7 @@ function afterTrace(req: NodeTurnRequest, t: { result: NodeTraceResult; url: str
  * `req` names its pruner state by version only (`version`, null before the first turn);
  * `loadState` gives the state itself, for a node that lacks it or a turn that was not traced.
  */
-export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: number, single: OpenSingle, loadState: () => Uint8Array | null, version: string | null = null): Promise<RoutedTurn | Response> {
+export async function routeTurn(env: SplitEnv, req: NodeTurnRequest, timeoutMs: number, single: OpenSingle, loadState: () => Uint8Array | null, version: string | null = null): Promise<RoutedTurn | Response> {
   const full = parseNodeList(env.NODES);
   const sparse = parseNodeList(env.SPARSE_NODES);
   if (sparse.length === 0 || !SPARSE_METHODS.has(req.dart.method)) {

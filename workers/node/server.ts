@@ -104,7 +104,7 @@ const states = new PrunerStateCache(Number(v["state-cache-mb"] ?? 64) * 1024 * 1
 const handoffs = new HandoffStore(Number(v["handoff-mb"] ?? 512) * 1024 * 1024, Number(v["handoff-ttl-s"] ?? 60) * 1000);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
-let ffn: FfnBytes = { total: 0, resident: 0 };
+let ffn: FfnBytes = { total: 0, resident: 0, allocated: 0 };
 let nextId = 1;
 let stopping = false;
 

@@ -32,16 +32,16 @@ export class NeuronNotResidentError extends Error {
 export class FfnBundles {
   readonly dim: number;
   readonly hiddenDim: number;
-  /** Slots: neurons this layout can hold at once. */
-  readonly capacity: number;
   readonly format: BundleFormat;
+  /** Slots: neurons this layout can hold at once (reserve() raises it). */
+  capacity: number;
   /** capacity x 3*dim floats: per slot [gate row | up row | down column] (q8_0: see q8). The backend may rebind it (WASM memory). */
   data: Float32Array;
   private q8View: { data: Float32Array; q: Int8Array; d: Float32Array } | null = null;
   /** Neuron -> slot, -1 when the neuron is not resident. */
   readonly slotOf: Int32Array;
   /** Slot -> neuron, -1 when the slot is free. */
-  readonly neuronAt: Int32Array;
+  neuronAt: Int32Array;
   private readonly free: number[] = [];
   private count = 0;
   private all: Int32Array | null = null;
@@ -56,7 +56,7 @@ export class FfnBundles {
     this.capacity = capacity;
     this.format = format;
     // q8_0: capacity*3*dim int8s (a multiple of 4 bytes since dim is of 32) then capacity*3*dim/32 scales.
-    this.data = alloc(format === "f32" ? capacity * 3 * dim : (capacity * 3 * dim) / 4 + (capacity * 3 * dim) / QK);
+    this.data = alloc(this.floatsFor(capacity));
     this.slotOf = new Int32Array(hiddenDim).fill(-1);
     this.neuronAt = new Int32Array(capacity).fill(-1);
     for (let s = capacity - 1; s >= 0; s--) this.free.push(s);
@@ -80,6 +80,12 @@ export class FfnBundles {
       for (let j = 0, o = 2 * dim + d; j < hiddenDim; j++, o += 3 * dim) m[o] = wd[row + j]!;
     }
     return b;
+  }
+
+  /** Floats of `data` for `capacity` slots. */
+  private floatsFor(capacity: number): number {
+    const n = capacity * 3 * this.dim;
+    return this.format === "f32" ? n : n / 4 + n / QK;
   }
 
   /** fromDense in Q8_0: each gate row, up row and down column quantized in blocks of 32 along dim. */
@@ -136,6 +142,34 @@ export class FfnBundles {
     if (this.format === "f32") return this.view(neuron, part).slice();
     const { q, d } = this.rowQ8(neuron, part);
     return Float32Array.from(q, (v, i) => v * d[(i / QK) | 0]!);
+  }
+
+  /**
+   * Room for at least `capacity` neurons: the weights move to a larger array from `alloc`,
+   * every resident neuron keeps its slot (CompactFfns built over these bundles stay valid).
+   * Returns the old array for the caller to give back to its allocator, or null when nothing moved.
+   */
+  reserve(capacity: number, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): Float32Array | null {
+    const want = Math.min(this.hiddenDim, capacity);
+    if (want <= this.capacity) return null;
+    const old = this.data;
+    const data = alloc(this.floatsFor(want));
+    if (this.format === "f32") data.set(old.subarray(0, this.capacity * 3 * this.dim));
+    else {
+      // q8_0: the int8s, then the scales, each part moved to its place in the larger layout.
+      const n = this.capacity * 3 * this.dim;
+      const { q, d } = this.q8;
+      new Int8Array(data.buffer, data.byteOffset, n).set(q);
+      new Float32Array(data.buffer, data.byteOffset + want * 3 * this.dim, n / QK).set(d);
+    }
+    const neuronAt = new Int32Array(want).fill(-1);
+    neuronAt.set(this.neuronAt);
+    // New slots are taken after the freed ones, lowest first.
+    for (let s = this.capacity; s < want; s++) this.free.unshift(s);
+    this.data = data;
+    this.neuronAt = neuronAt;
+    this.capacity = want;
+    return old;
   }
 
   /** Neurons resident now. */

@@ -115,6 +115,20 @@ describe("WASM SIMD integer kernels", () => {
     }
     expect(() => b.gate(0)).toThrow(/no fp32 views/);
   });
+
+  it("partial Q8_0 bundles grow (reserve) keeping every resident neuron's int8s and scales", () => {
+    const { model } = stories();
+    const { dim, hiddenDim } = model.config;
+    const layer = model.weights.layers[0]!;
+    const b = new FfnBundles(dim, hiddenDim, 4, undefined, "q8_0");
+    for (const j of [3, 50, 9]) b.put(j), b.setRow(j, 1, layer.wUp.subarray(j * dim, (j + 1) * dim));
+    const before = [3, 50, 9].map((j) => b.rowValues(j, 1));
+    expect(b.reserve(40)).not.toBeNull();
+    expect(b.capacity).toBe(40);
+    [3, 50, 9].forEach((j, i) => expect(Array.from(b.rowValues(j, 1))).toEqual(Array.from(before[i]!)));
+    for (let j = 100; j < 130; j++) b.put(j);
+    expect(b.resident).toBe(33);
+  });
 });
 
 describe("the Q8_0 engine on stories260K", () => {

@@ -95,7 +95,7 @@ const metrics = new NodeMetrics(threadOptions.name);
 const states = new PrunerStateCache(Number(v["state-cache-mb"] ?? 64) * 1024 * 1024);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
-let ffn: FfnBytes = { total: 0, resident: 0 };
+let ffn: FfnBytes = { total: 0, resident: 0, allocated: 0 };
 let nextId = 1;
 let stopping = false;
 

@@ -136,7 +136,16 @@ export type ReportedEvent = DriftEvent & {
   decodedBy?: string;
   /** Why this turn was not traced on a full node (the masks in force, or the prior's, were kept). */
   traceSkipped?: string;
+  /** A mask built: the node whose bytesFetched these are, and where its FFN weights come from. */
+  builtOn?: BuiltOn;
 };
+
+/** "file": the whole model read from a file, in memory (nothing to fetch); "store": shards from the weight store (0 bytes when resident). */
+export interface BuiltOn {
+  node: string;
+  role: NodeRole;
+  weights: "file" | "store";
+}
 
 export interface PrunerReport {
   state: string; // base64

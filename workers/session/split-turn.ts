@@ -83,7 +83,7 @@ export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: numbe
     }
     return traced.events.map((e) => {
       const built = e.kind === "mask" && !e.remask;
-      const event: ReportedEvent = { ...e, tracedBy: traced.node, decodedBy: start.node, ...(built ? { bytesFetched: start.bytesFetched ?? 0 } : {}) };
+      const event: ReportedEvent = { ...e, tracedBy: traced.node, decodedBy: start.node, ...(built ? { bytesFetched: start.bytesFetched ?? 0, builtOn: { node: start.node, role: "sparse", weights: "store" } } : {}) };
       return built ? { event, masks: traced.masks } : { event };
     });
   };

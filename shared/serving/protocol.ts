@@ -258,6 +258,9 @@ export interface SessionTurnRequest {
   replayOnly?: boolean;
 }
 
+/** Answers a session keeps for Idempotency-Key retries (workers/session/idempotency.ts); the oldest go first. */
+export const MAX_ANSWERS_PER_SESSION = 32;
+
 export interface IdempotencyClaim {
   key: string;
   /** SHA-256 of what makes two requests the same (route, session header, body). */

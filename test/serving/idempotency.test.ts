@@ -4,7 +4,7 @@
 // 409; the same key with another request is a 422; the answers go with their session.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
-import { MAX_ANSWERS_PER_SESSION } from "../../workers/session/idempotency.ts";
+import { MAX_ANSWERS_PER_SESSION } from "../../shared/serving/protocol.ts";
 import { MODEL, nodeTurns, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 let f: Fixture;

@@ -4,9 +4,7 @@
 // per session (the oldest answers go first) and deleted with the session (DELETE or expiry).
 import { ApiError } from "../../shared/serving/api-error.ts";
 import { ndjsonLine } from "../../shared/serving/ndjson.ts";
-import type { IdempotencyClaim, ReportedLogprob, SessionDone, SessionEvent, SessionStart } from "../../shared/serving/protocol.ts";
-
-export const MAX_ANSWERS_PER_SESSION = 32;
+import { MAX_ANSWERS_PER_SESSION, type IdempotencyClaim, type ReportedLogprob, type SessionDone, type SessionEvent, type SessionStart } from "../../shared/serving/protocol.ts";
 
 export const IDEMPOTENCY_SCHEMA = `CREATE TABLE IF NOT EXISTS idempotent_answers (
   key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, turn INTEGER NOT NULL, answer TEXT NOT NULL

@@ -42,6 +42,8 @@ export interface StackOptions {
   persistDir: string;
   /** Simulated slow device on the nodes (ms per generated token); tests of abort and 409 use it. */
   tokenDelayMs?: number;
+  /** Turns each node lets wait for its engine before answering 429 (the node's --max-queue; default 16). */
+  nodeMaxQueue?: number;
   rateLimitPerMinute?: number;
   maxBodyBytes?: number;
   chatTemplate?: string;
@@ -124,6 +126,7 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
   const args = ["workers/node/server.ts", ...source, "--listen-fd", "3", "--name", name, "--role", role];
   if (weightsUrl && opts.weightsBudgetMb !== undefined) args.push("--weights-budget-mb", String(opts.weightsBudgetMb));
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
+  if (opts.nodeMaxQueue !== undefined) args.push("--max-queue", String(opts.nodeMaxQueue));
   const proc = new Child(name, args, { env: { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine, sockets: [socket] });
   let m: RegExpExecArray;
   try {

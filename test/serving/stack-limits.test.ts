@@ -16,7 +16,7 @@ const PER_MINUTE = 2;
 let f: Fixture;
 beforeAll(async () => {
   // 20 ms per generated token: a 400-token turn holds the node for seconds.
-  f = await startFixture({ apiKeys: [KEY_A, KEY_B, KEY_C, KEY_D], nodes: 1, nodeWeights: "file", tokenDelayMs: 20, nodeMaxQueue: 1, rateLimitPerMinute: PER_MINUTE });
+  f = await startFixture({ apiKeys: [KEY_A, KEY_B, KEY_C, KEY_D], nodes: 1, nodeWeights: "file", tokenDelayMs: 20, nodeArgs: ["--max-queue", "1"], rateLimitPerMinute: PER_MINUTE });
 }, 300_000);
 afterAll(async () => {
   await disposeFixtures();

@@ -133,7 +133,7 @@ export class SessionObject extends DurableObject<Env> {
       const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
       const loadState = () => (meta ? this.store.prunerState() : null);
       const routed = await routeTurn(this.env, nodeReq, timeoutMs, (nodes, r) =>
-        openWithState((x) => openTurn(nodes, x, this.env.NODE_TOKEN, timeoutMs), r, meta?.state?.version ?? null, loadState), loadState);
+        openWithState((x) => openTurn(nodes, x, this.env.NODE_TOKEN, timeoutMs), r, meta?.state?.version ?? null, loadState), loadState, meta?.state?.version ?? null);
       if (routed instanceof Response) return routed;
       const { opened, transfer } = routed;
       if (!opened.response.ok) return await nodeErrorResponse(opened.response);
@@ -162,8 +162,8 @@ export class SessionObject extends DurableObject<Env> {
   /** Fires SESSION_IDLE_TTL_S after the last turn (each turn moves it): the session was idle that long. */
   override async alarm(): Promise<void> {
     if (this.busy) return void (await this.ctx.storage.setAlarm(Date.now() + 60_000));
-    if (!this.store.meta()) return;
-    const meta = this.store.meta()!;
+    const meta = this.store.meta();
+    if (!meta) return;
     await this.store.deleteAll();
     await unindexSession(this.env, meta.owner, meta.sessionId).catch(() => {});
     await forgetSession(parseNodeList(this.env.NODES), await this.nodeSessionKey(), this.env.NODE_TOKEN);
@@ -237,6 +237,7 @@ export class SessionObject extends DurableObject<Env> {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
             const state = decodeState(e.pruner.state);
             if (state.byteLength > this.limits.maxStateBytes) throw stateTooLarge(state.byteLength, this.limits.maxStateBytes);
+            if (e.nodeToNodeBytes) transfer.nodeToNodeBytes = (transfer.nodeToNodeBytes ?? 0) + e.nodeToNodeBytes;
             const s = e.pruner.stats;
             const done: SessionEvent & { type: "done" } = {
               type: "done",

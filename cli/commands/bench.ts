@@ -138,7 +138,7 @@ export async function run(argv: string[]): Promise<void> {
 }
 
 /** Seeded random stand-ins for DART's per-model priors: the same work per token, no meaning. */
-function installSyntheticPriors(tf: Transformer, seed: number): void {
+export function installSyntheticPriors(tf: Transformer, seed: number): void {
   const { nLayers, hiddenDim } = tf.config;
   let s = seed >>> 0 || 1;
   const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);

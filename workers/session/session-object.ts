@@ -121,7 +121,7 @@ export class SessionObject extends DurableObject<Env> {
       const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
       const loadState = () => (meta ? this.store.prunerState() : null);
       const routed = await routeTurn(this.env, nodeReq, timeoutMs, (nodes, r) =>
-        openWithState((x) => openTurn(nodes, x, this.env.NODE_TOKEN, timeoutMs), r, meta?.state?.version ?? null, loadState), loadState);
+        openWithState((x) => openTurn(nodes, x, this.env.NODE_TOKEN, timeoutMs), r, meta?.state?.version ?? null, loadState), loadState, meta?.state?.version ?? null);
       if (routed instanceof Response) return routed;
       const { opened, transfer } = routed;
       if (!opened.response.ok) return await nodeErrorResponse(opened.response);
@@ -210,6 +210,7 @@ export class SessionObject extends DurableObject<Env> {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
             const state = decodeState(e.pruner.state);
             if (state.byteLength > this.limits.maxStateBytes) throw stateTooLarge(state.byteLength, this.limits.maxStateBytes);
+            if (e.nodeToNodeBytes) transfer.nodeToNodeBytes = (transfer.nodeToNodeBytes ?? 0) + e.nodeToNodeBytes;
             this.store.recordTurn({
               droppedMessages: start.droppedEntries,
               messages: [

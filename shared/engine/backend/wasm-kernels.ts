@@ -12,6 +12,7 @@
 // f32x4 values, "hsum" the sum of a vector's four lanes); docs/performance.md says why
 // the kernels are written this way and not in AssemblyScript.
 import { encodeModule, F32, I32, op, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
+import { q8Kernels, type Q8KernelExports } from "./wasm-kernels-q8.ts";
 
 const { get, set, i32, add, shl, geU, gtU } = op;
 /** local[dst] = local[a] + local[b] (i32). */
@@ -424,10 +425,10 @@ function attnMix(): FuncDef {
 
 /** The kernels module's bytes (deterministic: the committed kernels.wasm is exactly this). */
 export function kernelsWasmBytes(opts: { sharedMemory?: boolean } = {}): Uint8Array {
-  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum(), rowsDot(), accumTokens()], opts);
+  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum(), rowsDot(), accumTokens(), ...q8Kernels()], opts);
 }
 
-export interface KernelExports {
+export interface KernelExports extends Q8KernelExports {
   matvec(out: number, x: number, w: number, n: number, d: number): void;
   accum_rows(out: number, a: number, w: number, k: number, dim: number): void;
   attn_scores(att: number, q: number, k: number, stride: number, hs: number, n: number, scale: number): void;

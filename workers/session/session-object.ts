@@ -43,6 +43,8 @@ export class SessionObject extends DurableObject<Env> {
   private readonly store: SessionStore;
   /** One generation at a time; in memory because a generation does not outlive the object. */
   private busy = false;
+  /** The node this session's last turn ran on (its KV cache there): a tie-breaker of overlap routing. */
+  private lastNode: string | null = null;
   /** What this session's storage takes (storage-limits.ts). */
   readonly limits: { maxStateBytes: number };
 
@@ -121,8 +123,9 @@ export class SessionObject extends DurableObject<Env> {
       const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
       const loadState = () => (meta ? this.store.prunerState() : null);
       const routed = await routeTurn(this.env, nodeReq, timeoutMs, (nodes, r) =>
-        openWithState((x) => openTurn(nodes, x, this.env.NODE_TOKEN, timeoutMs), r, meta?.state?.version ?? null, loadState), loadState);
+        openWithState((x) => openTurn(nodes, x, this.env.NODE_TOKEN, timeoutMs), r, meta?.state?.version ?? null, loadState), loadState, this.lastNode);
       if (routed instanceof Response) return routed;
+      this.lastNode = routed.opened.node;
       const { opened, transfer } = routed;
       if (!opened.response.ok) return await nodeErrorResponse(opened.response);
       const reader = new NdjsonReader<NodeEvent>(opened.response.body!);

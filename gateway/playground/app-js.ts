@@ -72,9 +72,10 @@ function drawCharts(events, masks) {
   drawBytes($("bytes"), events);
   const built = events.filter((e) => e.kind === "mask" && !e.remask);
   const total = built.reduce((a, e) => a + (e.bytesFetched || 0), 0);
-  $("bytesNote").textContent = built.length && total === 0
+  const split = built.filter((e) => e.tracedBy).pop();
+  $("bytesNote").textContent = built.length && total === 0 && !split
     ? "0 bytes: this node holds the whole model in memory (no weight store in its path), so building a mask fetches nothing."
-    : "";
+    : split ? "Turn " + split.turn + splitNodes(split).replace(";", ":") + "." : "";
 }
 
 async function refresh() {

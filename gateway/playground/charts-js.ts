@@ -117,6 +117,11 @@ function drawLayers(svg, masks) {
   el("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, svg, "layer (bar: kept / total FFN neurons)");
 }
 
+// A split turn's nodes: which full node traced the masks and which sparse node decoded (fetched) them.
+function splitNodes(e) {
+  return e.tracedBy ? "; traced on " + e.tracedBy + ", decoded on " + e.decodedBy : "";
+}
+
 // Bytes the node fetched from the weight store each time masks were built.
 function drawBytes(svg, events) {
   const W = 560, H = 170, L = 60, R = 12, T = 14, B = 30;
@@ -133,7 +138,7 @@ function drawBytes(svg, events) {
     const bx = L + i * slot + slot * 0.15;
     const b = bytes[i];
     const r = el("rect", { x: bx, y: y(b), width: slot * 0.7, height: Math.max(1, H - B - y(b)), class: "bar bytes" }, svg);
-    el("title", {}, r, "masks built at position " + e.pos + " (turn " + e.turn + "): " + fmtBytes(b));
+    el("title", {}, r, "masks built at position " + e.pos + " (turn " + e.turn + "): " + fmtBytes(b) + splitNodes(e));
     el("text", { x: bx + slot * 0.35, y: y(b) - 3, "text-anchor": "middle", class: "label" }, svg, fmtBytes(b));
     el("text", { x: bx + slot * 0.35, y: H - B + 12, "text-anchor": "middle" }, svg, "@" + e.pos);
   });

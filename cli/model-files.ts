@@ -1,8 +1,10 @@
 // Loading a model and its tokenizer from the file system for the CLI.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ggufTokenizer, parseGguf } from "../shared/model/gguf.ts";
 import { isGguf, loadModel, loadTokenizer } from "../shared/model/load.ts";
+import { ModelFormatError } from "../shared/model/config.ts";
+import { notAModel } from "../shared/model/not-a-model.ts";
 import type { LoadedModel } from "../shared/model/weights.ts";
 import { Transformer } from "../shared/engine/transformer.ts";
 import { readLlama2cTokenizer, Tokenizer } from "../shared/tokenizer/tokenizer.ts";
@@ -34,8 +36,19 @@ function findTokenizer(modelPath: string, vocabSize: number): string | null {
   return null;
 }
 
+/** Files this small may be a tokenizer passed as the model (the largest vocabularies' are a few MiB). */
+const TOKENIZER_MAX_BYTES = 32 * 1024 * 1024;
+
+/** A tokenizer passed as --model is one line saying so, before anything is started or loaded. */
+export function checkNotTokenizer(modelPath: string, bytes?: Uint8Array): void {
+  if (!bytes && statSync(modelPath).size > TOKENIZER_MAX_BYTES) return;
+  const why = notAModel(bytes ?? new Uint8Array(readFileSync(modelPath)), modelPath);
+  if (why) throw new ModelFormatError(why);
+}
+
 export function loadBundle(modelPath: string, tokenizerPath?: string, opts: { maxContext?: number } = {}): ModelBundle {
   const bytes = readFile(modelPath, "model file");
+  checkNotTokenizer(modelPath, bytes);
   const model = loadModel(bytes, opts);
   let tokBytes: Uint8Array | null = null;
   if (tokenizerPath) tokBytes = readFile(tokenizerPath, "tokenizer file");

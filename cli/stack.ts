@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { checkNotTokenizer } from "./model-files.ts";
 import { chatTemplateSetting } from "./gguf-head.ts";
 import { assertPortFree, freePort, listenLoopback, portOf } from "./ports.ts";
 import { apiKeyHashes, wranglerVars } from "./stack-secrets.ts";
@@ -140,6 +141,7 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
 /** A missing model file is one clear line, before anything starts. */
 export function checkModelFile(path: string): void {
   if (!existsSync(path)) throw new Error(`no model file at ${path}: set DART_MODEL_DIR to the folder that holds it (README, "Model files")`);
+  checkNotTokenizer(path);
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {

@@ -11,6 +11,7 @@ import { assertServedModel, dartDefaults } from "../session-stub.ts";
 import { openSessionTurn, type TurnBase } from "../session-turn.ts";
 import type { GatewayEnv } from "../types.ts";
 import { readJson } from "../read-json.ts";
+import { cancelOnDisconnect } from "../cancel-on-disconnect.ts";
 import { parseGenerationRequest, type GenerationRequest } from "../validation/generation.ts";
 
 /** An error from the Session object keeps its Retry-After (429: busy nodes). */
@@ -63,18 +64,23 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
     if (!req.stream) {
       let text = "";
       const lps: ReportedLogprob[] = [];
-      for (;;) {
-        const e = await reader.next();
-        if (e?.type === "dart") continue;
-        if (e?.type === "text") {
-          metrics?.firstToken();
-          text += e.text;
-          if (e.logprobs) lps.push(...e.logprobs);
-        } else if (e?.type === "done") {
-          metrics?.usage(e.usage.promptTokens, e.usage.completionTokens);
-          return c.json(completeObject(meta, text, e, wantLogprobs ? lps : null), 200, headers);
-        } else if (e?.type === "error") throw midTurnError(e);
-        else throw new ApiError(502, "the session stream ended early", { code: "stream_ended" });
+      const unwatch = cancelOnDisconnect(c.req.raw, reader);
+      try {
+        for (;;) {
+          const e = await reader.next();
+          if (e?.type === "dart") continue;
+          if (e?.type === "text") {
+            metrics?.firstToken();
+            text += e.text;
+            if (e.logprobs) lps.push(...e.logprobs);
+          } else if (e?.type === "done") {
+            metrics?.usage(e.usage.promptTokens, e.usage.completionTokens);
+            return c.json(completeObject(meta, text, e, wantLogprobs ? lps : null), 200, headers);
+          } else if (e?.type === "error") throw midTurnError(e);
+          else throw new ApiError(502, "the session stream ended early", { code: "stream_ended" });
+        }
+      } finally {
+        unwatch();
       }
     }
 

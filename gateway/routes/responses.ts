@@ -9,6 +9,7 @@ import type { SessionEvent } from "../../shared/serving/protocol.ts";
 import { ResponseEvents, responseObject, type ResponseState } from "../openai/responses-format.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
 import { readJson } from "../read-json.ts";
+import { cancelOnDisconnect } from "../cancel-on-disconnect.ts";
 import { samplingDefaults } from "../sampling-defaults.ts";
 import { assertServedModel, dartDefaults } from "../session-stub.ts";
 import { openSessionTurn, type TurnBase } from "../session-turn.ts";
@@ -70,7 +71,12 @@ export async function responsesRoute(c: Context<GatewayEnv>) {
   };
 
   if (!req.stream) {
-    while ((await nextText()) !== null);
+    const unwatch = cancelOnDisconnect(c.req.raw, reader);
+    try {
+      while ((await nextText()) !== null);
+    } finally {
+      unwatch();
+    }
     return c.json(responseObject(state), 200, headers);
   }
 

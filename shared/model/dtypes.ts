@@ -1,7 +1,8 @@
 // Tensor element types of GGUF that the engine reads, and their conversion to fp32.
 import { ModelFormatError } from "./config.ts";
+import { BLOCK_FORMATS, decodeBlocks } from "./block-quants.ts";
 
-export const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
+export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
 const NAMES: Record<number, string> = {
   0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K",
   12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 30: "BF16",
@@ -14,6 +15,9 @@ export function ggmlTypeName(type: number): string {
 export const Q8_0_BLOCK = 32;
 const Q8_0_BLOCK_BYTES = 2 + Q8_0_BLOCK;
 
+// A function, not a constant: block-quants.ts imports this module back.
+const supported = () => ["F32", "F16", "BF16", "Q8_0", ...Object.keys(BLOCK_FORMATS).map((t) => NAMES[Number(t)])].join(", ");
+
 /** Bytes taken by `n` elements of a supported type; throws for others. */
 export function tensorBytes(type: number, n: number, tensorName: string): number {
   switch (type) {
@@ -22,8 +26,12 @@ export function tensorBytes(type: number, n: number, tensorName: string): number
     case GGML_TYPE.Q8_0:
       if (n % Q8_0_BLOCK !== 0) throw new ModelFormatError(`tensor ${tensorName}: Q8_0 needs a multiple of 32 elements, has ${n}`);
       return (n / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES;
-    default:
-      throw new ModelFormatError(`tensor ${tensorName}: unsupported dtype ${ggmlTypeName(type)} (supported: F32, F16, BF16, Q8_0)`);
+    default: {
+      const f = BLOCK_FORMATS[type];
+      if (!f) throw new ModelFormatError(`tensor ${tensorName}: unsupported dtype ${ggmlTypeName(type)} (supported: ${supported()})`);
+      if (n % f.values !== 0) throw new ModelFormatError(`tensor ${tensorName}: ${ggmlTypeName(type)} needs a multiple of ${f.values} elements, has ${n}`);
+      return (n / f.values) * f.bytes;
+    }
   }
 }
 
@@ -88,8 +96,11 @@ export function dequantize(bytes: Uint8Array, offset: number, type: number, n: n
         for (let j = 0; j < Q8_0_BLOCK; j++) out[b * Q8_0_BLOCK + j] = d * dv.getInt8(base + 2 + j);
       }
       break;
-    default:
-      throw new ModelFormatError(`unsupported dtype ${ggmlTypeName(type)}`);
+    default: {
+      const f = BLOCK_FORMATS[type];
+      if (!f) throw new ModelFormatError(`unsupported dtype ${ggmlTypeName(type)}`);
+      return decodeBlocks(f, bytes, offset, n);
+    }
   }
   return out;
 }

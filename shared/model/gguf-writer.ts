@@ -23,6 +23,8 @@ export interface GgufTensorInput {
   dims: number[];
   data: Float32Array;
   type: number;
+  /** The tensor already encoded as `type` (for types this module cannot quantize); `data` is then unused. */
+  encoded?: Uint8Array;
 }
 
 class Writer {
@@ -86,7 +88,7 @@ export function writeGguf(metadata: [string, MetaValue][], tensors: GgufTensorIn
       case "i32s": w.u32(GGUF_VALUE.ARRAY); w.u32(GGUF_VALUE.INT32); w.len(v.value.length); Array.from(v.value).forEach((x) => w.i32(x)); break;
     }
   }
-  const encoded = tensors.map((t) => quantize(t.data, t.type));
+  const encoded = tensors.map((t) => t.encoded ?? quantize(t.data, t.type));
   let offset = 0;
   tensors.forEach((t, i) => {
     w.str(t.name);
@@ -111,6 +113,8 @@ export function writeLlamaGguf(
     dtype?: number; tokenizer?: TokenizerData; version?: number; architecture?: string;
     /** Extra keys and tensors (a chat template, RoPE scaling, rope_freqs.weight...). */
     metadata?: [string, MetaValue][]; tensors?: GgufTensorInput[];
+    /** Re-encodes each 2-D weight (to write a K-quant mix, as Q4_K_M files have). */
+    encodeMatrix?: (t: GgufTensorInput) => GgufTensorInput;
   } = {},
 ): Uint8Array {
   const c: ModelConfig = model.config;
@@ -121,7 +125,7 @@ export function writeLlamaGguf(
   const matrixType = (rowLen: number) => (dtype === GGML_TYPE.Q8_0 && rowLen % Q8_0_BLOCK !== 0 ? GGML_TYPE.F16 : dtype);
   const tensors: GgufTensorInput[] = [];
   const matrix = (name: string, data: Float32Array, rowLen: number, rows: number) =>
-    tensors.push({ name, dims: [rowLen, rows], data, type: matrixType(rowLen) });
+    tensors.push((opts.encodeMatrix ?? ((t) => t))({ name, dims: [rowLen, rows], data, type: matrixType(rowLen) }));
   const vector = (name: string, data: Float32Array) => tensors.push({ name, dims: [data.length], data, type: GGML_TYPE.F32 });
   matrix("token_embd.weight", w.tokenEmbedding, c.dim, c.vocabSize);
   w.layers.forEach((l, i) => {

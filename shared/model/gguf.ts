@@ -137,6 +137,7 @@ export function parseGguf(buffer: ArrayBuffer | Uint8Array, opts: { headerOnly?:
       continue;
     }
     const size = tensorBytes(t.type, n, t.name);
+    tensorBytes(t.type, t.dims[0] ?? 1, `${t.name} (row)`); // ggml's blocks never straddle rows
     if (abs + size > bytes.byteLength) {
       throw new ModelFormatError(`GGUF truncated: tensor ${t.name} needs bytes ${abs}..${abs + size}, file has ${bytes.byteLength}`);
     }

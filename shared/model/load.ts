@@ -2,6 +2,7 @@
 import { ModelFormatError } from "./config.ts";
 import { GGUF_MAGIC, parseGguf, ggufTokenizer, readGguf } from "./gguf.ts";
 import { readLlama2c } from "./llama2c.ts";
+import { notAModel } from "./not-a-model.ts";
 import type { LoadedModel } from "./weights.ts";
 import { readLlama2cTokenizer, Tokenizer } from "../tokenizer/tokenizer.ts";
 
@@ -13,6 +14,8 @@ export function isGguf(bytes: Uint8Array): boolean {
 export function loadModel(buffer: ArrayBuffer | Uint8Array, opts: { maxContext?: number } = {}): LoadedModel {
   const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
   if (isGguf(bytes)) return readGguf(bytes, opts);
+  const why = notAModel(bytes);
+  if (why) throw new ModelFormatError(why);
   const ab = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
   return readLlama2c(ab as ArrayBuffer);
 }

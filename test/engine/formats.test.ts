@@ -163,20 +163,20 @@ describe("clear errors for bad files", () => {
       [["general.architecture", { type: "string", value: "llama" }]],
       [{ name: "token_embd.weight", dims: [32, 2], data: new Float32Array(64), type: GGML_TYPE.F32 }],
     );
-    // Patch the tensor's type field (last u32 before the u64 offset) to Q4_K (12).
+    // Patch the tensor's type field (last u32 before the u64 offset) to Q3_K (11), which the loader does not read.
     const file = parseGguf(bytes);
     expect(file.tensors.get("token_embd.weight")!.type).toBe(0);
     const dv = new DataView(bytes.buffer);
     let patched = false;
     for (let o = 0; o + 12 <= bytes.length; o += 1) {
       if (dv.getUint32(o, true) === 2 && dv.getUint32(o - 8, true) === 32 && dv.getUint32(o + 8, true) === 0 && dv.getBigUint64(o + 12, true) === 0n) {
-        dv.setUint32(o + 8, 12, true);
+        dv.setUint32(o + 8, 11, true);
         patched = true;
         break;
       }
     }
     expect(patched).toBe(true);
-    expect(() => parseGguf(bytes)).toThrow(/tensor token_embd.weight: unsupported dtype Q4_K/);
+    expect(() => parseGguf(bytes)).toThrow(/tensor token_embd.weight: unsupported dtype Q3_K \(supported: .*Q4_K, Q5_K, Q6_K\)/);
   });
 
   it("a shape mismatch names the tensor and both shapes", () => {

@@ -78,6 +78,8 @@ export type FromEngine =
   | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null; ffn: FfnBytes; residency: Uint8Array | null }
   | { kind: "traced"; id: number; result: NodeTraceResult | TurnError; ffn: FfnBytes }
   | { kind: "crash"; id: number; message: string }
+  /** The KV cache's occupancy after a change outside a turn (a dropped session), so /stats shows it at once. */
+  | { kind: "cache"; cache: { entries: number; bytes: number } }
   | { kind: "fatal"; message: string };
 
 const opts = workerData as EngineThreadOptions;
@@ -201,7 +203,10 @@ async function turn(m: Extract<ToEngine, { kind: "turn" }>): Promise<void> {
 let queue: Promise<void> = Promise.resolve();
 port.on("message", (m: ToEngine) => {
   if (m.kind === "drop") {
-    queue = queue.then(() => void cache.drop(m.sessionKey));
+    queue = queue.then(() => {
+      cache.drop(m.sessionKey);
+      send({ kind: "cache", cache: { entries: cache.size, bytes: cache.bytes } });
+    });
     return;
   }
   queue = queue.then(() => (m.kind === "trace" ? trace(m) : turn(m)));

@@ -138,6 +138,7 @@ const ready = new Promise<void>((resolve, reject) => {
       setResidency(m.residency);
       metrics.record(m.record);
     }
+    if (m.kind === "cache") return void (cacheStats = m.cache);
     if (m.kind === "traced") {
       ffn = m.ffn;
       metrics.recordTrace(m.result.type === "trace");

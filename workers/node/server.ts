@@ -21,7 +21,7 @@ import type { NodeEvent } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FfnBytes, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
 import { PrunerStateCache } from "./state-cache.ts";
-import { FairTurnQueue } from "./turn-queue.ts";
+import { FairTurnQueue, type TurnSlot } from "./turn-queue.ts";
 import { validateTraceRequest, validateTurnRequest } from "./validate.ts";
 import { bitsEtag } from "./residency.ts";
 import { toBase64 } from "../../shared/serving/base64.ts";
@@ -209,14 +209,8 @@ async function handleTrace(req: IncomingMessage, res: ServerResponse): Promise<v
     return json(res, 403, errorBody("sessionKey is not signed with the node token", "invalid_request_error", "sessionKey", "invalid_session_key"));
   }
   // A trace takes the engine like a turn: it waits in the same fair, bounded queue.
-  const slot = turnQueue.enter(traceReq.tenant ?? "");
-  if (!slot) return busy(res);
-  let admitted = false;
-  res.on("close", () => {
-    if (!admitted) slot.release(); // gone while waiting: leave the queue
-  });
-  if (!(await slot.ready)) return res.destroyed ? undefined : busy(res);
-  admitted = true;
+  const slot = await admit(traceReq.tenant, res);
+  if (!slot) return;
   const id = nextId++;
   const m = await new Promise<FromEngine>((resolve) => {
     jobs.set(id, resolve);
@@ -228,6 +222,28 @@ async function handleTrace(req: IncomingMessage, res: ServerResponse): Promise<v
   metrics.recordTrace(false);
   process.stderr.write(`trace ${id} failed: ${m.kind === "crash" ? m.message : m.kind}\n`);
   json(res, 500, errorBody("the inference node failed on this trace", "server_error", null, "node_error"));
+}
+
+/**
+ * Admission to the engine, for turns and traces alike: fair across tenants and bounded. A full
+ * or slow queue answers 429 (turn-queue.ts) and gives null, as does a caller gone while waiting.
+ */
+async function admit(tenant: string | undefined, res: ServerResponse): Promise<TurnSlot | null> {
+  const slot = turnQueue.enter(tenant ?? "");
+  if (!slot) {
+    busy(res);
+    return null;
+  }
+  let admitted = false;
+  res.on("close", () => {
+    if (!admitted) slot.release(); // gone while waiting: leave the queue
+  });
+  if (!(await slot.ready)) {
+    if (!res.destroyed) busy(res);
+    return null;
+  }
+  admitted = true;
+  return slot;
 }
 
 /**
@@ -260,15 +276,8 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   if (!states.resolve(turn)) {
     return json(res, 409, errorBody("this node does not hold that pruner state version; send the state", "invalid_request_error", "prunerStateVersion", "state_not_cached"));
   }
-  // Admission: fair across tenants and bounded; a full or slow queue answers 429 (turn-queue.ts).
-  const slot = turnQueue.enter(turn.tenant ?? "");
-  if (!slot) return busy(res);
-  let admitted = false;
-  res.on("close", () => {
-    if (!admitted) slot.release(); // gone while waiting: leave the queue
-  });
-  if (!(await slot.ready)) return res.destroyed ? undefined : busy(res);
-  admitted = true;
+  const slot = await admit(turn.tenant, res);
+  if (!slot) return;
 
   const id = nextId++;
   const abortFlag = new SharedArrayBuffer(4);

@@ -1,7 +1,8 @@
 // `dart routing-bench` core, in-process on real node code: 16 concurrent sessions of mixed
 // topics (TinyStories, State of the Union, and some that switch every turn) traced on a full
 // node and decoded on one of two sparse nodes, chosen by mask overlap (overlap-routing.ts) or
-// by rendezvous hashing. Both policies run the same conversations side by side in one run, each
+// by rendezvous hashing. As in the Session object, the node is chosen before the trace (so the
+// full node can push the handoff there) from the masks in force. Both policies run the same conversations side by side in one run, each
 // on its own pair of sparse nodes over the same shard set; the figure is the bytes the sparse
 // nodes fetch from the weight store per turn. Sessions run in rounds (every session's turn r,
 // then r+1): a round's turns are in flight together, so a node's load is the round's turns
@@ -123,14 +124,15 @@ export async function routingBench(modelPath: string, dataDir: string, opts: Rou
         for (const [i, s] of sessions.entries()) {
           const text = texts[topicOf(i, t)][i * opts.turns + t]!;
           const base: NodeTurnRequest = { sessionKey: s.key, context: s.context, segments: [{ text }], maxTokens: opts.maxTokens, temperature: 0, topP: 1, seed: 1, dart, prunerState: s.state };
-          const trace = runTrace(full, { ...base, kvFrom: 1 + s.context.flat().length }) as NodeTraceResult;
-          if (trace.type !== "trace") throw new Error(`trace failed: ${JSON.stringify(trace)}`);
+          // The node is chosen before the trace, as the Session object does (the full node pushes the handoff there): by the masks in force.
           let order: string[];
           if (policy === "overlap") {
-            const kept = keptNeuronsOfState(fromBase64(trace.state));
+            const kept = s.state ? keptNeuronsOfState(fromBase64(s.state)) : null;
             const residency = new Map(nodes.map((n) => [n.name, { bits: residentNeuronBits(n.sparse.store, tf.config.nLayers, tf.config.hiddenDim), load: load.get(n.name)! }]));
             order = rankByOverlap({ nodes: names, sessionKey: s.key, need: kept?.bits ?? null, residency, lastNode: s.last, neededNeurons: kept?.count }).order;
           } else order = rankNodes(names, s.key);
+          const trace = runTrace(full, { ...base, kvFrom: 1 + s.context.flat().length }) as NodeTraceResult;
+          if (trace.type !== "trace") throw new Error(`trace failed: ${JSON.stringify(trace)}`);
           const node = nodes.find((n) => n.name === order[0])!;
           load.set(node.name, load.get(node.name)! + 1);
           if (s.last !== null && s.last !== node.name) moves++;

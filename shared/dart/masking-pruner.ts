@@ -46,8 +46,8 @@ type Mode = "tracing" | "masked";
 /**
  * Builds layer `layer`'s compacted FFN for the ascending kept neurons, synchronously
  * (it runs between two forward calls). The default is an index list over the Transformer's
- * resident FFN bundles (compactOf, no copy); a node serving from the weight store builds from its
- * resident shards instead (shared/weights FfnDeltaLoader.buildResident), bit-exact.
+ * resident FFN bundles (compactOf, no copy); a node serving from the weight store does the same
+ * over the bundles its shards were decoded into (shared/weights/resident-ffn.ts), and counts them.
  */
 export type FfnBuilder = (layer: number, kept: Int32Array) => CompactFfn;
 

@@ -24,14 +24,14 @@ export class NeuronNotResidentError extends Error {
 export class FfnBundles {
   readonly dim: number;
   readonly hiddenDim: number;
-  /** Slots: neurons this layout can hold at once. */
-  readonly capacity: number;
+  /** Slots: neurons this layout can hold at once (reserve() raises it). */
+  capacity: number;
   /** capacity x 3*dim floats: per slot [gate row | up row | down column]. The backend may rebind it (WASM memory). */
   data: Float32Array;
   /** Neuron -> slot, -1 when the neuron is not resident. */
   readonly slotOf: Int32Array;
   /** Slot -> neuron, -1 when the slot is free. */
-  readonly neuronAt: Int32Array;
+  neuronAt: Int32Array;
   private readonly free: number[] = [];
   private count = 0;
   private all: Int32Array | null = null;
@@ -65,6 +65,27 @@ export class FfnBundles {
       for (let j = 0, o = 2 * dim + d; j < hiddenDim; j++, o += 3 * dim) m[o] = wd[row + j]!;
     }
     return b;
+  }
+
+  /**
+   * Room for at least `capacity` neurons: the weights move to a larger array from `alloc`,
+   * every resident neuron keeps its slot (CompactFfns built over these bundles stay valid).
+   * Returns the old array for the caller to give back to its allocator, or null when nothing moved.
+   */
+  reserve(capacity: number, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): Float32Array | null {
+    const want = Math.min(this.hiddenDim, capacity);
+    if (want <= this.capacity) return null;
+    const old = this.data;
+    const data = alloc(want * 3 * this.dim);
+    data.set(old.subarray(0, this.capacity * 3 * this.dim));
+    const neuronAt = new Int32Array(want).fill(-1);
+    neuronAt.set(this.neuronAt);
+    // New slots are taken after the freed ones, lowest first.
+    for (let s = this.capacity; s < want; s++) this.free.unshift(s);
+    this.data = data;
+    this.neuronAt = neuronAt;
+    this.capacity = want;
+    return old;
   }
 
   /** Neurons resident now. */

@@ -31,7 +31,7 @@ export interface OverlapInputs {
   residency: ReadonlyMap<string, NodeResidencyView>;
   /** The node this session decoded on last (its KV cache). */
   lastNode?: string | null;
-  /** Candidates missing at most this many neurons more than the best tie (default: 2% of the needed neurons, at least 1). */
+  /** Candidates missing at most this many neurons more than the best tie (default: 10% of the needed neurons, at least 1: a session keeps its node, and its KV cache there, unless another node saves more). */
   tieNeurons?: number;
   neededNeurons?: number;
   /** Turns above the least loaded node's that make a node a last resort (default 4). */
@@ -48,7 +48,7 @@ export function rankByOverlap(x: OverlapInputs): OverlapChoice {
       })
     : [];
   if (scored.length === 0) return { order: hashed, policy: "rendezvous" };
-  const tie = x.tieNeurons ?? Math.max(1, Math.round(0.02 * (x.neededNeurons ?? 0)));
+  const tie = x.tieNeurons ?? Math.max(1, Math.round(0.1 * (x.neededNeurons ?? 0)));
   const minLoad = Math.min(...scored.map((s) => s.load));
   const open = scored.filter((s) => s.load - minLoad <= (x.loadGap ?? 4));
   const best = Math.min(...open.map((s) => s.missing));

@@ -1,6 +1,7 @@
 // Split serving across several nodes, end to end (wrangler dev, two full nodes whose traces are
 // slowed to TRACE_DELAY_MS, two sparse nodes; real processes, real stories260K): sparse nodes
-// report their resident neurons, a split turn decodes where its masks' neurons already are,
+// report their resident neurons, a split turn decodes where its masks' neurons already are
+// (against the rendezvous choice: test/serving/split-routing.test.ts),
 // traces wait in a node's fair queue like turns, and a full node killed mid-trace makes the
 // turn trace again on the other one.
 import { readFileSync } from "node:fs";
@@ -93,19 +94,17 @@ describe("traces wait in the node's fair queue", () => {
 });
 
 describe("routing by mask overlap", () => {
-  it("sends sessions whose masks a sparse node already holds to that node, which fetches nothing for them", async () => {
+  it("routes a session's first turn by rendezvous hashing and its next ones by the masks in force, on the node that holds them", async () => {
     const sparseNames = f.stack.nodes.filter((n) => n.role === "sparse").map((n) => n.name);
-    const text = "Once upon a time there was a little cat who liked to play in the sun";
-    const first = (await events(await chat(text))).find((e) => e.kind === "mask" && !e.remask && e.tracedBy)!;
-    expect(sparseNames).toContain(first.decodedBy);
-    expect(first.bytesFetched).toBeGreaterThan(0);
-    // Four more sessions with the same first message: the same masks. Rendezvous hashing would
-    // send each to either node (all four to the first one: 1 in 16); overlap routing sends them
-    // all to the node that holds those neurons, and none fetches a byte.
-    for (let i = 0; i < 4; i++) {
-      const e = (await events(await chat(text))).find((x) => x.kind === "mask" && !x.remask && x.tracedBy)!;
-      expect(e).toMatchObject({ decodedBy: first.decodedBy, routedBy: "overlap", bytesFetched: 0 });
-    }
+    const id = await chat("Once upon a time there was a little cat who liked to play in the sun");
+    await chat("The cat found a red ball in the garden", id);
+    const built = (await events(id)).filter((e) => e.kind === "mask" && !e.remask && e.tracedBy);
+    expect(built.map((e) => e.turn)).toEqual([1, 2]);
+    expect(built[0]).toMatchObject({ routedBy: "rendezvous" });
+    expect(sparseNames).toContain(built[0]!.decodedBy);
+    // The Session object read both nodes' residency (GET /v1/residency from workerd): the node
+    // that holds the first turn's masks, and the session's KV cache, takes the second.
+    expect(built[1]).toMatchObject({ routedBy: "overlap", decodedBy: built[0]!.decodedBy });
   });
 });
 

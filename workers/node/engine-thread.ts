@@ -5,8 +5,8 @@
 // The model comes from a model file (--model) or from the weight store (--weights: the
 // weights Worker route over R2, or a shard folder), every object checked against the
 // manifest's sha256. From the store, each turn first makes the FFN shards it can need
-// resident (async, before the synchronous generation), and the pruner builds its
-// compacted FFNs from those shards (node-weights.ts).
+// resident (async, before the synchronous generation), decoded once into the engine's FFN
+// bundles, and the pruner's masks are index lists over them (node-weights.ts, sparse-ffn.ts).
 import { parentPort, workerData } from "node:worker_threads";
 import { loadBundle } from "../../cli/model-files.ts";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
@@ -61,10 +61,12 @@ export interface WeightsInfo {
   store: WeightStoreStats;
 }
 
-/** The model's whole FFN in bytes, and the FFN bytes this node holds now (dense matrices plus resident shards). */
+/** The model's whole FFN in bytes (fp32), the FFN bytes this node holds now, and what its FFN bundles have room for. */
 export interface FfnBytes {
   total: number;
   resident: number;
+  /** Slots allocated (resident or free): a sparse node's bundles grow to what its masks needed. */
+  allocated: number;
 }
 
 export type ToEngine =
@@ -131,13 +133,17 @@ const cache = new KvCache(opts.kvBudgetBytes, (state) => tf.releaseState(state))
 // A node on the weight store reports its store's counters (GET /metrics); a file node fetches nothing.
 const weightCounters: WeightCounters = store ? storeCounters(store) : fileCounters();
 
-/** Dense FFN matrices (a full node) plus resident shards (a store node). */
+/** The FFN in memory: the engine's neuron-major bundles hold the only copy (a store keeps no shard bytes, resident-ffn.ts). */
 function ffnBytes(): FfnBytes {
   const c = tf.config;
-  let dense = 0; // neurons held in the engine's own FFN bundles (all of them on a full node, none on a sparse one)
-  for (const b of tf.ffn) dense += b.resident * 3 * c.dim * 4;
-  const total = sparse ? sparse.ffnBytes : 3 * c.nLayers * c.hiddenDim * c.dim * 4;
-  return { total, resident: dense + (store?.stats().residentBytes ?? 0) };
+  const perNeuron = 3 * c.dim * 4;
+  let resident = 0;
+  let allocated = 0;
+  for (const b of tf.ffn) {
+    resident += b.resident * perNeuron;
+    allocated += b.capacity * perNeuron;
+  }
+  return { total: c.nLayers * c.hiddenDim * perNeuron, resident, allocated };
 }
 
 /** A sparse node's resident neurons (GET /v1/residency); null on a full node, which holds them all. */
@@ -165,12 +171,8 @@ async function sparseTurn(m: Extract<ToEngine, { kind: "turn" }>, flag: Int32Arr
     record.bytesFetched = record.weights.bytesFetched;
     return record;
   } finally {
-    // The compacted copies go with the turn: between turns the node holds each shard once.
-    const s = entry();
-    if (s) s.state.ffn.forEach((f, l) => {
-      if (f) tf.backend.discard(f);
-      s.state.ffn[l] = null;
-    });
+    // The masks' slot lists go with the turn: an evicted neuron's slot may hold another one next turn.
+    entry()?.state.ffn.fill(null);
   }
 }
 

@@ -14,6 +14,8 @@ export interface TurnTransfer {
   receivedBytes: number;
   /** Whether the pruner state itself went to the node (a soft-cache miss, or no version yet). */
   stateSent: boolean;
+  /** Bytes the nodes pushed to each other for the turn (a split turn's handoff and state push); they never cross the Session object. */
+  nodeToNodeBytes?: number;
 }
 
 const bodyBytes = (req: NodeTurnRequest) => new TextEncoder().encode(JSON.stringify(req)).byteLength;

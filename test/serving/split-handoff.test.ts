@@ -45,7 +45,7 @@ const stats = async (n: NodeProcess) => (await (await fetch(`${n.url}/stats`, { 
 const PROMPTS = ["Once upon a time there was a little cat", "The president said that the economy of the nation", "Lily went to the park with her dog"];
 
 /** A conversation as the Session object runs it: the stored state by version, the state itself on request. */
-async function converse(sparseNodes: string[], objectId: string) {
+async function converse(sparseNodes: string[], objectId: string, afterTurn?: (turn: number, sessionKey: string) => Promise<void>) {
   const env = { NODES: full.url, SPARSE_NODES: sparseNodes.join(","), NODE_TOKEN: TOKEN, PREFILL_MODE: "kv" } satisfies SplitEnv;
   const sessionKey = await signSessionKey(objectId, TOKEN);
   let state: Uint8Array | null = null;
@@ -64,6 +64,7 @@ async function converse(sparseNodes: string[], objectId: string) {
     context.push(...start.segmentIds, done.completionIds);
     state = fromBase64(done.pruner.state);
     version = await stateVersion(state);
+    await afterTurn?.(turns.length + 1, sessionKey);
     turns.push({ ids: done.completionIds, node: start.node, prefill: start.prefill, transfer: routed.transfer, pushedBack: done.nodeToNodeBytes ?? 0, tracedBy: routed.trace?.node, stateBytes: state.byteLength });
   }
   return turns;
@@ -100,6 +101,37 @@ describe("split turns with the trace handed off node to node", () => {
     for (const t of got) expect(t.transfer.stateSent).toBe(true); // the traced state came inline
     // Its final states still reached the full node: turns 2 and 3 sent no state to the trace.
     for (const t of got.slice(1)) expect(t.pushedBack).toBeGreaterThan(0);
+  });
+
+  it("a full node that lost the state (as after a restart) answers the trace 409; the state is resent, the same tokens", async () => {
+    const before = await stats(full);
+    const forget = async (turn: number, key: string) => {
+      if (turn !== 1) return;
+      const r = await fetch(`${full.url}/v1/sessions/${encodeURIComponent(key)}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(r.status).toBe(200);
+    };
+    const got = await converse([sparse.url], "forgotten", forget);
+    expect(got.map((t) => t.ids)).toEqual(want.map((t) => t.ids));
+    expect(got.map((t) => t.transfer.stateSent)).toEqual([false, true, false]); // nothing yet; resent after the 409; found again
+    expect(got[1]!.transfer.sentBytes).toBeGreaterThan((got[0]!.stateBytes * 4) / 3);
+    const after = await stats(full);
+    expect(after.states.misses - before.states.misses).toBe(1);
+    expect(after.states.hits - before.states.hits).toBe(1);
+  });
+
+  it("the node-to-node endpoints take the node token and a signed session key only", async () => {
+    const key = await signSessionKey("pushed", TOKEN);
+    const post = (path: string, body: unknown, auth = `Bearer ${TOKEN}`) =>
+      fetch(`${sparse.url}${path}`, { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body: JSON.stringify(body) });
+    const h = { sessionKey: key, id: "a".repeat(32), state: "AAAA", prior: null, kv: null };
+    expect((await post("/v1/handoff", h, "Bearer wrong")).status).toBe(401);
+    expect((await post("/v1/states", { sessionKey: key, state: "AAAA" }, "")).status).toBe(401);
+    expect((await post("/v1/handoff", { ...h, sessionKey: "pushed.00" })).status).toBe(403); // not signed: cannot name a session
+    expect((await post("/v1/states", { sessionKey: "pushed", state: "AAAA" })).status).toBe(403);
+    const bad = await post("/v1/handoff", { ...h, id: "x" });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: "invalid_handoff", param: "id" } });
+    expect((await post("/v1/handoff", h)).status).toBe(200);
   });
 
   it("a chosen sparse node that is down gets no handoff: the trace answers inline, the next sparse node decodes, the same tokens", async () => {

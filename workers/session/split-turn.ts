@@ -25,7 +25,7 @@ import { rankByOverlap, type OverlapChoice } from "../../shared/serving/overlap-
 import type { KeptNeurons } from "../../shared/dart/state-masks.ts";
 import { toBase64 } from "../../shared/serving/base64.ts";
 import { openTurn, parseNodeList, type OpenedTurn } from "./node-client.ts";
-import { countReceived, type TurnTransfer } from "./state-transfer.ts";
+import { countReceived, isConflict, type TurnTransfer } from "./state-transfer.ts";
 import { traceTurn } from "./trace-client.ts";
 import { countTurnSent, nodeResidency } from "./residency-client.ts";
 
@@ -65,14 +65,6 @@ const bodyBytes = (x: unknown) => new TextEncoder().encode(JSON.stringify(x)).by
 /** A random id for one turn's handoff (128 bits, hex). */
 function handoffId(): string {
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Whether a node's answer is 409 `handoff_not_found` (the response rebuilt when it is not). */
-async function isHandoffMiss(opened: OpenedTurn): Promise<{ miss: boolean; opened: OpenedTurn }> {
-  if (opened.response.status !== 409) return { miss: false, opened };
-  const text = await opened.response.text();
-  const miss = /"code"\s*:\s*"handoff_not_found"/.test(text);
-  return { miss, opened: { ...opened, response: new Response(text, { status: 409, headers: opened.response.headers }) } };
 }
 
 /** The sparse node's request after a trace: the handoff's id when the full node pushed it there, else the trace inline. */
@@ -139,8 +131,9 @@ export async function routeTurn(env: SplitEnv, req: NodeTurnRequest, timeoutMs: 
     if (t.kind === "traced") {
       transfer.stateSent ||= t.stateSent;
       transfer.nodeToNodeBytes! += t.result.handoff?.bytes ?? 0;
-      const first = await isHandoffMiss(await send(afterTrace(req, t)));
-      opened = first.opened;
+      const sent = await send(afterTrace(req, t));
+      const first = await isConflict(sent.response, "handoff_not_found");
+      opened = { ...sent, response: first.res };
       if (first.miss) {
         // The handoff is gone (the sparse node restarted, or evicted it): trace again, answered inline.
         t = await trace(undefined);

@@ -9,6 +9,7 @@ import type { NodeTraceRequest, NodeTraceResult } from "../../shared/serving/pro
 import { rankNodes } from "../../shared/serving/rendezvous.ts";
 import { ApiError } from "../../shared/serving/api-error.ts";
 import { nodeErrorResponse } from "./node-events.ts";
+import { isConflict } from "./state-transfer.ts";
 
 export type TraceOutcome =
   | { kind: "traced"; result: NodeTraceResult; skipped: { node: string; reason: string }[]; url: string; stateSent: boolean }
@@ -50,8 +51,7 @@ export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: s
       let res = await post(node, req, abort.signal);
       let stateSent = req.prunerState !== "";
       if (res.status === 409 && fullState) {
-        const text = await res.text();
-        if (!/"code"\s*:\s*"state_not_cached"/.test(text)) {
+        if (!(await isConflict(res, "state_not_cached")).miss) {
           skipped.push({ node, reason: "HTTP 409" }); // not a full node, say
           continue;
         }

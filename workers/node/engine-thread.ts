@@ -65,7 +65,7 @@ export interface WeightsInfo {
 export interface FfnBytes {
   total: number;
   resident: number;
-  /** Slots allocated (resident or free): a sparse node's bundles grow to what its masks needed. */
+  /** Address space reserved for FFN slots: a layer's whole room once it holds a neuron, committed page by page as slots fill (RSS tells). */
   allocated: number;
 }
 

@@ -231,7 +231,11 @@ async function handleTrace(req: IncomingMessage, res: ServerResponse): Promise<v
     engine.postMessage({ kind: "trace", id, req: traceReq } satisfies ToEngine);
   }).finally(() => slot.release());
   jobs.delete(id);
-  if (m.kind === "traced" && m.result.type === "trace") return json(res, 200, await handOff(m.result, traceReq, token));
+  if (m.kind === "traced" && m.result.type === "trace") {
+    const answer = await handOff(m.result, traceReq, token);
+    if (answer.handoff) metrics.recordPush("handoff", answer.handoff.bytes);
+    return json(res, 200, answer);
+  }
   if (m.kind === "traced" && m.result.type === "error") return json(res, m.result.status, errorBody(m.result.message, "invalid_request_error", m.result.param, m.result.code));
   metrics.recordTrace(false);
   process.stderr.write(`trace ${id} failed: ${m.kind === "crash" ? m.message : m.kind}\n`);
@@ -289,6 +293,7 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   }
   // A split turn's trace waits here (POST /v1/handoff); gone (restart, TTL, evicted): the Session object traces again.
   const h = turn.trace?.handoff ? handoffs.take(turn.sessionKey, turn.trace.handoff) : undefined;
+  if (h !== undefined) metrics.recordHandoff(h ? "taken" : "missing");
   if (h === null) return json(res, 409, errorBody("this node holds no such handoff; trace the turn again", "invalid_request_error", "trace.handoff", "handoff_not_found"));
   if (h) {
     turn.prunerState = h.state;
@@ -329,7 +334,11 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
         if (e.type === "done") {
           states.remember(turn.sessionKey, e.pruner.state);
           // Before the done line: the session's next trace finds the state on the full node.
-          if (turn.trace?.stateTo) e = { ...e, nodeToNodeBytes: await pushState(turn.trace.stateTo, { sessionKey: turn.sessionKey, state: e.pruner.state }, token) };
+          if (turn.trace?.stateTo) {
+            const pushed = await pushState(turn.trace.stateTo, { sessionKey: turn.sessionKey, state: e.pruner.state }, token);
+            metrics.recordPush("state", pushed);
+            e = { ...e, nodeToNodeBytes: pushed };
+          }
         }
         res.write(ndjsonLine(e));
       } else if (m.kind === "end" || m.kind === "crash") {
@@ -366,6 +375,7 @@ async function handlePush(req: IncomingMessage, res: ServerResponse, kind: "hand
   if (!handoffs.put(push, Number(req.headers["content-length"]) || JSON.stringify(push).length)) {
     return json(res, 413, errorBody("the handoff exceeds this node's handoff budget", "invalid_request_error", null, "handoff_too_large"));
   }
+  metrics.recordHandoff("received");
   json(res, 200, { kept: true });
 }
 

@@ -67,7 +67,7 @@ export function preparePriorsByKey(
   const path = (what: "proxy" | `generic-${PriorSource}`) => priorsPath(key, what);
   const save = (what: "proxy" | `generic-${PriorSource}`, arrays: Record<string, Float32Array>, header: unknown = {}) => {
     mkdirSync(dir, { recursive: true });
-    const tmp = path(what) + ".tmp";
+    const tmp = `${path(what)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`; // nodes of parallel stacks may save at once
     writeFileSync(tmp, encodeState(header, arrays));
     renameSync(tmp, path(what));
   };

@@ -3,8 +3,8 @@
 // `dart eval` and the stack's inference nodes (`dart serve`) find them. `--estimate` times
 // the same work on a synthesized shape with a few layers and extrapolates to the whole model.
 import { Transformer } from "../../shared/engine/transformer.ts";
-import { GENERIC_TOKENS, forwardProxy, setTokenizer } from "../../shared/dart/priors.ts";
-import { PROXY_VOCAB_ROWS } from "../../shared/dart/forward-proxy.ts";
+import { GENERIC_TOKENS, setTokenizer } from "../../shared/dart/priors.ts";
+import { computeForwardProxy, PROXY_VOCAB_ROWS } from "../../shared/dart/forward-proxy.ts";
 import { STATE_SHAPES } from "../../shared/dart/state-shape.ts";
 import { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { loadBundle } from "../model-files.ts";
@@ -112,10 +112,11 @@ function estimate(shapeName: string, layers: number, tokens: number, json: boole
   for (const L of [1, layers]) {
     process.stderr.write(`dart prepare --estimate: ${shapeName} with ${L} layer(s)...\n`);
     const tf = new Transformer(synthModel(shape, L));
-    if (L === layers) {
+    if (L === 1) {
+      // The proxy's cost is linear in the rows it reads: time 256 of them on one layer.
       const s = performance.now();
-      forwardProxy(tf);
-      proxyPerLayer = (performance.now() - s) / 1000 / L;
+      computeForwardProxy(tf.config, tf.weights, undefined, tf.ffn, undefined, 256);
+      proxyPerLayer = ((performance.now() - s) / 1000) * (Math.min(shape.vocabSize, PROXY_VOCAB_ROWS) / 256);
     }
     // One generic-prior token is one forward pass with logits (genericStats runs the same; "self" runs it twice).
     setTokenizer(tf, new Tokenizer({ pieces: Array.from({ length: shape.vocabSize }, (_, i) => `t${i}`), scores: new Float32Array(shape.vocabSize), bosId: 1, eosId: 2 }));

@@ -32,7 +32,7 @@ export interface ForwardProxy {
  * so the sample spans both): g_mean is then an estimate of the mean and g_max a lower bound,
  * and the cost is capped at hiddenDim x dim x PROXY_VOCAB_ROWS per layer.
  */
-export const PROXY_VOCAB_ROWS = 16384;
+export const PROXY_VOCAB_ROWS = 4096;
 
 /** The embedding rows the proxy reads: all of them, or an even-stride sample of `max`. */
 export function proxyRows(vocab: number, max = PROXY_VOCAB_ROWS): Int32Array {
@@ -42,11 +42,11 @@ export function proxyRows(vocab: number, max = PROXY_VOCAB_ROWS): Int32Array {
 
 export function computeForwardProxy(
   config: ModelConfig, weights: ModelWeights | EngineWeights, vocabBlock = 256, ffn?: FfnBundles[],
-  onLayer?: (done: number, total: number) => void,
+  onLayer?: (done: number, total: number) => void, maxRows = PROXY_VOCAB_ROWS,
 ): ForwardProxy {
   const { dim, hiddenDim: hidden } = config;
   const E = weights.tokenEmbedding; // vocab x dim
-  const rows = proxyRows(config.vocabSize);
+  const rows = proxyRows(config.vocabSize, maxRows);
   const vocab = rows.length;
   const gMax: Float32Array[] = [];
   const gMean: Float32Array[] = [];

@@ -52,6 +52,8 @@ function helloThenEnd(): Uint8Array {
 }
 
 let f: Fixture;
+/** The id the gateway serves the model under (GET /v1/models). */
+const modelId = async () => (await f.client().models.list()).data[0]!.id;
 let dir: string;
 let prepared: { code: number | null; stdout: string; stderr: string };
 beforeAll(async () => {
@@ -60,22 +62,25 @@ beforeAll(async () => {
   // Named by content: the launcher caches shard sets by file name.
   const path = join(dir, `smollm2-hello-${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}.gguf`);
   writeFileSync(path, bytes);
+  // A fresh priors cache, so that prepare computes and the nodes (which inherit it) read.
+  process.env.DART_CACHE_DIR = join(dir, "dart-cache");
   // DART's priors once per model (cached by sha256, .cache/dart): the nodes find them there.
   prepared = dart(["prepare", "--model", path, "--json"], { timeout: 200_000 });
   f = await startFixture({ modelPath: path, nodes: 1, sparseNodes: 1, ctx: CTX });
 }, 420_000);
 afterAll(async () => {
   await disposeFixtures();
+  delete process.env.DART_CACHE_DIR;
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe("a SmolLM2-style GGUF file on the real stack", () => {
-  it("dart prepare computed (or found) its priors with a sampled vocabulary, and the full node read them from the cache", () => {
-    expect(prepared.stderr).toMatch(/vocabulary 50259 \(proxy samples 16384 rows\)/);
+  it("dart prepare computed its priors with a sampled vocabulary, and the full node read them from the cache", () => {
+    expect(prepared.stderr).toMatch(/vocabulary 50259 \(proxy samples 4096 rows\)/);
     expect(prepared.stderr).toMatch(/generic prior "self" \(tokens\) 2048\/2048/);
     expect(prepared.code).toBe(0);
     const out = JSON.parse(prepared.stdout) as { vocabRows: number; files: Record<string, string> };
-    expect(out.vocabRows).toBe(16384);
+    expect(out.vocabRows).toBe(4096);
     for (const file of Object.values(out.files)) expect(existsSync(file)).toBe(true);
     expect(f.stack.logs()).toMatch(/\[node-1\] engine ready \(warm-up \d+ ms; DART priors generic-self cached\)/);
   });
@@ -90,7 +95,7 @@ describe("a SmolLM2-style GGUF file on the real stack", () => {
   });
 
   it("the openai client gets the reply, ended by <|im_end|> (finish_reason stop, the token not in the text)", async () => {
-    const c = await f.client().chat.completions.create({ model: "smollm2", messages: [{ role: "user", content: "Hi" }], max_tokens: 20, temperature: 0 });
+    const c = await f.client().chat.completions.create({ model: await modelId(), messages: [{ role: "user", content: "Hi" }], max_tokens: 20, temperature: 0 });
     expect(c.choices[0]!.message.content).toBe(" Hello");
     expect(c.choices[0]!.finish_reason).toBe("stop");
     expect(c.usage!.completion_tokens).toBeLessThanOrEqual(2); // " Hello" (and the end token), not max_tokens
@@ -99,7 +104,7 @@ describe("a SmolLM2-style GGUF file on the real stack", () => {
   });
 
   it("streams the same reply and stops the same way", async () => {
-    const stream = await f.client().chat.completions.create({ model: "smollm2", messages: [{ role: "user", content: "Hey there" }], max_tokens: 20, temperature: 0, stream: true });
+    const stream = await f.client().chat.completions.create({ model: await modelId(), messages: [{ role: "user", content: "Hey there" }], max_tokens: 20, temperature: 0, stream: true });
     let text = "";
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -112,12 +117,12 @@ describe("a SmolLM2-style GGUF file on the real stack", () => {
 
   it("a turn longer than --ctx is a 400 context_length_exceeded, and the session still answers", async () => {
     const long = "word ".repeat(CTX + 50);
-    const err = await f.client().chat.completions.create({ model: "smollm2", messages: [{ role: "user", content: long }], max_tokens: 8 }).catch((e: unknown) => e);
+    const err = await f.client().chat.completions.create({ model: await modelId(), messages: [{ role: "user", content: long }], max_tokens: 8 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(400);
     expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe("context_length_exceeded");
     expect((err as Error).message).toMatch(new RegExp(`context is ${CTX} tokens`));
-    const ok = await f.client(KEY_A).chat.completions.create({ model: "smollm2", messages: [{ role: "user", content: "Hi" }], max_tokens: 4, temperature: 0 });
+    const ok = await f.client(KEY_A).chat.completions.create({ model: await modelId(), messages: [{ role: "user", content: "Hi" }], max_tokens: 4, temperature: 0 });
     expect(ok.choices[0]!.message.content).toBe(" Hello");
   });
 });

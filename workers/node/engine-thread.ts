@@ -228,7 +228,13 @@ const t0 = performance.now();
 let priors: { computed: string[]; cached: string[] } | undefined;
 try {
   // A full node's default generic prior comes from the launcher's cache when it has one (dart prepare).
-  if (opts.priorsKey && !sparse) priors = preparePriorsByKey(tf, tok, opts.priorsKey, { generic: [DEFAULT_DART_SETTINGS.prior] });
+  if (opts.priorsKey && !sparse) {
+    try {
+      priors = preparePriorsByKey(tf, tok, opts.priorsKey, { generic: [DEFAULT_DART_SETTINGS.prior] });
+    } catch (e) {
+      console.error(`DART priors cache not used: ${(e as Error).message}`); // the warm-up turn computes them in memory
+    }
+  }
   await weights?.prepare(DEFAULT_DART_SETTINGS);
 } catch (e) {
   send({ kind: "fatal", message: (e as Error).message });

@@ -5,6 +5,7 @@ import { createPruner, parseDartSettings, type Pruner } from "../shared/dart/ind
 import { compactOf } from "../shared/engine/compact-ffn.ts";
 import type { InferenceState, Transformer } from "../shared/engine/transformer.ts";
 import { kvDim, type ModelConfig } from "../shared/model/config.ts";
+import type { WeightFormat } from "../shared/engine/quantize-weights.ts";
 import { median } from "./membw.ts";
 import { argmax } from "../shared/engine/sampler.ts";
 import { prefillPrompt } from "../shared/engine/generate.ts";
@@ -24,6 +25,8 @@ export interface BenchResult {
   method: string;
   sparsity: number;
   backend: string;
+  /** Weight format the matrices and FFN bundles are held in. */
+  weights: WeightFormat;
   /** Decode tokens per second, all decode time counted (the pruner's mask building included). */
   tokensPerSecond: number;
   /** Decode tokens per second of the forward passes alone (steady state, no mask building). */
@@ -42,17 +45,23 @@ export interface BenchResult {
   decodeTokensPerSecondRuns: number[];
 }
 
-/** Bytes of weights one token reads: attention, norms, classifier, one embedding row, and the FFN in force. */
-export function weightBytesPerToken(c: ModelConfig, ffn: readonly ({ kept: Int32Array } | null)[]): { bytes: number; neurons: number } {
+/**
+ * Bytes of weights one token reads: attention, norms, classifier, one embedding row, and the FFN in force.
+ * Matrices take 4 bytes a weight in fp32, 1.125 in Q8_0 (an int8, plus an f32 scale per 32).
+ */
+export function weightBytesPerToken(c: ModelConfig, ffn: readonly ({ kept: Int32Array } | null)[], format: WeightFormat = "f32"): { bytes: number; neurons: number } {
   const kv = kvDim(c);
-  let floats = c.dim + c.vocabSize * c.dim + c.dim; // embedding row, classifier, final norm
+  const perWeight = format === "q8_0" ? 1 + 4 / 32 : 4;
+  let vectorFloats = c.dim + c.dim; // embedding row, final norm
+  let matrixWeights = c.vocabSize * c.dim; // classifier
   let neurons = 0;
   for (let l = 0; l < c.nLayers; l++) {
     const k = ffn[l] ? ffn[l]!.kept.length : c.hiddenDim;
     neurons += k;
-    floats += 2 * c.dim * c.dim + 2 * kv * c.dim + 2 * c.dim + 3 * k * c.dim;
+    vectorFloats += 2 * c.dim;
+    matrixWeights += 2 * c.dim * c.dim + 2 * kv * c.dim + 3 * k * c.dim;
   }
-  return { bytes: floats * 4, neurons };
+  return { bytes: vectorFloats * 4 + matrixWeights * perWeight, neurons };
 }
 
 /** Deterministic pseudo-random prompt ids (synthetic models have no tokenizer). */
@@ -119,7 +128,7 @@ function runOnce(cfg: BenchConfig, prompt: number[], tokens: number, seed: numbe
     logits = tf.forward(state, tok, pos, hooks);
     forwardMs += performance.now() - tm;
     maskMs += tm - ts;
-    const w = weightBytesPerToken(c, state.ffn);
+    const w = weightBytesPerToken(c, state.ffn, tf.ffn[0]!.format);
     bytes.push(w.bytes);
     neurons.push(w.neurons);
     if (state.ffn.every((f) => f === null)) denseTokens++;
@@ -155,12 +164,13 @@ export function bench(
       method: cfg.method,
       sparsity: cfg.method === "dense" ? 0 : cfg.sparsity,
       backend: cfg.backend,
+      weights: cfg.tf.ffn[0]!.format,
       tokensPerSecond: tps,
       forwardTokensPerSecond: median(rs.map((r) => r.forwardTps)),
       maskSeconds: median(rs.map((r) => r.maskMs / 1000)),
       prefillTokensPerSecond: median(rs.map((r) => r.prefillTps)),
       weightBytesPerToken: weightBytes,
-      denseWeightBytesPerToken: weightBytesPerToken(c, []).bytes,
+      denseWeightBytesPerToken: weightBytesPerToken(c, [], cfg.tf.ffn[0]!.format).bytes,
       effectiveSparsity: 1 - allNeurons.reduce((a, b) => a + b, 0) / (allNeurons.length * c.nLayers * c.hiddenDim),
       effectiveGBps: (weightBytes * tps) / 1e9,
       denseDecodeTokens: rs.reduce((a, r) => a + r.denseTokens, 0),

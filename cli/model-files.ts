@@ -7,6 +7,8 @@ import { ModelFormatError } from "../shared/model/config.ts";
 import { notAModel } from "../shared/model/not-a-model.ts";
 import type { LoadedModel } from "../shared/model/weights.ts";
 import { Transformer } from "../shared/engine/transformer.ts";
+import { ggufQ8Model } from "../shared/engine/q8-model.ts";
+import type { WeightFormat } from "../shared/engine/quantize-weights.ts";
 import { readLlama2cTokenizer, Tokenizer } from "../shared/tokenizer/tokenizer.ts";
 import { UsageError } from "./usage.ts";
 import { backendFromEnv } from "./backend-env.ts";
@@ -59,6 +61,25 @@ export function loadBundle(modelPath: string, tokenizerPath?: string, opts: { ma
   }
   const tokenizer = loadTokenizer(model, bytes, tokBytes);
   return { model, transformer: new Transformer(model, { backend: backendFromEnv() }), tokenizer, bytes };
+}
+
+/**
+ * A Transformer and tokenizer for serving or evaluating, in weight format `weights`: q8_0 holds
+ * Q8_0 matrices and FFN bundles (a GGUF file's q8_0 tensors as they are; others quantized at load).
+ */
+export function loadEngineBundle(modelPath: string, tokenizerPath?: string,
+  opts: { maxContext?: number; weights?: WeightFormat } = {}): Omit<ModelBundle, "model"> {
+  if (opts.weights !== "q8_0") return loadBundle(modelPath, tokenizerPath, opts);
+  const bytes = readFile(modelPath, "model file");
+  if (!isGguf(bytes)) {
+    const b = loadBundle(modelPath, tokenizerPath, opts);
+    return { transformer: new Transformer(b.model, { backend: backendFromEnv(), weights: "q8_0" }), tokenizer: b.tokenizer, bytes };
+  }
+  const model = ggufQ8Model(bytes, opts);
+  const tokenizer = tokenizerPath
+    ? new Tokenizer(readLlama2cTokenizer(readFile(tokenizerPath, "tokenizer file"), model.config.vocabSize))
+    : new Tokenizer(ggufTokenizer(parseGguf(bytes)));
+  return { transformer: new Transformer(model, { backend: backendFromEnv(), weights: "q8_0" }), tokenizer, bytes };
 }
 
 /** Only the tokenizer of a model (GGUF: from the metadata, no tensor is decoded). */

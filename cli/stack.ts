@@ -52,6 +52,8 @@ export interface StackOptions {
   metricsToken?: string;
   /** Extra wrangler vars (name -> value; secrets, by name, go through the 0600 secrets file). */
   vars?: Record<string, string>;
+  /** Extra flags for every node process (say, --handoff-ttl-s for a test of a lost handoff). */
+  nodeArgs?: string[];
   /** Called with every output line of every process, prefixed by its name. */
   onLog?: (line: string) => void;
 }
@@ -129,6 +131,7 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
   if (opts.ctx !== undefined) args.push("--ctx", String(opts.ctx));
   if (priorsKey) args.push("--priors-key", priorsKey);
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
+  if (opts.nodeArgs) args.push(...opts.nodeArgs);
   const proc = new Child(name, args, { env: { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine, sockets: [socket] });
   let m: RegExpExecArray;
   try {

@@ -75,7 +75,7 @@ export class ThreadedWasmBackend extends WasmBackend {
 
   override compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
     const k = f.slots.length;
-    if (this.threads < 2 || k * dim < this.minSplit || k < 8 || !this.fits(k, dim)) return super.compactFfn(f, x, hb, hb2, out, dim);
+    if (this.threads < 2 || f.bundles.format !== "f32" || k * dim < this.minSplit || k < 8 || !this.fits(k, dim)) return super.compactFfn(f, x, hb, hb2, out, dim);
     const seg = this.upload(f.bundles);
     const si = this.arena.segments.indexOf(seg);
     const kern = seg.kernels;

@@ -10,7 +10,7 @@ import { turnCap } from "./middleware/turn-cap.ts";
 import { generationRoute } from "./routes/generation.ts";
 import { responsesRoute } from "./routes/responses.ts";
 import { metricsRoute } from "./routes/metrics.ts";
-import { playgroundRoute } from "./routes/playground.ts";
+import { faviconRoute, playgroundRoute } from "./routes/playground.ts";
 import { readinessRoute } from "./routes/readiness.ts";
 import { models } from "./routes/models.ts";
 import { sessions } from "./routes/sessions.ts";
@@ -31,6 +31,7 @@ app.get("/healthz", (c) => c.json({ ok: true, model: c.env.MODEL_ID }));
 app.get("/readyz", readinessRoute);
 app.get("/metrics", metricsRoute);
 app.get("/playground", playgroundRoute);
+app.get("/favicon.ico", faviconRoute);
 // Inference nodes read their weights here, with the node token (not an API key).
 app.all("/weights/*", weightsRoute);
 

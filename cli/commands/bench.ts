@@ -2,6 +2,7 @@ import { existsSync, openSync, readSync, closeSync, readFileSync } from "node:fs
 import { BACKEND_NAMES, WasmBackend, tsBackend, type Backend } from "../../shared/engine/backend/index.ts";
 import { defaultBackendName } from "../../shared/engine/backend/index.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
+import { WEIGHT_FORMATS, type WeightFormat } from "../../shared/engine/quantize-weights.ts";
 import { GGUF_MAGIC } from "../../shared/model/gguf.ts";
 import { loadModel } from "../../shared/model/load.ts";
 import type { LoadedModel } from "../../shared/model/weights.ts";
@@ -14,7 +15,7 @@ import { ThreadedWasmBackend } from "../wasm-threads.ts";
 import { setForwardProxy, setGenericStats } from "../../shared/dart/priors.ts";
 
 export const usage = `dart bench --model <file> [--method dense,mask,dart,...] [--sparsity 0.5,0.7] [--tokens <n>]
-           [--prompt-tokens <n>] [--repeats <n>] [--backend ts,wasm,wasm-mt | --threads 1,2] [--weights f32]
+           [--prompt-tokens <n>] [--repeats <n>] [--backend ts,wasm,wasm-mt | --threads 1,2] [--weights f32,q8_0]
            [--seed <s>] [--synthetic-priors] [--json]
   Decode speed (wasm-mt: two threads, the rest one; --threads 1 is wasm, 2 is wasm-mt):
   tokensPerSecond (decode only, re-masks included, median over
@@ -23,7 +24,9 @@ export const usage = `dart bench --model <file> [--method dense,mask,dart,...] [
   installs static compacted masks of random neurons (speed does not depend on which).
   --synthetic-priors gives DART seeded random priors instead of computing them (hours at the
   8B shape; speed on synthetic weights only). Configurations run interleaved; --json prints
-  one JSON object per configuration, one per line.
+  one JSON object per configuration, one per line. --weights q8_0 holds the matrices and FFN in
+  Q8_0 (quantized at load; a GGUF q8_0 file's tensors as they are) and runs the integer kernels;
+  a list (f32,q8_0) runs both side by side.
 dart bench --kernels [--json]   matvec microbenchmark: TypeScript, WASM SIMD, onnxruntime-web
 ${transfer.usage}`;
 
@@ -47,12 +50,8 @@ export async function run(argv: string[]): Promise<void> {
     "prompt-tokens": { type: "string" }, repeats: { type: "string" }, backend: { type: "string" }, seed: { type: "string" },
     json: { type: "boolean" }, "synthetic-priors": { type: "boolean" }, threads: { type: "string" }, weights: { type: "string" },
   });
-  const weights = v.weights ?? "f32";
-  if (weights !== "f32") {
-    throw new UsageError(weights === "q8_0"
-      ? "--weights q8_0 is not available yet: the engine keeps weights in fp32 (see docs/performance.md)"
-      : `unknown --weights "${weights}": use f32`);
-  }
+  const formats = list(v.weights, "f32") as WeightFormat[];
+  for (const f of formats) if (!WEIGHT_FORMATS.includes(f)) throw new UsageError(`unknown --weights "${f}": use ${WEIGHT_FORMATS.join(", ")}`);
   if (v.threads !== undefined && v.backend !== undefined) throw new UsageError("use --backend or --threads, not both");
   const byThreads: Record<string, string> = { "1": "wasm", "2": "wasm-mt" };
   for (const t of list(v.threads, "")) if (!byThreads[t]) throw new UsageError(`--threads must be 1 or 2 (this engine runs at most two threads), got "${t}"`);
@@ -80,26 +79,31 @@ export async function run(argv: string[]): Promise<void> {
   const wasm = mt ?? (backends.includes("wasm") ? new WasmBackend({ segmentBytes: 2 ** 31 }) : null);
   const alloc = wasm ? (n: number) => wasm.alloc(n) : undefined;
   const t0 = performance.now();
-  const byBackend = new Map<string, Transformer>();
+  const byBackend = new Map<string, Transformer>(); // keyed "format backend"
   {
-    // The loaded model's row-major FFN matrices are garbage once the first Transformer holds them neuron-major.
-    const model: LoadedModel = isGgufFile(path) ? loadModel(new Uint8Array(readFileSync(path))) : readLlama2cFile(path, alloc);
-    let first: Transformer | null = null;
-    for (const b of backends) {
-      const be: Backend = b === "ts" ? tsBackend : wasm!;
-      const tf: Transformer = new Transformer(first ?? model, { backend: be });
-      first ??= tf;
-      byBackend.set(b, tf);
-      if (v["synthetic-priors"]) installSyntheticPriors(tf, seed);
+    // The loaded model's row-major FFN matrices are garbage once the Transformers hold them neuron-major.
+    // Only an fp32-only run reads the file straight into WASM memory; otherwise only the engines' copies live there.
+    const model: LoadedModel = isGgufFile(path) ? loadModel(new Uint8Array(readFileSync(path))) : readLlama2cFile(path, formats.length === 1 && formats[0] === "f32" ? alloc : undefined);
+    for (const format of formats) {
+      let first: Transformer | null = null;
+      for (const b of backends) {
+        const be: Backend = b === "ts" ? tsBackend : wasm!;
+        const tf: Transformer = new Transformer(first ?? model, { backend: be, weights: format });
+        first ??= tf;
+        byBackend.set(`${format} ${b}`, tf);
+        if (v["synthetic-priors"]) installSyntheticPriors(tf, seed);
+      }
     }
   }
   const loadSeconds = (performance.now() - t0) / 1000;
 
   const configs: BenchConfig[] = [];
-  for (const b of backends) {
-    for (const method of methods) {
-      const setup = mt ? () => void (mt.threads = b === "wasm-mt" ? 2 : 1) : undefined;
-      for (const sparsity of method === "dense" ? [0] : sparsities) configs.push({ method, sparsity, tf: byBackend.get(b)!, backend: b, setup });
+  for (const format of formats) {
+    for (const b of backends) {
+      for (const method of methods) {
+        const setup = mt ? () => void (mt.threads = b === "wasm-mt" ? 2 : 1) : undefined;
+        for (const sparsity of method === "dense" ? [0] : sparsities) configs.push({ method, sparsity, tf: byBackend.get(`${format} ${b}`)!, backend: b, setup });
+      }
     }
   }
   // The copy bandwidth is sampled once per round, between the runs, so it sees the same machine load.
@@ -107,7 +111,7 @@ export async function run(argv: string[]): Promise<void> {
   const results = bench(configs, { promptTokens, tokens, repeats, seed, between: () => copies.push(memcpyGBps(128 << 20, 3)) });
   const gbps = median(copies);
   mt?.close();
-  const c = byBackend.get(backends[0]!)!.config;
+  const c = byBackend.get(`${formats[0]} ${backends[0]}`)!.config;
   for (const r of results) {
     const floorTokensPerSecond = (gbps * 1e9) / r.weightBytesPerToken;
     const out = {
@@ -120,7 +124,6 @@ export async function run(argv: string[]): Promise<void> {
       floorTokensPerSecond,
       fractionOfFloor: r.tokensPerSecond / floorTokensPerSecond,
       threads: r.backend === "wasm-mt" ? 2 : 1,
-      weights,
       promptTokens,
       tokens,
       repeats,
@@ -129,7 +132,7 @@ export async function run(argv: string[]): Promise<void> {
     if (v.json) process.stdout.write(JSON.stringify(out) + "\n");
     else {
       process.stdout.write(
-        `${r.backend.padEnd(5)} ${r.method.padEnd(10)} sparsity ${r.sparsity.toFixed(2)}  ${r.tokensPerSecond.toFixed(2).padStart(9)} tok/s` +
+        `${r.backend.padEnd(5)} ${r.weights.padEnd(4)} ${r.method.padEnd(10)} sparsity ${r.sparsity.toFixed(2)}  ${r.tokensPerSecond.toFixed(2).padStart(9)} tok/s` +
           `  prefill ${r.prefillTokensPerSecond.toFixed(2).padStart(9)} tok/s  ${(r.weightBytesPerToken / 1e6).toFixed(1)} MB/token` +
           `  eff. sparsity ${r.effectiveSparsity.toFixed(3)}  ${r.effectiveGBps.toFixed(2)} GB/s  floor ${floorTokensPerSecond.toFixed(2)} tok/s\n`,
       );
@@ -138,7 +141,7 @@ export async function run(argv: string[]): Promise<void> {
 }
 
 /** Seeded random stand-ins for DART's per-model priors: the same work per token, no meaning. */
-function installSyntheticPriors(tf: Transformer, seed: number): void {
+export function installSyntheticPriors(tf: Transformer, seed: number): void {
   const { nLayers, hiddenDim } = tf.config;
   let s = seed >>> 0 || 1;
   const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);

@@ -2,7 +2,8 @@ import { readFileSync, existsSync } from "node:fs";
 import { perplexity } from "../../shared/eval/perplexity.ts";
 import { DEFAULT_DOCUMENTS, type DocumentOptions } from "../../shared/eval/documents.ts";
 import { evaluate, references } from "../../shared/eval/sweep.ts";
-import { loadBundle } from "../model-files.ts";
+import { loadEngineBundle } from "../model-files.ts";
+import { weightsFlag, weightsUsage } from "../weights-flag.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 import { dartFlagOptions, dartFlagUsage, dartSettingsFromFlags } from "../dart-flags.ts";
 import { buildSet, fileDocuments, SETS } from "../eval-sets.ts";
@@ -11,13 +12,14 @@ import { progress } from "../progress.ts";
 import { modelDir } from "../model-dir.ts";
 
 export const usage = `dart eval --model <file> [--tokenizer <file>] (--text <file> | --set ${SETS.join("|")}) [--max-tokens N] [--json]
-              [--docs N] [--prompt-tokens N] [--part-tokens N] [--generate N] [--events] [--data-dir <dir>]
+              [--docs N] [--prompt-tokens N] [--part-tokens N] [--generate N] [--events] [--data-dir <dir>] [--weights f32|q8_0]
               ${dartFlagUsage}
   Without --method: perplexity over --text, tokenized once and cut into chunks of
   (context length - 1) tokens, each scored after its own BOS (--max-tokens limits the tokens scored).
   With --method: the online protocol (docs/quality.md) on documents from --text (blank-line
   separated) or a built-in --set, against dense: perplexity, agreement, klToDense,
-  effectiveSparsity, remasks, denseTokenFraction; --generate N adds ROUGE-L of N greedy tokens.`;
+  effectiveSparsity, remasks, denseTokenFraction; --generate N adds ROUGE-L of N greedy tokens.
+  ${weightsUsage}`;
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
@@ -33,6 +35,7 @@ export async function run(argv: string[]): Promise<void> {
     generate: { type: "string" },
     events: { type: "boolean" },
     json: { type: "boolean" },
+    weights: { type: "string" },
     ...dartFlagOptions,
   });
   const modelPath = required(v, "model");
@@ -47,7 +50,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   const generateTokens = numberFlag(v, "generate", 0, { integer: true, min: 0 });
   const maxTokens = numberFlag(v, "max-tokens", Infinity, { integer: true, min: 1 });
-  const { transformer, tokenizer, bytes } = loadBundle(modelPath, v.tokenizer);
+  const { transformer, tokenizer, bytes } = loadEngineBundle(modelPath, v.tokenizer, { weights: weightsFlag(v.weights) });
   const show = progress("eval", v.json === true);
 
   if (!online) {

@@ -1,15 +1,17 @@
 import { generateFromIds } from "../../shared/engine/generate.ts";
 import { createPruner } from "../../shared/dart/index.ts";
-import { loadBundle } from "../model-files.ts";
+import { loadEngineBundle } from "../model-files.ts";
+import { weightsFlag, weightsUsage } from "../weights-flag.ts";
 import { numberFlag, parseFlags, required } from "../usage.ts";
 import { dartFlagOptions, dartFlagUsage, dartSettingsFromFlags } from "../dart-flags.ts";
 import { preparePriors, priorNeeds } from "../priors-cache.ts";
 
 export const usage = `dart generate --model <file> [--tokenizer <file>] --prompt <text> --max-tokens <n>
-              [--temperature <t>] [--top-p <p>] [--seed <s>] [--ctx <n>] [--json] [--events]
+              [--temperature <t>] [--top-p <p>] [--seed <s>] [--ctx <n>] [--weights f32|q8_0] [--json] [--events]
               ${dartFlagUsage}
   Prints the prompt followed by its continuation (greedy when --temperature is 0, the default).
-  --ctx bounds a GGUF model's context (KV cache) below its file's context_length (default 4096).`;
+  --ctx bounds a GGUF model's context (KV cache) below its file's context_length (default 4096).
+  ${weightsUsage}`;
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
@@ -22,6 +24,7 @@ export async function run(argv: string[]): Promise<void> {
     seed: { type: "string" },
     ctx: { type: "string" },
     json: { type: "boolean" },
+    weights: { type: "string" },
     events: { type: "boolean" },
     ...dartFlagOptions,
   });
@@ -35,7 +38,7 @@ export async function run(argv: string[]): Promise<void> {
   const seed = numberFlag(v, "seed", Date.now() >>> 0, { integer: true, min: 0 });
   const settings = dartSettingsFromFlags(v);
   const maxContext = v.ctx === undefined ? undefined : numberFlag(v, "ctx", 0, { integer: true, min: 1 });
-  const { transformer, tokenizer, bytes } = loadBundle(modelPath, v.tokenizer, { maxContext });
+  const { transformer, tokenizer, bytes } = loadEngineBundle(modelPath, v.tokenizer, { maxContext, weights: weightsFlag(v.weights) });
   preparePriors(transformer, tokenizer, bytes, priorNeeds(settings.method, settings.ranking, settings.prior));
 
   const json = v.json === true;

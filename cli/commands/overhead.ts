@@ -14,7 +14,9 @@ dart overhead --shape <${Object.keys(STATE_SHAPES).join("|")}> [--context 1024] 
   --shape: the pruner state a session stores for that shape (stateBytes) and the bytes one turn
   moves between the Session object and its node (turnTransferBytes: steady state, the node holding
   the session's state; coldTurnTransferBytes: the state resent), from the real encodings;
-  split: the same turn split between a full and a sparse node (trace, KV handoff), as sent today.`;
+  split: the same turn split between a full and a sparse node: turnTransferBytes between the Session
+  object and the nodes in steady state (the trace's bulk goes node to node), nodeToNodeBytes apart,
+  coldTurnTransferBytes (the full node lost the state) and inlineTurnTransferBytes (no handoff).`;
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
@@ -69,6 +71,7 @@ function runShape(v: Record<string, string | boolean | undefined>): void {
     const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
     process.stdout.write(`${name}: state ${kib(out.stateBytes)} (a trace left open: ${kib(out.tracingStateBytes)}); per turn ${kib(out.turnTransferBytes)} ` +
       `(to node ${kib(out.toNodeBytes)}, from node ${kib(out.fromNodeBytes)}), ${kib(out.coldTurnTransferBytes)} when the state is resent; ` +
-      `split ${kib(out.split.turnTransferBytes)} (KV handoff ${kib(out.split.kvHandoffBytes)})\n`);
+      `split ${kib(out.split.turnTransferBytes)} (node to node ${kib(out.split.nodeToNodeBytes)}, of which KV ${kib(out.split.kvHandoffBytes)}; ` +
+      `${kib(out.split.inlineTurnTransferBytes)} without a handoff)\n`);
   }
 }

@@ -11,6 +11,28 @@ function authHeaders() {
   return { authorization: "Bearer " + $("key").value.trim(), "content-type": "application/json" };
 }
 
+// A reply continues the story, so it often opens with the space or line break that separates
+// it from the message before; the bubble shows it from its first visible character.
+function shown(text) {
+  return text.replace(/^\s+/, "");
+}
+
+// Why a reply has no text. The playground sends no stop sequences, so a reply that ended
+// ("stop") before its first token means the model sampled its end-of-text token first: it
+// took the story as finished (stories260K ends a story after a closing sentence, ~2% of turns).
+function emptyReason(tokens) {
+  return tokens === 0
+    ? "(no reply: the model's first token was its end-of-text token, so it took the story as finished. Give it something to continue, such as a sentence without its final period.)"
+    : "(only blank space, then the model's end-of-text token: it took the story as finished.)";
+}
+
+function showReply(bubble, text, tokens) {
+  const t = shown(text);
+  const span = bubble.querySelector(".text");
+  span.textContent = t || (tokens === null ? "" : emptyReason(tokens));
+  span.classList.toggle("empty", !t && tokens !== null);
+}
+
 function addMsg(role, text, meta) {
   const d = document.createElement("div");
   d.className = "msg " + role;
@@ -70,11 +92,21 @@ function drawCharts(events, masks) {
   drawDrift($("drift"), events);
   drawLayers($("layers"), masks);
   drawBytes($("bytes"), events);
-  const built = events.filter((e) => e.kind === "mask" && !e.remask);
-  const total = built.reduce((a, e) => a + (e.bytesFetched || 0), 0);
-  $("bytesNote").textContent = built.length && total === 0
-    ? "0 bytes: this node holds the whole model in memory (no weight store in its path), so building a mask fetches nothing."
-    : "";
+  $("bytesNote").textContent = bytesNote(events.filter((e) => e.kind === "mask" && !e.remask));
+}
+
+// What a 0 B bar means depends on the node that built the mask (builtOn): one that read the
+// model file holds every weight; one on the weight store had the kept shards resident already.
+function bytesNote(built) {
+  const zero = built.filter((e) => !(e.bytesFetched > 0));
+  if (zero.length === 0) return "";
+  const nodes = (weights) => Array.from(new Set(zero.filter((e) => e.builtOn && e.builtOn.weights === weights).map((e) => e.builtOn.node + " (" + e.builtOn.role + " node)")));
+  const file = nodes("file"), store = nodes("store");
+  const parts = [];
+  if (file.length) parts.push(file.join(", ") + (file.length > 1 ? " read" : " reads") + " the whole model from its file into memory (no weight store in its path), so its masks fetch nothing");
+  if (store.length) parts.push(store.join(", ") + (store.length > 1 ? " load" : " loads") + " from the weight store, and every shard those masks keep was already resident (fetched for an earlier mask, or at load)");
+  if (zero.some((e) => !e.builtOn)) parts.push("nothing was fetched for the others");
+  return "0 B: " + parts.join("; ") + ".";
 }
 
 async function refresh() {
@@ -146,15 +178,17 @@ async function send() {
     setSession(res.headers.get("x-session-id"));
     let text = "";
     let last = null;
+    let finish = null;
     await readSse(res, (c) => {
       if (c.error) throw new Error(c.error.message);
       const delta = c.choices && c.choices[0] ? c.choices[0].delta : null;
       if (delta && delta.content) {
         if (ttft === null) ttft = performance.now() - t0;
         text += delta.content;
-        bubble.querySelector(".text").textContent = text;
+        showReply(bubble, text, null);
         $("log").scrollTop = $("log").scrollHeight;
       }
+      if (c.choices && c.choices[0] && c.choices[0].finish_reason) finish = c.choices[0].finish_reason;
       if (c.usage) last = c;
       if (c.dart_event) {
         // Live: the event joins the session's stored ones; the view after the turn replaces them.
@@ -167,7 +201,8 @@ async function send() {
     });
     if (last) {
       const u = last.usage, d = last.dart || {};
-      setMeta(bubble, u.completion_tokens + " tokens, first after " + Math.round(ttft ?? 0) + " ms, " + u.tokens_cached + " prompt tokens cached; effective sparsity " + pct(d.effective_sparsity) + ", re-masks " + d.remasks);
+      showReply(bubble, text, u.completion_tokens);
+      setMeta(bubble, u.completion_tokens + " tokens (" + (finish || "?") + ")" + (ttft === null ? "" : ", first after " + Math.round(ttft) + " ms") + ", " + u.tokens_cached + " prompt tokens cached; effective sparsity " + pct(d.effective_sparsity) + ", re-masks " + d.remasks);
     }
     await refresh();
   } catch (e) {
@@ -197,7 +232,10 @@ setSession(state.sessionId);
 resetView();
 if (state.sessionId && $("key").value) {
   refresh().then((v) => {
-    if (v) for (const m of v.messages) addMsg(m.role === "user" ? "user" : "assistant", m.content);
+    if (v) for (const m of v.messages) {
+      if (m.role === "user") addMsg("user", m.content);
+      else showReply(addMsg("assistant", ""), m.content, m.tokens);
+    }
   }).catch((e) => addMsg("error", String(e.message || e)));
 }
 document.body.dataset.state = "idle";

@@ -33,6 +33,34 @@ function scale(d0, d1, r0, r1) {
   return (v) => r0 + ((v - d0) / span) * (r1 - r0);
 }
 
+// Ticks at round values: multiples of 1, 2, 2.5 or 5 times a power of ten, about count of them
+// over [lo, hi] (the first at or below lo, the last at or above hi, so the data stays inside).
+function niceStep(span, count, min) {
+  const raw = Math.max(span / count, min || 0, 1e-9);
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw - 1e-12 && !(min >= 1 && !Number.isInteger(m * p))) return m * p;
+  return 10 * p;
+}
+
+function niceTicks(lo, hi, count, min) {
+  const step = niceStep(hi - lo || 1, count, min);
+  const first = Math.floor(lo / step + 1e-9), last = Math.ceil(hi / step - 1e-9);
+  const out = [];
+  for (let i = first; i <= Math.max(last, first + 1); i++) out.push(Number((i * step).toFixed(10)));
+  return { step, ticks: out };
+}
+
+// Decimals that show every multiple of step exactly (0.25 -> 2, 0.1 -> 1, 5 -> 0).
+function decimals(step) {
+  const s = String(Number(step.toFixed(10)));
+  return s.includes(".") ? s.split(".")[1].length : 0;
+}
+
+// Rough width of a 10px label (the charts' text size) in viewBox units.
+function labelWidth(text) {
+  return text.length * 6;
+}
+
 function yAxis(svg, y, ticks, x0, x1, fmt) {
   for (const t of ticks) {
     el("line", { x1: x0, x2: x1, y1: y(t), y2: y(t), class: "grid" }, svg);
@@ -42,8 +70,11 @@ function yAxis(svg, y, ticks, x0, x1, fmt) {
 }
 
 // Drift: window cosine to the baseline against the threshold, with re-mask and turn markers.
+// The legend and the turn labels sit in rows above the plot, so no label covers the data; a
+// turn label that would run past the right edge ends at its line, one too close to the
+// previous is left out (the line stays; its tooltip names the turn).
 function drawDrift(svg, events) {
-  const W = 560, H = 252, L = 44, R = 12, T = 28, B = 42;
+  const W = 560, H = 252, L = 44, R = 12, T = 38, B = 42;
   frame(svg, W, H);
   const windows = events.filter((e) => e.kind === "window" && typeof e.cosine === "number");
   const remasks = events.filter((e) => e.kind === "mask" && e.remask);
@@ -56,24 +87,30 @@ function drawDrift(svg, events) {
   const pos = events.map((e) => e.pos);
   const x0 = Math.min.apply(null, pos), x1 = Math.max.apply(null, pos) + 1;
   const x = scale(x0, x1, L, W - R);
-  for (const t of [x0, Math.round((x0 + x1) / 2), x1]) el("text", { x: x(t), y: H - B + 20, "text-anchor": "middle" }, svg, String(t));
+  for (const t of niceTicks(x0, x1, 5, 1).ticks.filter((t) => t >= x0 && t <= x1)) {
+    el("line", { x1: x(t), x2: x(t), y1: H - B, y2: H - B + 3, class: "axis" }, svg);
+    el("text", { x: x(t), y: H - B + 20, "text-anchor": "middle" }, svg, String(t));
+  }
   const vals = windows.flatMap((e) => [e.cosine, e.threshold]).filter((v) => typeof v === "number");
-  let lo = vals.length ? Math.min.apply(null, vals) : 0;
-  lo = Math.max(-1, Math.floor((lo - 0.05) * 10) / 10);
-  const y = scale(lo, 1, H - B, T);
-  const ticks = [];
-  for (let i = 0; i <= 4; i++) ticks.push(lo + ((1 - lo) * i) / 4);
-  yAxis(svg, y, ticks, L, W - R, (t) => t.toFixed(2));
+  const lo = Math.max(-1, vals.length ? Math.min.apply(null, vals) : 0);
+  const ys = niceTicks(Math.min(lo, 0.9), 1, 4);
+  const y = scale(ys.ticks[0], ys.ticks[ys.ticks.length - 1], H - B, T);
+  yAxis(svg, y, ys.ticks, L, W - R, (t) => t.toFixed(decimals(ys.step)));
   el("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }, svg);
   el("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, svg, "token position");
+  let labelEnd = -Infinity;
   for (const t of turns) {
-    el("line", { x1: x(t.pos), x2: x(t.pos), y1: T, y2: H - B, class: "turn" }, svg);
-    el("text", { x: x(t.pos) + 3, y: T + 8 }, svg, "turn " + t.turn);
+    const tx = x(t.pos);
+    el("line", { x1: tx, x2: tx, y1: T, y2: H - B, class: "turn" }, svg).appendChild(el("title", {}, null, "turn " + t.turn + " starts at position " + t.pos));
+    const label = "turn " + t.turn;
+    const w = labelWidth(label);
+    const right = tx + 3 + w <= W - R;
+    const from = right ? tx + 3 : tx - 3 - w;
+    if (from < labelEnd + 6 || from < L) continue;
+    el("text", { x: right ? tx + 3 : tx - 3, y: T - 6, "text-anchor": right ? "start" : "end", class: "turnLabel" }, svg, label);
+    labelEnd = from + w;
   }
-  for (const r of remasks) {
-    el("line", { x1: x(r.pos), x2: x(r.pos), y1: T, y2: H - B, class: "remask" }, svg);
-    el("text", { x: x(r.pos) + 3, y: H - B - 4, class: "label" }, svg, "re-mask");
-  }
+  for (const r of remasks) el("line", { x1: x(r.pos), x2: x(r.pos), y1: T, y2: H - B, class: "remask" }, svg).appendChild(el("title", {}, null, "re-mask at position " + r.pos));
   for (const b of built) el("path", { d: "M" + x(b.pos) + " " + (H - B) + " l-4 7 h8 z", class: "built" }, svg).appendChild(el("title", {}, null, "masks built at " + b.pos));
   if (windows.length > 0) {
     const thr = windows.filter((e) => typeof e.threshold === "number");
@@ -84,7 +121,7 @@ function drawDrift(svg, events) {
       el("title", {}, c, "pos " + w.pos + ": cosine " + w.cosine.toFixed(3) + " (threshold " + (w.threshold ?? NaN).toFixed(3) + ")" + (w.remask ? ", fired" : ""));
     }
   } else {
-    empty(svg, W, H, "no drift windows yet (the detector checks every 5 generated tokens after masking)");
+    el("text", { x: (L + W - R) / 2, y: (T + H - B) / 2, "text-anchor": "middle", class: "empty" }, svg, "no drift windows yet (checked every 5 generated tokens after masking)");
   }
   const lg = el("g", { transform: "translate(" + (L + 8) + ",10)" }, svg);
   el("line", { x1: 0, x2: 18, y1: 0, y2: 0, class: "cos" }, lg);
@@ -95,6 +132,8 @@ function drawDrift(svg, events) {
   el("text", { x: 190, y: 3 }, lg, "re-mask");
   el("path", { d: "M245 5 l-4 7 h8 z", class: "built", transform: "translate(0,-9)" }, lg);
   el("text", { x: 252, y: 3 }, lg, "masks built");
+  el("line", { x1: 330, x2: 330, y1: -5, y2: 5, class: "turn" }, lg);
+  el("text", { x: 335, y: 3 }, lg, "turn starts");
 }
 
 // Kept-neuron fraction of each layer's FFN under the masks in force.
@@ -117,7 +156,8 @@ function drawLayers(svg, masks) {
   el("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, svg, "layer (bar: kept / total FFN neurons)");
 }
 
-// Bytes the node fetched from the weight store each time masks were built.
+// Bytes the node fetched from the weight store each time masks were built. Value and position
+// labels are drawn only where they fit beside their neighbours (every bar keeps its tooltip).
 function drawBytes(svg, events) {
   const W = 560, H = 170, L = 60, R = 12, T = 14, B = 30;
   frame(svg, W, H);
@@ -126,16 +166,23 @@ function drawBytes(svg, events) {
   if (built.length === 0) return empty(svg, W, H, "no masks built yet");
   const bytes = built.map((e) => e.bytesFetched ?? 0);
   const max = Math.max.apply(null, bytes);
-  const y = scale(0, max || 1, H - B, T);
-  yAxis(svg, y, max > 0 ? [0, max / 2, max] : [0], L, W - R, (t) => fmtBytes(Math.round(t)));
+  const unit = max >= 1048576 ? 1048576 : max >= 1024 ? 1024 : 1;
+  const ys = niceTicks(0, Math.max(max / unit, 1), 3, unit === 1 ? 1 : 0);
+  const top = ys.ticks[ys.ticks.length - 1] * unit;
+  const y = scale(0, top, H - B, T);
+  const unitName = unit === 1048576 ? " MiB" : unit === 1024 ? " KiB" : " B";
+  yAxis(svg, y, ys.ticks.map((t) => t * unit), L, W - R, (t) => (t / unit).toFixed(decimals(ys.step)) + unitName);
   const slot = Math.min(60, (W - R - L) / built.length);
+  const every = (w) => Math.max(1, Math.ceil((w + 6) / slot));
+  const valueEvery = every(labelWidth("999.9 KiB")), posEvery = every(labelWidth("@" + built[built.length - 1].pos));
   built.forEach((e, i) => {
     const bx = L + i * slot + slot * 0.15;
     const b = bytes[i];
     const r = el("rect", { x: bx, y: y(b), width: slot * 0.7, height: Math.max(1, H - B - y(b)), class: "bar bytes" }, svg);
-    el("title", {}, r, "masks built at position " + e.pos + " (turn " + e.turn + "): " + fmtBytes(b));
-    el("text", { x: bx + slot * 0.35, y: y(b) - 3, "text-anchor": "middle", class: "label" }, svg, fmtBytes(b));
-    el("text", { x: bx + slot * 0.35, y: H - B + 12, "text-anchor": "middle" }, svg, "@" + e.pos);
+    const on = e.builtOn ? " on " + e.builtOn.node + " (" + e.builtOn.role + " node, " + (e.builtOn.weights === "store" ? "weight store" : "model file") + ")" : "";
+    el("title", {}, r, "masks built at position " + e.pos + " (turn " + e.turn + ")" + on + ": " + fmtBytes(b) + " fetched");
+    if (i % valueEvery === 0) el("text", { x: bx + slot * 0.35, y: y(b) - 3, "text-anchor": "middle", class: "label" }, svg, fmtBytes(b));
+    if (i % posEvery === 0) el("text", { x: bx + slot * 0.35, y: H - B + 12, "text-anchor": "middle" }, svg, "@" + e.pos);
   });
   el("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, svg, "each time masks were built (token position)");
 }

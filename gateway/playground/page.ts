@@ -4,6 +4,7 @@
 import { BUDGETS, METHODS, type DartSettings } from "../../shared/dart/settings.ts";
 import { APP_JS } from "./app-js.ts";
 import { CHARTS_JS } from "./charts-js.ts";
+import { FAVICON_DATA_URI } from "./favicon.ts";
 import { PLAYGROUND_CSS } from "./styles.ts";
 
 const SCRIPT = CHARTS_JS + APP_JS;
@@ -36,6 +37,7 @@ export function playgroundHtml(modelId: string, defaults: DartSettings): string 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>dart-edge playground</title>
+<link rel="icon" type="image/svg+xml" href="${FAVICON_DATA_URI}">
 <style>${PLAYGROUND_CSS}</style>
 </head>
 <body data-model="${escapeHtml(modelId)}" data-state="loading">

@@ -24,6 +24,7 @@ button:disabled { opacity: .5; cursor: default; }
 .msg.user { align-self: flex-end; background: #dbeafe; }
 .msg.assistant { align-self: flex-start; background: #f3f4f6; border: 1px solid var(--line); }
 .msg.error { align-self: stretch; background: #fee2e2; color: #7f1d1d; }
+.msg .text.empty { font-style: italic; color: var(--muted); }
 .msg .meta { display: block; font-size: 11px; color: var(--muted); margin-top: 3px; }
 dl.stats { display: grid; grid-template-columns: repeat(3, 1fr); gap: 6px 12px; margin: 0; }
 dl.stats div { background: var(--bg); border-radius: 6px; padding: 5px 8px; }
@@ -45,4 +46,5 @@ svg .bar { fill: #60a5fa; }
 svg .bar.bytes { fill: #a78bfa; }
 svg text.label { fill: var(--fg); }
 svg text.empty { font-size: 12px; }
+svg text.turnLabel { fill: var(--fg); }
 `;

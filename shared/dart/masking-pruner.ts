@@ -18,7 +18,7 @@ import { Rng } from "../engine/sampler.ts";
 import { autoRatios, keptCount, uniformRatios } from "./budget.ts";
 import { DriftDetector, PAPER_DRIFT, type DriftOptions } from "./drift.ts";
 import type { DriftEvent, LayerMaskSummary, Pruner, PrunerStats } from "./pruner.ts";
-import { downNorms, forwardProxy, genericStats } from "./priors.ts";
+import { downNorms, forwardProxy, genericStats, memoPlan, priorOutput } from "./priors.ts";
 import { scoreLayer, topK } from "./ranking.ts";
 import { DartSettingsError, type DartSettings } from "./settings.ts";
 import { Tracer } from "./tracer.ts";
@@ -46,8 +46,8 @@ type Mode = "tracing" | "masked";
 /**
  * Builds layer `layer`'s compacted FFN for the ascending kept neurons, synchronously
  * (it runs between two forward calls). The default is an index list over the Transformer's
- * resident FFN bundles (compactOf, no copy); a node serving from the weight store builds from its
- * resident shards instead (shared/weights FfnDeltaLoader.buildResident), bit-exact.
+ * resident FFN bundles (compactOf, no copy); a node serving from the weight store does the same
+ * over the bundles its shards were decoded into (shared/weights/resident-ffn.ts), and counts them.
  */
 export type FfnBuilder = (layer: number, kept: Int32Array) => CompactFfn;
 
@@ -94,6 +94,9 @@ export class MaskingPruner implements Pruner {
   counters = { tokens: 0, denseTokens: 0, neuronEvals: 0, neuronSlots: 0, remasks: 0 };
   private readonly buildFfn: FfnBuilder;
   private readonly priorMasks: MaskPlan | null;
+  /** Scratch for scoreBlend's per-layer moments. */
+  private q1: Float32Array | null = null;
+  private q2: Float32Array | null = null;
 
   constructor(tf: Transformer, state: InferenceState, settings: DartSettings, options: PrunerOptions = {}) {
     this.tf = tf;
@@ -251,8 +254,17 @@ export class MaskingPruner implements Pruner {
     this.log.push({ pos, kind: "mask", remask: false });
   }
 
-  /** Kept sets and biases from the traced statistics (reads the dense FFN for dart's bias). */
+  /**
+   * Kept sets and biases from the traced statistics (reads the dense FFN for dart's bias).
+   * With nothing traced (dart's drift re-mask) they depend on the model and settings only:
+   * computed once per model and settings, and a re-mask installs them without recomputing.
+   */
   private scoreMasks(): MaskPlan {
+    if (this.tracer.tokens === 0) return memoPlan(this.tf, `prior-plan ${JSON.stringify(this.settings)}`, () => this.scoreFromTrace());
+    return this.scoreFromTrace();
+  }
+
+  private scoreFromTrace(): MaskPlan {
     const ratios = this.ratios();
     const scores = new Float32Array(this.hidden);
     const kept: Int32Array[] = [];
@@ -316,17 +328,39 @@ export class MaskingPruner implements Pruner {
     return null;
   }
 
-  /** sum over pruned j of mean_j * W_down[:, j]: what the pruned neurons add on average. */
+  /**
+   * sum over pruned j of mean_j * W_down[:, j]: what the pruned neurons add on average.
+   * mean_j blends prior and trace, (P p_j + c q_j) / (P + c), so the sum over every j is
+   * (P Wp + c Wq) / (P + c), with Wp = W_down p computed once per model (priorOutput) and
+   * Wq = W_down q the traced FFN outputs' mean (the tracer sums them as it goes). The sum over
+   * the pruned neurons is then that total minus the kept neurons' part: at sparsity s a mask
+   * reads (1 - s) of the W_down columns instead of s of them (0.3 instead of 0.7 at 0.7), and a
+   * drift re-mask (prior only) reads none (scoreMasks memoises it). Equal to the direct sum to
+   * float rounding (test/dart/remask-fast.test.ts).
+   */
   private prunedMeanOutput(l: number, kept: Int32Array, mean: Float32Array): Float32Array {
     const n = this.hidden;
+    const dim = this.tf.config.dim;
+    const b = this.tf.ffn[l]!;
+    const bias = new Float32Array(dim);
+    const c = Math.min(this.tracer.tokens, DART_TUNING.promptCap);
+    if (c > 0 && this.tracer.outputComplete && kept.length < n - kept.length) {
+      const P = DART_TUNING.priorWeight;
+      const total = priorOutput(this.tf, this.settings.prior)[l]!;
+      const traced = new Float32Array(dim);
+      this.tracer.meanOutputInto(l, traced);
+      const coef = new Float32Array(kept.length);
+      for (let i = 0; i < kept.length; i++) coef[i] = mean[kept[i]!]!;
+      this.tf.backend.downSum(bias, b, b.slotsFor(kept), coef);
+      for (let d = 0; d < dim; d++) bias[d] = (P * total[d]! + c * traced[d]!) / (P + c) - bias[d]!;
+      return bias;
+    }
     const isKept = new Uint8Array(n);
     for (const j of kept) isKept[j] = 1;
     const pruned = new Int32Array(n - kept.length);
     const coef = new Float32Array(pruned.length);
     for (let j = 0, i = 0; j < n; j++) if (!isKept[j]) (pruned[i] = j, coef[i++] = mean[j]!);
     // Pruned neurons' down columns are contiguous rows of the bundles: one backend kernel call.
-    const b = this.tf.ffn[l]!;
-    const bias = new Float32Array(this.tf.config.dim);
     this.tf.backend.downSum(bias, b, b.slotsFor(pruned), coef);
     return bias;
   }
@@ -342,7 +376,9 @@ export class MaskingPruner implements Pruner {
     const prior = genericStats(this.tf, this.settings.prior);
     const p2 = prior.meanEnergy[l]!;
     const p1 = prior.meanActivation[l]!;
-    const { m2: q2, m1: q1 } = this.tracer.means(l);
+    const q2 = (this.q2 ??= new Float32Array(this.hidden));
+    const q1 = (this.q1 ??= new Float32Array(this.hidden));
+    this.tracer.meansInto(l, q2, q1);
     const norms = downNorms(this.tf)[l]!;
     const c = Math.min(this.tracer.tokens, DART_TUNING.promptCap);
     const P = DART_TUNING.priorWeight;
@@ -462,6 +498,7 @@ export class MaskingPruner implements Pruner {
       // f32: rounded to f16 they change masks on the evaluation sets (test/dart/state-precision.test.ts).
       arrays.energy = concat(t.energy, f32);
       if (t.firstMoment.length) arrays.firstMoment = concat(t.firstMoment, f32);
+      if (t.outputMoment.length && t.outputComplete) arrays.outputMoment = concat(t.outputMoment, f32);
     }
     if (d) {
       arrays.driftTotal = d.total;
@@ -489,6 +526,9 @@ export class MaskingPruner implements Pruner {
     p.tracer.tokens = h.tracerTokens;
     if (a.energy) split(a.energy as Float32Array, H).forEach((e, l) => p.tracer.energy[l]!.set(e));
     if (a.firstMoment) split(a.firstMoment as Float32Array, H).forEach((e, l) => p.tracer.firstMoment[l]!.set(e));
+    // A trace saved without the FFN output sums (earlier builds) computes dart's bias the direct way.
+    if (a.outputMoment && a.outputMoment.length === c.nLayers * c.dim) split(a.outputMoment as Float32Array, c.dim).forEach((o, l) => p.tracer.outputMoment[l]!.set(o));
+    else if (p.tracer.outputMoment.length && p.tracer.tokens > 0) p.tracer.outputComplete = false;
     p.tracer.opened = h.tracerOpened === true;
     // Layer impact sums (cos, then norm ratio, per layer). A v1 trace carried one sum of per-token
     // products instead: kept as the ratio sums with zero cos sums, the mean importance stays what it was.

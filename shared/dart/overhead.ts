@@ -27,14 +27,15 @@ export function tracerOverhead(c: ModelConfig, pos = 256, driftWindows = 64): Tr
     L * H * 4 * 2 + // energy and first-moment accumulators (f32)
     L * H * 4 + // kept neuron lists (int32; at most every neuron)
     L * D * 4 + // mean-compensation biases
+    L * D * 4 + // traced FFN output sums (dart, while tracing)
     D * 4 * (3 + driftWindows) + // drift: total, current window, baseline, calibration windows
     L * 8 * 2 + // layer importance and flags
     4096; // JSON header
   const matmuls = L * (2 * D * D + 2 * D * kv * 2 + 3 * 2 * D * H) + 2 * D * c.vocabSize;
   const attention = L * c.nHeads * headDim(c) * (pos + 1) * 4;
   const forwardFlops = matmuls + attention;
-  // Per traced token: a^2 and a accumulated per neuron (3 FLOPs), importance (~10 per dim per layer), drift (1 per dim).
-  const tracerFlopsTraced = L * H * 3 + L * D * 10 + D;
+  // Per traced token: a^2 and a accumulated per neuron (3 FLOPs), importance (~10 per dim per layer), output sums (1), drift (1 per dim).
+  const tracerFlopsTraced = L * H * 3 + L * D * 11 + D; // + FFN output sums (1 per dim per layer)
   const tracerFlopsMasked = D;
   return {
     stateBytes, forwardFlops, tracerFlopsTraced, tracerFlopsMasked,

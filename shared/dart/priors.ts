@@ -23,6 +23,10 @@ interface ModelPriors {
   proxy?: ForwardProxy;
   downNorms?: Float32Array[];
   generic: Partial<Record<PriorSource, GenericStats>>;
+  /** Per source: W_down times the prior's mean activation, per layer (the whole layer's mean output). */
+  priorOutput: Partial<Record<PriorSource, Float32Array[]>>;
+  /** Masks and biases built from the prior alone, per settings (a drift re-mask installs them). */
+  plans: Map<string, unknown>;
   tokenizer?: Tokenizer;
 }
 
@@ -30,7 +34,7 @@ const cache = new WeakMap<Transformer, ModelPriors>();
 
 function priors(tf: Transformer): ModelPriors {
   let p = cache.get(tf);
-  if (!p) cache.set(tf, (p = { generic: {} }));
+  if (!p) cache.set(tf, (p = { generic: {}, priorOutput: {}, plans: new Map() }));
   return p;
 }
 
@@ -41,7 +45,9 @@ export function forwardProxy(tf: Transformer, onLayer?: (done: number, total: nu
 
 /** Installs a forward proxy computed earlier (for example read from a cache file). */
 export function setForwardProxy(tf: Transformer, proxy: ForwardProxy): void {
-  priors(tf).proxy = proxy;
+  const p = priors(tf);
+  p.proxy = proxy;
+  p.plans.clear();
 }
 
 export function downNorms(tf: Transformer): Float32Array[] {
@@ -138,5 +144,42 @@ export function genericStats(tf: Transformer, source: PriorSource, onToken?: (do
 
 /** Installs generic statistics computed earlier. */
 export function setGenericStats(tf: Transformer, source: PriorSource, stats: GenericStats): void {
-  priors(tf).generic[source] = stats;
+  const p = priors(tf);
+  p.generic[source] = stats;
+  delete p.priorOutput[source];
+  p.plans.clear();
 }
+
+/**
+ * Per layer, sum over every neuron j of (prior mean activation of j) * W_down[:, j]: what the
+ * whole FFN outputs on average under the prior. Computed once per model (one read of W_down);
+ * DART's bias for a mask is then this minus the kept neurons' part (masking-pruner.ts).
+ */
+export function priorOutput(tf: Transformer, source: PriorSource): Float32Array[] {
+  const p = priors(tf);
+  const hit = p.priorOutput[source];
+  if (hit) return hit;
+  const mean = genericStats(tf, source).meanActivation;
+  const out = tf.ffn.map((b, l) => {
+    const o = new Float32Array(tf.config.dim);
+    tf.backend.downSum(o, b, b.allSlots(), mean[l]!);
+    return o;
+  });
+  return (p.priorOutput[source] = out);
+}
+
+/**
+ * A per-model memo for a value that depends only on the model and `key` (the prior plan of
+ * given settings): computed by `build` on first use, cleared when the priors change.
+ */
+export function memoPlan<T>(tf: Transformer, key: string, build: () => T): T {
+  const plans = priors(tf).plans;
+  if (plans.has(key)) return plans.get(key) as T;
+  const v = build();
+  // Settings come from clients (any sparsity): keep the most recent few, oldest out first.
+  if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
+  plans.set(key, v);
+  return v;
+}
+
+const MAX_PLANS = 16;

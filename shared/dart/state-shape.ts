@@ -58,7 +58,7 @@ export function shapedState(config: ModelConfig, o: ShapedStateOptions): Uint8Ar
   if (o.mode === "tracing") {
     p.mode = "tracing";
     p.tracer.tokens = traced;
-    for (const a of [...p.tracer.energy, ...p.tracer.firstMoment, p.tracer.impact]) fill(a);
+    for (const a of [...p.tracer.energy, ...p.tracer.firstMoment, ...p.tracer.outputMoment, p.tracer.impact]) fill(a);
     if (d) d.calibWindows = Array.from({ length: Math.floor(traced / 5) }, () => Float32Array.from({ length: config.dim }, rand));
   } else {
     p.mode = "masked";

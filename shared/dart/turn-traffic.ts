@@ -6,7 +6,7 @@
 import type { ModelConfig } from "../model/config.ts";
 import { toBase64 } from "../serving/base64.ts";
 import { ndjsonLine } from "../serving/ndjson.ts";
-import type { KvHandoff, NodeEvent, NodeTraceRequest, NodeTraceResult, NodeTurnRequest } from "../serving/protocol.ts";
+import type { EncodedMaskPlan, KvHandoff, NodeEvent, NodeHandoff, NodeStatePush, NodeTraceRequest, NodeTraceResult, NodeTurnRequest } from "../serving/protocol.ts";
 import { DEFAULT_DART_SETTINGS } from "./settings.ts";
 import { shapedState } from "./state-shape.ts";
 
@@ -29,13 +29,34 @@ export interface TurnTraffic {
   fromNodeBytes: number;
   /** The same turn when the node lacks the state (first turn on a node, restart, failover). */
   coldTurnTransferBytes: number;
-  /**
-   * The same turn split (the default with SPARSE_NODES, workers/session/split-turn.ts), as the
-   * Session object sends and receives it today: the state to the full node's /v1/trace, the
-   * traced state and the KV handoff back, both on to the sparse node, the state again in its
-   * done event. `kvHandoffBytes`: the base64 f32 keys and values of the new tokens, alone.
-   */
-  split: { turnTransferBytes: number; toNodesBytes: number; fromNodesBytes: number; stateCrossings: number; kvHandoffBytes: number };
+  /** The same turn split between a full and a sparse node (the default with SPARSE_NODES). */
+  split: SplitTraffic;
+}
+
+/**
+ * A split turn (workers/session/split-turn.ts). Steady state: the trace names the state by
+ * version, the full node pushes the traced state, prior masks and KV entries to the sparse
+ * node, which answers the Session object (the state once, in its done event) and pushes the
+ * final state back to the full node. Bytes between the Session object and the nodes
+ * (`turnTransferBytes`) are counted apart from the bytes the nodes push to each other
+ * (`nodeToNodeBytes`).
+ */
+export interface SplitTraffic {
+  /** The state the session stores (and reads once per turn). */
+  stateBytes: number;
+  turnTransferBytes: number;
+  toNodesBytes: number;
+  fromNodesBytes: number;
+  /** Times the state crosses between the Session object and the nodes in a steady turn. */
+  stateCrossings: number;
+  /** The handoff (traced state, prior masks, KV entries, last logits) plus the final state pushed back. */
+  nodeToNodeBytes: number;
+  /** The base64 f32 keys and values of the traced positions, alone. */
+  kvHandoffBytes: number;
+  /** The full node lost the state (restart, eviction, a failed push): 409, then the state resent to the trace. */
+  coldTurnTransferBytes: number;
+  /** No handoff (the sparse node could not be reached): the trace answers inline and the Session object forwards it (four state crossings, KV twice). */
+  inlineTurnTransferBytes: number;
 }
 
 const bytesOf = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).byteLength;
@@ -77,18 +98,42 @@ export function turnTraffic(config: ModelConfig, o: TurnTrafficOptions): TurnTra
   const kvDim = (config.dim / config.nHeads) * config.nKvHeads;
   const f32 = (n: number) => toBase64(new Uint8Array(n * 4));
   const kv: KvHandoff = { from: o.contextTokens + 1, ids: ids(kvTokens, 1), keys: f32(config.nLayers * kvTokens * kvDim), values: f32(config.nLayers * kvTokens * kvDim), logits: f32(config.vocabSize) };
-  const traceReq: NodeTraceRequest = { sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart, prunerState: stateB64, kvFrom: kv.from };
-  const traceRes: NodeTraceResult = {
+  // dart's prior masks (the sparse node's re-masks): half the neurons kept (int32 ids), a bias per layer.
+  const prior: EncodedMaskPlan = { kept: masks.map(() => f32(config.hiddenDim >> 1)), bias: masks.map(() => f32(config.dim)) };
+  const fullUrl = "http://10.0.0.1:8787", sparseUrl = "http://10.0.0.2:8787", handoffId = "0".repeat(32);
+  const { prunerStateVersion: _v, ...reqWithoutVersion } = req;
+  const traceReq: NodeTraceRequest = {
+    sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart,
+    prunerState: "", prunerStateVersion: req.prunerStateVersion, kvFrom: kv.from, handoffTo: { url: sparseUrl, id: handoffId },
+  };
+  const traceInline: NodeTraceResult = {
     type: "trace", node: "full-1", droppedEntries: 0, segmentIds: [ids(o.newTokens, 1)], promptTokens: o.contextTokens + o.newTokens + 1, cachedTokens: o.contextTokens,
     tracedTokens: o.newTokens, state: stateB64, events: [events[2]!.type === "dart" ? events[2]!.event : { pos: 0, kind: "mask", remask: false }], masks, stats: { tokens: 1000, denseTokens: 100, effectiveSparsity: 0.45, remasks: 1 },
-    prior: null, kv, traceMs: 100,
+    prior, kv, traceMs: 100,
   };
-  const sparseReq: NodeTurnRequest = { ...req, prunerState: stateB64, trace: { node: "full-1", prior: null, kv } };
-  delete sparseReq.prunerStateVersion;
+  const handoff: NodeHandoff = { sessionKey: req.sessionKey, id: handoffId, state: stateB64, prior, kv };
+  const push: NodeStatePush = { sessionKey: req.sessionKey, state: stateB64 };
+  const traceRes: NodeTraceResult = { ...traceInline, state: "", prior: null, kv: null, handoff: { id: handoffId, bytes: bytesOf(handoff) } };
+  const sparseReq: NodeTurnRequest = { ...reqWithoutVersion, trace: { node: "full-1", prior: null, kv: null, handoff: handoffId, stateTo: fullUrl } };
+  const sparseAnswer = fromNodeBytes + bytesOf({ nodeToNodeBytes: bytesOf(push) }) - 1; // the done event's extra field (`,"nodeToNodeBytes":n`)
   const splitTo = bytesOf(traceReq) + bytesOf(sparseReq);
-  const splitFrom = bytesOf(traceRes) + fromNodeBytes;
+  const splitFrom = bytesOf(traceRes) + sparseAnswer;
+  const resend = bytesOf({ ...traceReq, prunerState: stateB64, prunerStateVersion: undefined });
+  // Inline: the trace's bulk comes back to the Session object, which forwards it to the sparse node.
+  const inlineTo = bytesOf({ ...traceReq, handoffTo: undefined }) + bytesOf({ ...reqWithoutVersion, prunerState: stateB64, trace: { node: "full-1", prior, kv, stateTo: fullUrl } });
+  const inlineFrom = bytesOf(traceInline) + sparseAnswer;
   return {
-    split: { turnTransferBytes: splitTo + splitFrom, toNodesBytes: splitTo, fromNodesBytes: splitFrom, stateCrossings: 4, kvHandoffBytes: kv.keys.length + kv.values.length },
+    split: {
+      stateBytes: state.byteLength,
+      turnTransferBytes: splitTo + splitFrom,
+      toNodesBytes: splitTo,
+      fromNodesBytes: splitFrom,
+      stateCrossings: 1,
+      nodeToNodeBytes: bytesOf(handoff) + bytesOf(push),
+      kvHandoffBytes: kv.keys.length + kv.values.length,
+      coldTurnTransferBytes: splitTo + splitFrom + resend,
+      inlineTurnTransferBytes: inlineTo + inlineFrom,
+    },
     stateBytes: state.byteLength,
     tracingStateBytes: shapedState(config, { method: "dart-paper", mode: "tracing", tracedTokens: 2048 }).byteLength,
     turnTransferBytes: toNodeBytes + fromNodeBytes,

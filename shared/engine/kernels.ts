@@ -3,6 +3,7 @@
 // hot ones (matvec, attention, compacted FFN) that must agree with them.
 import type { CompactFfn } from "./compact-ffn.ts";
 import type { FfnBundles } from "./ffn-bundles.ts";
+import { q8CompactFfn, q8DownSum } from "./q8-kernels.ts";
 
 /** out[i] = sum_j w[i*n + j] * x[j] for i < d. */
 export function matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void {
@@ -78,6 +79,7 @@ export function attention(
  * -> out (dim), plus f.bias if any. Activations SiLU(gate) * up land in hb[0..k); hb2 is scratch.
  */
 export function compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
+  if (f.bundles.format === "q8_0") return q8CompactFfn(f, x, hb, hb2, out, dim);
   const k = f.slots.length;
   const m = f.bundles.data;
   for (let i = 0; i < k; i++) {
@@ -97,6 +99,7 @@ export function compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2
 
 /** out[0..dim) = sum_i a[i] * (W_down column of the neuron in slot slots[i]). */
 export function downSum(out: Float32Array, b: FfnBundles, slots: Int32Array, a: Float32Array): void {
+  if (b.format === "q8_0") return q8DownSum(out, b, slots, a);
   const dim = b.dim;
   const m = b.data;
   out.fill(0, 0, dim);

@@ -4,7 +4,8 @@
 // The O(n*d) loops (matvec, attention, compacted FFN) run on a pluggable backend (./backend).
 import { headDim, kvDim, type ModelConfig } from "../model/config.ts";
 import type { LayerWeights, ModelWeights } from "../model/weights.ts";
-import { adoptWeights, createBackend, type Backend, type BackendName } from "./backend/index.ts";
+import { adoptWeights, createBackend, matmulAny, matvecAny, type Backend, type BackendName } from "./backend/index.ts";
+import { quantizeEngineWeights, type WeightFormat } from "./quantize-weights.ts";
 import type { CompactFfn } from "./compact-ffn.ts";
 import type { EngineWeights } from "./engine-weights.ts";
 import { FfnBundles } from "./ffn-bundles.ts";
@@ -97,6 +98,12 @@ export interface EngineModel {
 export interface TransformerOptions {
   /** Backend name or instance (default: the fastest this runtime supports, see backend/index.ts). */
   backend?: BackendName | Backend;
+  /**
+   * "q8_0": hold the matrices and the FFN bundles in Q8_0, run by integer kernels (fp32 ones
+   * are quantized at load; Q8_0 ones, from a GGUF q8_0 file, are kept as they are). Default:
+   * the weights' own format (fp32 unless the model came quantized).
+   */
+  weights?: WeightFormat;
 }
 
 /** Prompt tokens per prefill block: each weight is read from memory once per block. */
@@ -117,12 +124,14 @@ export class Transformer {
     this.config = model.config;
     const c = model.config;
     this.backend = typeof opts.backend === "object" ? opts.backend : createBackend(opts.backend, { segmentBytes: arenaHint(model) });
-    this.weights = adoptWeights(this.backend, model.weights);
     const alloc = (n: number) => this.backend.alloc(n);
+    const format = opts.weights ?? (model.ffn?.[0]?.format ?? "f32");
+    this.weights = adoptWeights(this.backend, format === "q8_0" ? quantizeEngineWeights(model.weights, c, alloc) : model.weights);
     this.ffn = model.ffn ?? model.weights.layers.map((l) => {
       if (!("wGate" in l)) throw new TypeError("a model without FFN matrices needs its FFN bundles (model.ffn)");
-      return FfnBundles.fromDense(l as LayerWeights, c.dim, c.hiddenDim, alloc);
+      return FfnBundles.fromDense(l as LayerWeights, c.dim, c.hiddenDim, alloc, format);
     });
+    if (this.ffn.some((b) => b.format !== format)) throw new RangeError(`FFN bundles are not in the ${format} weight format`);
     if (this.ffn.length !== c.nLayers) throw new RangeError(`${this.ffn.length} FFN layers for a model of ${c.nLayers}`);
     const half = headDim(c) / 2;
     this.ropeCos = new Float32Array(c.seqLen * half);
@@ -216,12 +225,12 @@ export class Transformer {
       const cacheBase = l * seqLen * kv;
       const k = s.keyCache.subarray(cacheBase + pos * kv, cacheBase + (pos + 1) * kv);
       const v = s.valueCache.subarray(cacheBase + pos * kv, cacheBase + (pos + 1) * kv);
-      be.matvec(s.q, s.xb, lw.wq, dim, dim);
-      be.matvec(k, s.xb, lw.wk, dim, kv);
-      be.matvec(v, s.xb, lw.wv, dim, kv);
+      matvecAny(be, s.q, s.xb, lw.wq, dim, dim);
+      matvecAny(be, k, s.xb, lw.wk, dim, kv);
+      matvecAny(be, v, s.xb, lw.wv, dim, kv);
       this.rope(s.q, k, pos);
       be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos, attShape);
-      be.matvec(s.xb2, s.xb, lw.wo, dim, dim);
+      matvecAny(be, s.xb2, s.xb, lw.wo, dim, dim);
       hooks?.attnOutput?.(l, pos, s.xb2);
       for (let i = 0; i < dim; i++) x[i] = x[i]! + s.xb2[i]!;
 
@@ -237,7 +246,7 @@ export class Transformer {
     }
 
     rmsnorm(x, x, w.finalNorm, c.normEps);
-    be.matvec(s.logits, x, w.classifier, dim, c.vocabSize);
+    matvecAny(be, s.logits, x, w.classifier, dim, c.vocabSize);
     return s.logits;
   }
 
@@ -267,7 +276,7 @@ export class Transformer {
     }
     const w = this.weights;
     rmsnorm(s.x, s.x, w.finalNorm, c.normEps);
-    this.backend.matvec(s.logits, s.x, w.classifier, dim, c.vocabSize);
+    matvecAny(this.backend, s.logits, s.x, w.classifier, dim, c.vocabSize);
     return s.logits;
   }
 
@@ -291,9 +300,9 @@ export class Transformer {
       const cacheBase = l * seqLen * kv;
       const keys = s.keyCache.subarray(cacheBase + pos * kv, cacheBase + (pos + n) * kv);
       const values = s.valueCache.subarray(cacheBase + pos * kv, cacheBase + (pos + n) * kv);
-      be.matmul(fo, xb, lw.wq, dim, dim, n); // queries (fo is free until the FFN)
-      be.matmul(keys, xb, lw.wk, dim, kv, n);
-      be.matmul(values, xb, lw.wv, dim, kv, n);
+      matmulAny(be, fo, xb, lw.wq, dim, dim, n); // queries (fo is free until the FFN)
+      matmulAny(be, keys, xb, lw.wk, dim, kv, n);
+      matmulAny(be, values, xb, lw.wv, dim, kv, n);
       for (let t = 0; t < n; t++) {
         // Attention runs on the state's own buffers, which live beside its KV cache.
         s.q.set(row(fo, t));
@@ -301,7 +310,7 @@ export class Transformer {
         be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos + t, attShape);
         row(xb, t).set(s.xb);
       }
-      be.matmul(ao, xb, lw.wo, dim, dim, n);
+      matmulAny(be, ao, xb, lw.wo, dim, dim, n);
       for (let i = 0; i < n * dim; i++) x[i] = x[i]! + ao[i]!;
 
       for (let t = 0; t < n; t++) rmsnorm(row(xb, t), row(x, t), lw.ffnNorm, c.normEps);
@@ -326,8 +335,9 @@ export class Transformer {
 /** WASM segment size for a model: its weights (FFN bundles included) and two states. */
 function arenaHint(model: EngineModel): number {
   const w = model.weights;
-  let floats = w.tokenEmbedding.length + w.finalNorm.length + (w.classifier === w.tokenEmbedding ? 0 : w.classifier.length);
-  for (const l of w.layers) for (const [name, t] of Object.entries(l)) if (!/^w(Gate|Up|Down)$/.test(name)) floats += t.length;
+  const size = (t: Float32Array | { q: Int8Array; d: Float32Array }) => (t instanceof Float32Array ? t.length : t.q.length / 4 + t.d.length);
+  let floats = w.tokenEmbedding.length + w.finalNorm.length + (w.classifier === w.tokenEmbedding ? 0 : size(w.classifier));
+  for (const l of w.layers) for (const [name, t] of Object.entries(l)) if (!/^w(Gate|Up|Down)$/.test(name)) floats += size(t);
   const c = model.config;
   floats += model.ffn ? 0 : c.nLayers * 3 * c.hiddenDim * c.dim;
   const state = stateSizes(c).reduce((a, b) => a + b, 0);

@@ -90,7 +90,7 @@ export class NodeMetrics {
     const families: Family[] = [
       { name: "dart_node_info", help: "Constant 1, labelled with the node's name, its role (full: whole model, traces; sparse: mask shards only) and where its weights come from.", type: "gauge", samples: [[series("dart_node_info", { node, role: extra.role, weight_source: extra.weights.source }), 1]] },
       { name: "dart_node_ffn_bytes", help: "Bytes of the model's whole FFN.", type: "gauge", samples: [["dart_node_ffn_bytes", extra.ffnBytes]] },
-      { name: "dart_node_resident_ffn_bytes", help: "FFN bytes this node holds now: dense matrices plus resident neuron shards.", type: "gauge", samples: [["dart_node_resident_ffn_bytes", extra.residentFfnBytes]] },
+      { name: "dart_node_resident_ffn_bytes", help: "FFN bytes this node holds now: its resident neurons (one copy each, in the engine's FFN bundles).", type: "gauge", samples: [["dart_node_resident_ffn_bytes", extra.residentFfnBytes]] },
       { name: "dart_node_rss_bytes", help: "Resident memory of the node process.", type: "gauge", samples: [["dart_node_rss_bytes", extra.rssBytes]] },
       { name: "dart_node_trace_requests_total", help: "Trace requests served (full nodes), by result.", type: "counter", samples: zeroIfNone("dart_node_trace_requests_total", [{ result: "ok" }, { result: "error" }]) },
       { name: "dart_node_turns_total", help: "Turns run, by DART method and stop reason (eos, length, abort, error).", type: "counter", samples: this.get("dart_node_turns_total") },

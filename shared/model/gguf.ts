@@ -217,8 +217,8 @@ export function ggufConfig(file: GgufFile, opts: { maxContext?: number } = {}): 
   return factors ? { ...config, ropeFreqFactors: factors } : config;
 }
 
-/** Reads a tensor as fp32 after checking its shape (ggml order: [rowLength, rows]). */
-function tensor(file: GgufFile, name: string, shape: number[]): Float32Array {
+/** Reads a tensor as fp32 after checking its shape (ggml order: [rowLength, rows]). Exported for the Q8_0 loader. */
+export function tensor(file: GgufFile, name: string, shape: number[]): Float32Array {
   const t = file.tensors.get(name);
   if (!t) throw new ModelFormatError(`GGUF tensor ${name} is missing`);
   const dims = [...t.dims];

@@ -92,9 +92,31 @@ export interface NodeTraceRequest {
   /** The decode's token limit: both nodes must drop the same old messages. */
   maxTokens: number | null;
   dart: DartSettings;
+  /** The state itself, or "" with `prunerStateVersion` (the node's soft cache; 409 `state_not_cached` if it lacks it). */
   prunerState: string;
+  prunerStateVersion?: string;
   /** First position whose KV entries come back (KV handoff); null for none (sparse re-prefill). */
   kvFrom: number | null;
+  /**
+   * The sparse node the Session object chose for the decode: the full node pushes the traced
+   * state, prior masks and KV entries there (POST /v1/handoff, under `id`) and answers without them.
+   */
+  handoffTo?: { url: string; id: string };
+}
+
+/** Full node -> sparse node (POST /v1/handoff): what a split turn's decode needs from its trace. */
+export interface NodeHandoff {
+  sessionKey: string;
+  id: string;
+  state: string;
+  prior: EncodedMaskPlan | null;
+  kv: KvHandoff | null;
+}
+
+/** Sparse node -> full node (POST /v1/states): the state a decode ended with, for the full node's soft cache. */
+export interface NodeStatePush {
+  sessionKey: string;
+  state: string;
 }
 
 /** Full node -> Session object: the trace's outcome (one JSON body). */
@@ -117,6 +139,8 @@ export interface NodeTraceResult {
   prior: EncodedMaskPlan | null;
   kv: KvHandoff | null;
   traceMs: number;
+  /** Pushed to the chosen sparse node (state "", prior and kv null here): the id and the bytes that went node to node. */
+  handoff?: { id: string; bytes: number };
 }
 
 /** What travels from the trace to the sparse node with the turn. */
@@ -125,6 +149,10 @@ export interface TurnTrace {
   node: string | null;
   prior: EncodedMaskPlan | null;
   kv: KvHandoff | null;
+  /** The trace's state, prior and kv wait on this node under this id (NodeHandoff); 409 `handoff_not_found` if they do not. */
+  handoff?: string;
+  /** The full node that traced (URL): the decode's final state is pushed to its soft cache (NodeStatePush). */
+  stateTo?: string;
 }
 
 /** A pruner event as a node reports it: a mask built (kind "mask", remask false) carries the bytes fetched for it. */
@@ -136,7 +164,16 @@ export type ReportedEvent = DriftEvent & {
   decodedBy?: string;
   /** Why this turn was not traced on a full node (the masks in force, or the prior's, were kept). */
   traceSkipped?: string;
+  /** A mask built: the node whose bytesFetched these are, and where its FFN weights come from. */
+  builtOn?: BuiltOn;
 };
+
+/** "file": the whole model read from a file, in memory (nothing to fetch); "store": shards from the weight store (0 bytes when resident). */
+export interface BuiltOn {
+  node: string;
+  role: NodeRole;
+  weights: "file" | "store";
+}
 
 export interface PrunerReport {
   state: string; // base64
@@ -183,6 +220,8 @@ export interface TurnDone {
   prefillMs: number;
   decodeMs: number;
   pruner: PrunerReport;
+  /** Bytes this node pushed to another node for the turn (the final state to the tracing full node). */
+  nodeToNodeBytes?: number;
 }
 
 export interface TurnError {
@@ -252,4 +291,17 @@ export interface SessionTurnRequest {
   previousTurn?: number;
   /** Responses API instructions: added as a system message unless the latest stored one says the same. */
   instructions?: string;
+  /** Idempotency-Key: a retry with the same key and fingerprint is answered from the stored turn. */
+  idempotency?: IdempotencyClaim;
+  /** Only answer from a stored turn (or 409 while it runs); 404 idempotency_key_unknown otherwise. */
+  replayOnly?: boolean;
+}
+
+/** Answers a session keeps for Idempotency-Key retries (workers/session/idempotency.ts); the oldest go first. */
+export const MAX_ANSWERS_PER_SESSION = 32;
+
+export interface IdempotencyClaim {
+  key: string;
+  /** SHA-256 of what makes two requests the same (route, session header, body). */
+  fingerprint: string;
 }

@@ -34,10 +34,36 @@ export interface ShardId {
   index: number;
 }
 
+/** What one turn (or any span) cost the store: the counters of `after` minus those of `before`. */
+export function storeDelta(after: WeightStoreStats, before: WeightStoreStats): Pick<WeightStoreStats, "bytesFetched" | "shardsFetched" | "cacheHits" | "evictions"> {
+  return {
+    bytesFetched: after.bytesFetched - before.bytesFetched,
+    shardsFetched: after.shardsFetched - before.shardsFetched,
+    cacheHits: after.cacheHits - before.cacheHits,
+    evictions: after.evictions - before.evictions,
+  };
+}
+
+/**
+ * Where resident shards live when the store keeps no bytes of its own: a node's FFN bundles,
+ * decoded once into their slots (shared/weights/resident-ffn.ts). The store still decides what
+ * is resident (budget, LRU, counters); the sink holds the only copy.
+ */
+export interface ShardSink {
+  /** Shards just fetched and verified: decode them now; the store drops its bytes afterwards. */
+  admit(shards: { id: ShardId; bytes: Uint8Array }[]): void;
+  /** Shards no longer resident: free what they hold. */
+  evict(ids: ShardId[]): void;
+}
+
 interface Resident {
   ref: ShardRef;
-  bytes: Uint8Array;
+  id: ShardId;
+  /** Null when a sink holds the shard. */
+  bytes: Uint8Array | null;
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 export class WeightStore {
   readonly manifest: Manifest;
@@ -55,6 +81,7 @@ export class WeightStore {
   /** Fetches under way, by key, so concurrent ensure() calls share them. */
   private readonly inflight = new Map<string, Promise<Uint8Array>>();
   private counters = { bytesFetched: 0, shardsFetched: 0, cacheHits: 0, evictions: 0, refetches: 0 };
+  private sink: ShardSink | null = null;
 
   private constructor(source: ObjectSource, manifest: Manifest, base: Map<string, Float32Array>, opts: WeightStoreOptions) {
     this.source = source;
@@ -131,11 +158,26 @@ export class WeightStore {
   }
 
   /**
+   * From now on `sink` holds resident shards and the store none of their bytes. The sink must
+   * already hold every shard resident now (their bytes are dropped here); the ids are returned.
+   */
+  attach(sink: ShardSink): ShardId[] {
+    this.sink = sink;
+    const ids: ShardId[] = [];
+    for (const entry of this.resident.values()) {
+      entry.bytes = null;
+      ids.push(entry.id);
+    }
+    return ids;
+  }
+
+  /**
    * Makes the shards resident (fetching and verifying the missing ones) and returns
    * their bytes in request order. Evicts least recently used shards outside the
    * request until the resident set fits the budget again. A request larger than the
    * budget is a WeightBudgetError, unless `overBudget` (the set then stays over budget
-   * until a later ensure() or trim()).
+   * until a later ensure() or trim()). With a sink attached, fetched shards go to the sink and
+   * the bytes of a shard that was resident already are not returned (an empty array instead).
    */
   async ensure(ids: ShardId[], opts: { overBudget?: boolean } = {}): Promise<Uint8Array[]> {
     const refs = ids.map((id) => this.shardRef(id));
@@ -144,7 +186,7 @@ export class WeightStore {
     if (needed > this.budgetBytes && !opts.overBudget) throw new WeightBudgetError(needed, this.budgetBytes);
 
     // Bytes of this request, held locally: another caller may evict while we await.
-    const got = new Map<string, Uint8Array>();
+    const got = new Map<string, Uint8Array | null>();
     const waits: Promise<void>[] = [];
     const toFetch: ShardRef[] = [];
     for (const r of unique) {
@@ -199,27 +241,47 @@ export class WeightStore {
     }
 
     // Request order sets recency (deterministic eviction); shards evicted meanwhile come back.
+    const admitted: { id: ShardId; bytes: Uint8Array }[] = [];
+    const idOf = new Map(ids.map((id, i) => [refs[i]!.key, id]));
     for (const r of unique) {
       const old = this.resident.get(r.key);
+      const bytes = got.get(r.key) ?? null;
       if (old) this.resident.delete(r.key);
-      else this.residentBytes += r.bytes;
-      this.resident.set(r.key, { ref: r, bytes: got.get(r.key)! });
+      else if (!bytes) continue; // a sink's shard evicted by another caller meanwhile: not resident, not ours to re-admit
+      else {
+        this.residentBytes += r.bytes;
+        admitted.push({ id: idOf.get(r.key)!, bytes });
+      }
+      this.resident.set(r.key, { ref: r, id: idOf.get(r.key)!, bytes: this.sink ? null : (old?.bytes ?? bytes) });
     }
+    const evicted = this.evictToBudget(new Set(got.keys()));
+    if (this.sink) {
+      // Evicted first, so the new shards can take their slots.
+      if (evicted.length) this.sink.evict(evicted);
+      if (admitted.length) this.sink.admit(admitted);
+    }
+    return refs.map((r) => got.get(r.key) ?? NO_BYTES);
+  }
+
+  /** Drops least recently used shards outside `keep` until the resident set fits the budget. */
+  private evictToBudget(keep: Set<string>): ShardId[] {
+    const out: ShardId[] = [];
     for (const [key, entry] of this.resident) {
       if (this.residentBytes <= this.budgetBytes) break;
-      if (got.has(key)) continue;
+      if (keep.has(key)) continue;
       this.resident.delete(key);
-      this.residentBytes -= entry.bytes.byteLength;
+      this.residentBytes -= entry.ref.bytes;
       this.counters.evictions++;
+      out.push(entry.id);
     }
-    return refs.map((r) => got.get(r.key)!);
+    return out;
   }
 
   /**
    * The bytes of a resident shard without fetching or counting (a synchronous builder
    * reads shards an earlier ensure() made resident); null when it is not resident.
    */
-  residentShard(id: ShardId): Uint8Array | null {
+  residentShard(id: ShardId): Uint8Array | null { // null too when a sink holds it
     return this.resident.get(this.shardRef(id).key)?.bytes ?? null;
   }
 
@@ -236,13 +298,8 @@ export class WeightStore {
       this.resident.delete(key);
       this.resident.set(key, entry);
     }
-    for (const [key, entry] of this.resident) {
-      if (this.residentBytes <= this.budgetBytes) break;
-      if (keys.has(key)) continue;
-      this.resident.delete(key);
-      this.residentBytes -= entry.bytes.byteLength;
-      this.counters.evictions++;
-    }
+    const evicted = this.evictToBudget(keys);
+    if (this.sink && evicted.length) this.sink.evict(evicted);
   }
 
   stats(): WeightStoreStats {

@@ -23,7 +23,8 @@ const problems: string[] = [];
 beforeAll(async () => {
   if (!CHROMIUM || !existsSync(CHROMIUM)) throw new Error(`no Chromium${CHROMIUM ? ` at ${CHROMIUM}` : ""}: ${CHROMIUM_HINT}`);
   // A slow simulated device (40 ms a token) so the stream is visibly incremental.
-  f = await startFixture({ nodes: 1, tokenDelayMs: 40 });
+  // Like `npm start`: a full node and a sparse node, both loading from the weight store.
+  f = await startFixture({ nodes: 1, sparseNodes: 1, tokenDelayMs: 40 });
   profile = mkdtempSync(join(tmpdir(), "dart-chromium-"));
   ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 1000 } });
   page = ctx.pages()[0] ?? (await ctx.newPage());
@@ -35,6 +36,9 @@ beforeAll(async () => {
     return route.abort();
   });
   page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("response", (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
+  });
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console: ${m.text()}`);
   });
@@ -48,10 +52,52 @@ afterAll(async () => {
 
 const attr = (sel: string, name: string) => page.$eval(sel, (e, n) => Number(e.getAttribute(n) ?? "NaN"), name);
 
+type BuiltOn = { node: string; role: string; weights: string };
 async function sessionView(id: string) {
   const r = await f.api(`/v1/sessions/${id}`);
   expect(r.status).toBe(200);
-  return (await r.json()) as { dart: { events: { kind: string; remask: boolean; cosine?: number }[]; masks: { kept: number; total: number }[] } };
+  return (await r.json()) as {
+    dart: { events: { kind: string; remask: boolean; cosine?: number; bytesFetched?: number; builtOn?: BuiltOn }[]; masks: { kept: number; total: number }[] };
+    messages: { role: string; content: string; tokens: number }[];
+  };
+}
+
+type Box = { text: string; x: number; y: number; w: number; h: number };
+/** Every label of a chart with its box in the chart's own units, and the chart's viewBox size. */
+const labels = (sel: string) =>
+  page.$eval(sel, (svg: any) => {
+    const vb = { width: svg.viewBox.baseVal.width as number, height: svg.viewBox.baseVal.height as number };
+    const r = svg.getBoundingClientRect();
+    const k = vb.width / r.width; // screen pixels -> chart units (labels inside a translated group included)
+    const boxes = Array.from(svg.querySelectorAll("text") as ArrayLike<any>).map((t): Box => {
+      const b = t.getBoundingClientRect();
+      return { text: t.textContent, x: (b.left - r.left) * k, y: (b.top - r.top) * k, w: b.width * k, h: b.height * k };
+    });
+    return { vb, boxes };
+  });
+
+/** No label of the chart sticks out of it (clipped) or covers another. */
+async function expectLabelsFit(sel: string) {
+  const { vb, boxes } = await labels(sel);
+  expect(boxes.length).toBeGreaterThan(0);
+  for (const b of boxes) {
+    expect(b.x, `${sel} "${b.text}" clipped left`).toBeGreaterThanOrEqual(0);
+    expect(b.x + b.w, `${sel} "${b.text}" clipped right`).toBeLessThanOrEqual(vb.width);
+    expect(b.y, `${sel} "${b.text}" clipped top`).toBeGreaterThanOrEqual(0);
+    expect(b.y + b.h, `${sel} "${b.text}" clipped bottom`).toBeLessThanOrEqual(vb.height);
+  }
+  const overlap = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b) => expect(overlap(a, b), `${sel}: "${a.text}" overlaps "${b.text}"`).toBe(false)));
+}
+
+/** Tick values sit at round values: equal steps of 1, 2, 2.5 or 5 times a power of ten. */
+function expectRoundTicks(values: number[]) {
+  expect(values.length).toBeGreaterThanOrEqual(2);
+  const step = values[1]! - values[0]!;
+  const mantissa = step / 10 ** Math.floor(Math.log10(step));
+  expect([1, 2, 2.5, 5].some((m) => Math.abs(mantissa - m) < 1e-6), `step ${step}`).toBe(true);
+  for (const v of values) expect(Math.abs(v / step - Math.round(v / step)), `tick ${v} is not a multiple of ${step}`).toBeLessThan(1e-6);
+  values.slice(1).forEach((v, i) => expect(v - values[i]!).toBeCloseTo(step, 6));
 }
 
 describe("playground", () => {
@@ -139,9 +185,75 @@ describe("playground", () => {
     expect(await attr("#drift", "data-points")).toBe(view2.dart.events.filter((e) => e.kind === "window").length);
     expect(await page.$$(".msg.assistant")).toHaveLength(2);
 
+
+    // Ticks at round values; no label clipped or overlapping, in every chart.
+    // (y ticks are the numbers anchored at their end, x ticks the numbers centred under the axis)
+    const tickValues = async (anchor: string) =>
+      (await page.$$eval(`#drift text[text-anchor=${anchor}]`, (t) => t.map((x) => x.textContent ?? "")))
+        .filter((t) => /^-?\d+(\.\d+)?$/.test(t))
+        .map(Number)
+        .sort((a, b) => a - b);
+    const yTicks = await tickValues("end");
+    expectRoundTicks(yTicks);
+    expect(yTicks.at(-1)).toBe(1);
+    expectRoundTicks(await tickValues("middle"));
+    for (const chart of ["#drift", "#layers", "#bytes"]) await expectLabelsFit(chart);
+    expect((await labels("#drift")).boxes.filter((b) => /^turn \d+$/.test(b.text)).length).toBeGreaterThan(0);
+
+    // Each mask built names the node it was built on: the stack's own nodes, all on the weight store.
+    const builtOn = view2.dart.events.filter((e) => e.kind === "mask" && !e.remask).map((e) => e.builtOn!);
+    expect(builtOn.length).toBeGreaterThan(0);
+    const roles = new Map(f.stack.nodes.map((n) => [n.name, n.role]));
+    for (const b of builtOn) expect({ role: b.role, weights: b.weights }).toEqual({ role: roles.get(b.node), weights: "store" });
+    // The bytes note explains 0 B bars by those nodes, and never as a node without a weight store.
+    const zeroOn = new Set(view2.dart.events.filter((e) => e.kind === "mask" && !e.remask && !e.bytesFetched).map((e) => e.builtOn!.node));
+    const note = await page.$eval("#bytesNote", (e) => e.textContent ?? "");
+    expect(note).not.toMatch(/whole model|no weight store/);
+    if (zeroOn.size > 0) for (const n of zeroOn) expect(note).toContain(`${n} (${roles.get(n)} node)`);
+    else expect(note).toBe("");
+
+    // A reply continues the story after a space or line break; its bubble starts at its first visible character.
+    const shown = await page.$$eval(".msg.assistant .text", (t) => t.map((x) => x.textContent ?? ""));
+    const stored = view2.messages.filter((m) => m.role === "assistant").map((m) => m.content);
+    expect(stored.some((c) => /^\s/.test(c))).toBe(true);
+    expect(shown).toEqual(stored.map((c) => c.replace(/^\s+/, "")));
+
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, "playground.png"), fullPage: true });
     expect(offsite).toEqual([]);
     expect(problems).toEqual([]);
+  });
+
+  it("says why a reply is empty: the model's end-of-text token came first", async () => {
+    // The model does this by itself in about 2% of turns (after a message that closes a story);
+    // the test makes it certain by adding a logit bias for stories260K's end-of-text token
+    // (BOS, id 1: it separates the stories of its training data) to the page's own request.
+    await page.route("**/v1/chat/completions", (route) =>
+      route.continue({ postData: JSON.stringify({ ...JSON.parse(route.request().postData() ?? "{}"), logit_bias: { "1": 100 } }) }),
+    );
+    await page.fill("#input", "The dog ran home.");
+    await page.click("#send");
+    await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll(".msg.assistant .meta").length > n, 2, { timeout: 60_000 });
+    await page.waitForSelector("body[data-state=idle]", { timeout: 60_000 });
+    await page.unroute("**/v1/chat/completions");
+    const id = await page.$eval("#sessionId", (e) => e.textContent ?? "");
+    const last = (await sessionView(id)).messages.at(-1)!;
+    expect(last).toMatchObject({ role: "assistant", content: "", tokens: 0 });
+    const bubble = (await page.$$(".msg.assistant")).at(-1)!;
+    expect(await bubble.$eval(".text", (e) => e.textContent)).toMatch(/^\(no reply: the model's first token was its end-of-text token/);
+    expect(await bubble.$eval(".meta", (e) => e.textContent)).toMatch(/^0 tokens \(stop\)/);
+    // Reloaded, the page shows the same reason from the session's history.
+    await page.reload();
+    await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll(".msg.assistant").length === n, 3, { timeout: 30_000 });
+    expect(await (await page.$$(".msg.assistant .text")).at(-1)!.textContent()).toMatch(/^\(no reply: /);
+    expect(problems).toEqual([]);
+  });
+
+  it("has an icon: linked as a data: URI, and served at /favicon.ico", async () => {
+    expect(await page.$eval("link[rel=icon]", (l) => l.getAttribute("href"))).toMatch(/^data:image\/svg\+xml,/);
+    const r = await fetch(`${f.stack.url}/favicon.ico`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toBe("image/svg+xml");
+    expect(await r.text()).toMatch(/^<svg /);
   });
 });

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { dart } from "../helpers/run-cli.ts";
 
-interface Out { split: { turnTransferBytes: number; toNodesBytes: number; fromNodesBytes: number; stateCrossings: number; kvHandoffBytes: number }; stateBytes: number; turnTransferBytes: number; toNodeBytes: number; fromNodeBytes: number; coldTurnTransferBytes: number; config: { nLayers: number; hiddenDim: number; dim: number; nHeads: number; nKvHeads: number } }
+interface Split { stateBytes: number; turnTransferBytes: number; toNodesBytes: number; fromNodesBytes: number; stateCrossings: number; nodeToNodeBytes: number; kvHandoffBytes: number; coldTurnTransferBytes: number; inlineTurnTransferBytes: number }
+interface Out { split: Split; stateBytes: number; turnTransferBytes: number; toNodeBytes: number; fromNodeBytes: number; coldTurnTransferBytes: number; config: { nLayers: number; hiddenDim: number; dim: number; nHeads: number; nKvHeads: number; vocabSize: number } }
 
 describe("dart overhead --shape", () => {
   for (const shape of ["stories260K", "stories110M", "llama3-8b"]) {
@@ -22,12 +23,24 @@ describe("dart overhead --shape", () => {
       expect(o.turnTransferBytes).toBe(o.toNodeBytes + o.fromNodeBytes);
       expect(o.coldTurnTransferBytes - o.turnTransferBytes).toBeGreaterThan((o.stateBytes * 4) / 3 - 100); // minus the version field
       if (shape === "llama3-8b") expect(o.turnTransferBytes).toBeLessThanOrEqual(1024 * 1024);
-      // Split turn as the Session object runs it today: the state crosses four times and the KV
-      // handoff (f32 keys and values of the 33 traced positions, base64) twice.
+      // Split turn: the KV handoff (f32 keys and values of the 33 traced positions, base64), the
+      // traced state and the last logits (f32 over the vocabulary) go node to node, and the final
+      // state back; the Session object reads the state once.
       const kvDim = (D / o.config.nHeads) * o.config.nKvHeads;
-      expect(o.split.kvHandoffBytes).toBe(2 * Math.ceil((L * 33 * kvDim * 4) / 3) * 4);
-      expect(o.split.turnTransferBytes).toBe(o.split.toNodesBytes + o.split.fromNodesBytes);
-      expect(o.split.turnTransferBytes).toBeGreaterThan(2 * o.split.kvHandoffBytes + 4 * ((o.stateBytes * 4) / 3));
+      const b64 = (n: number) => Math.ceil(n / 3) * 4;
+      const sp = o.split;
+      expect(sp.stateBytes).toBe(o.stateBytes);
+      expect(sp.kvHandoffBytes).toBe(2 * b64(L * 33 * kvDim * 4));
+      expect(sp.turnTransferBytes).toBe(sp.toNodesBytes + sp.fromNodesBytes);
+      expect(sp.stateCrossings).toBe(1);
+      expect(sp.toNodesBytes).toBeLessThan(2 * 16_384); // two requests, neither with a state
+      expect(sp.fromNodesBytes).toBeGreaterThan(b64(o.stateBytes));
+      expect(sp.fromNodesBytes).toBeLessThan(2 * b64(o.stateBytes) + 16_384);
+      expect(sp.nodeToNodeBytes).toBeGreaterThan(sp.kvHandoffBytes + 2 * b64(o.stateBytes) + b64(o.config.vocabSize * 4));
+      expect(sp.coldTurnTransferBytes - sp.turnTransferBytes).toBeGreaterThan(b64(o.stateBytes));
+      // Without a handoff the bulk crosses the Session object twice: state four times, KV twice.
+      expect(sp.inlineTurnTransferBytes).toBeGreaterThan(2 * sp.kvHandoffBytes + 4 * b64(o.stateBytes));
+      if (shape === "llama3-8b") expect(sp.turnTransferBytes).toBeLessThanOrEqual(1024 * 1024);
     });
   }
 

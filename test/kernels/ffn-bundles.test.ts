@@ -76,4 +76,24 @@ describe("FfnBundles", () => {
     expect(() => b.slotsFor(Int32Array.of(3))).toThrow(NeuronNotResidentError);
     expect(() => b.put(10)).toThrow(RangeError);
   });
+
+  it("reserve grows the room in place: resident neurons keep their slots and weights, masks built before stay valid", () => {
+    const b = new FfnBundles(4, 10, 2);
+    b.put(3);
+    b.gate(3).set([1, 2, 3, 4]);
+    b.put(8);
+    b.down(8).set([5, 6, 7, 8]);
+    const f = compactOf(b, Int32Array.of(3, 8));
+    const old = b.data;
+    expect(b.reserve(2)).toBeNull(); // no growth asked: nothing moves
+    expect(b.reserve(5)).toBe(old);
+    expect([b.capacity, b.data.length, b.resident]).toEqual([5, 5 * 12, 2]);
+    expect(Array.from(b.gate(3))).toEqual([1, 2, 3, 4]);
+    expect(Array.from(b.down(8))).toEqual([5, 6, 7, 8]);
+    expect(b.slotsFor(f.kept)).toEqual(f.slots);
+    for (const j of [0, 1, 2]) b.put(j); // three new slots, no more
+    expect(() => b.put(4)).toThrow(/slots are in use/);
+    expect(b.reserve(99)).not.toBeNull();
+    expect(b.capacity).toBe(10); // never more than the layer's neurons
+  });
 });

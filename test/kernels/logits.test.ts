@@ -56,7 +56,7 @@ describe("WASM backend logits agree with the reference", () => {
     expect(tf.backend.name).toBe("wasm");
     const s = tf.newState();
     // One segment holds weights and state: no vector is copied per kernel call.
-    expect(s.keyCache.buffer).toBe(tf.weights.classifier.buffer);
+    expect(s.keyCache.buffer).toBe((tf.weights.classifier as Float32Array).buffer);
     expect(s.logits.buffer).toBe(tf.ffn[0]!.data.buffer);
   });
 });

@@ -15,7 +15,7 @@ describe("wasm-mt backend", () => {
     const { model } = stories();
     const mt = new Transformer(model, { backend: be });
     const ts = new Transformer(model, { backend: "ts" });
-    expect(mt.weights.layers[0]!.wq.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect((mt.weights.layers[0]!.wq as Float32Array).buffer).toBeInstanceOf(SharedArrayBuffer);
     const c = model.config;
     for (const keep of [null, 0.3]) {
       const [a, b] = [mt.newState(), ts.newState()];

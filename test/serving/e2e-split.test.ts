@@ -15,9 +15,10 @@ afterAll(async () => {
 });
 
 type Event = { turn: number; kind: string; remask: boolean; bytesFetched?: number; tracedBy?: string; decodedBy?: string; traceSkipped?: string };
-type Transfer = { turns: { turn: number; sent_bytes: number; received_bytes: number; state_sent: boolean }[] };
+type Transfer = { turns: { turn: number; sent_bytes: number; received_bytes: number; state_sent: boolean; node_to_node_bytes: number }[] };
 const view = async (id: string) => (await (await f.api(`/v1/sessions/${id}`)).json()) as { dart: { events: Event[]; state: { bytes: number } }; transfer: Transfer };
 const scrape = async (url: string) => parsePrometheus(await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${f.stack.metricsToken}` } })).text());
+const stats = async (url: string) => (await (await fetch(`${url}/stats`, { headers: { authorization: `Bearer ${f.stack.metricsToken}` } })).json()) as { states: { hits: number; misses: number }; handoffs: { received: number; taken: number; missing: number } };
 const dart = { method: "dart", sparsity: 0.5 };
 
 async function chat(content: string, sessionId?: string) {
@@ -34,13 +35,20 @@ describe("one full node traces, one sparse node decodes", () => {
     await chat("The president said that the economy of the nation is strong", id);
     const v = await view(id);
     const events = v.dart.events;
-    // Both hops are in the transfer log: turn 2 sends the state to the trace and the traced
-    // state to the sparse node, and reads the traced state and the done event's state back.
-    const t2 = v.transfer.turns.find((t) => t.turn === 2)!;
+    // Turn 2 sends no state: the trace names it by version and the full node holds it (the
+    // sparse node pushed it there after turn 1). The traced state and KV went node to node;
+    // the session reads the state once, in the done event.
+    const [t1, t2] = v.transfer.turns;
     const b64 = (v.dart.state.bytes * 4) / 3;
-    expect(t2.state_sent).toBe(true);
-    expect(t2.sent_bytes).toBeGreaterThan(2 * b64);
-    expect(t2.received_bytes).toBeGreaterThan(2 * b64);
+    expect(t2!.state_sent).toBe(false);
+    expect(t2!.sent_bytes).toBeLessThan(b64); // both requests together are smaller than the state alone
+    expect(t2!.received_bytes).toBeGreaterThan(b64);
+    expect(t2!.received_bytes).toBeLessThan(2 * b64 + (t1!.received_bytes - b64)); // once, not twice (turn 1's answer, minus its state, bounds the rest)
+    const kvBytes = 2 * 5 * 64 * 4; // keys and values of one position, f32: the KV handoff carries at least the traced tokens
+    expect(t2!.node_to_node_bytes).toBeGreaterThan(2 * b64 + kvBytes); // traced state + KV out, final state back
+    const fullStats = await stats(full!.url);
+    expect(fullStats.states).toMatchObject({ hits: 1, misses: 0 });
+    expect((await stats(sparse!.url)).handoffs).toMatchObject({ received: 2, taken: 2, missing: 0 });
     // Masks built: one per turn from the trace, plus any drift re-mask the sparse node made from the prior's.
     const built = events.filter((e) => e.kind === "mask" && !e.remask);
     const traced = built.filter((e) => e.tracedBy);
@@ -67,6 +75,23 @@ describe("one full node traces, one sparse node decodes", () => {
     const r = await f.client().chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 16, dart: { method: "dart-paper" } } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     expect(r.choices[0]!.message.content!.length).toBeGreaterThan(0);
     expect((await scrape(f.stack.nodes[0]!.url)).get('dart_node_turns_total{method="dart-paper",stop_reason="length"}')).toBe(1);
+  });
+
+  it("after every node restarts (soft caches empty), the trace gets the state resent and the conversation continues", async () => {
+    const id = await chat("Once upon a time there was a little cat");
+    await chat("The president said that the economy of the nation is strong", id);
+    const before = await view(id);
+    await f.restart(); // new node processes, the Session objects' storage kept
+    await chat("Lily went to the park with her dog", id);
+    await chat("We the people of the United States", id);
+    const v = await view(id);
+    const [t3, t4] = v.transfer.turns.slice(2);
+    expect(t3!.state_sent).toBe(true); // 409 state_not_cached, then the state itself
+    expect(t3!.sent_bytes).toBeGreaterThan((before.dart.state.bytes * 4) / 3);
+    expect(t4!.state_sent).toBe(false); // the sparse node pushed turn 3's state to the full node
+    expect((await stats(f.stack.nodes[0]!.url)).states).toMatchObject({ hits: 1, misses: 1 });
+    const traced = v.dart.events.filter((e) => e.kind === "mask" && !e.remask && e.tracedBy).map((e) => e.turn);
+    expect(traced).toEqual([1, 2, 3, 4]);
   });
 
   it("with the full node gone, the sparse node decodes with the masks in force and the session says why", async () => {

@@ -225,6 +225,28 @@ describe("sessions", () => {
     expect((await chat("The end", { session, maxTokens: 4 })).usage!.completion_tokens).toBeGreaterThan(0);
   });
 
+  it("DELETE of a session frees its KV cache on the node", async () => {
+    const cacheEntries = async () => {
+      const stats = await Promise.all(f.stack.nodes.map(async (n) => (await (await fetch(`${n.url}/stats`, { headers: { authorization: `Bearer ${f.stack.metricsToken}` } })).json()) as { cache: { entries: number; bytes: number } }));
+      return stats.reduce((a, x) => ({ entries: a.entries + x.cache.entries, bytes: a.bytes + x.cache.bytes }), { entries: 0, bytes: 0 });
+    };
+    const r = await chat("Once upon a time", { maxTokens: 4 });
+    const session = extra(r).session_id;
+    const before = await cacheEntries();
+    expect(before.entries).toBeGreaterThan(0);
+    const del = await f.api(`/v1/sessions/${session}`, { method: "DELETE" });
+    expect(del.status).toBeLessThan(300);
+    await del.body?.cancel();
+    let after = before;
+    for (let t = 0; t < 50 && after.entries === before.entries; t++) {
+      await new Promise((res) => setTimeout(res, 100));
+      after = await cacheEntries();
+    }
+    expect(after.entries).toBe(before.entries - 1);
+    expect(after.bytes).toBeLessThan(before.bytes);
+    expect((await f.api(`/v1/sessions/${session}`)).status).toBe(404);
+  });
+
   it("accepts a prompt plus max_tokens of exactly the context length, and refuses one more", async () => {
     const prompt = "Once upon a time";
     const promptTokens = tok.encode(prompt, { bos: true }).length;

@@ -6,12 +6,12 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compactFromDense } from "../../shared/engine/compact-ffn.ts";
+import { NeuronNotResidentError } from "../../shared/engine/ffn-bundles.ts";
 import { createPruner, DEFAULT_DART_SETTINGS, type DartSettings } from "../../shared/dart/index.ts";
 import { MaskingPruner } from "../../shared/dart/masking-pruner.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
 import type { NodeEvent, NodeTurnRequest, TurnDone } from "../../shared/serving/protocol.ts";
 import { openModelFromStore, type StoreModel } from "../../shared/weights/open-model.ts";
-import { WeightStoreError } from "../../shared/weights/source.ts";
 import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-proxy.ts";
 import { KvCache } from "../../workers/node/kv-cache.ts";
 import { NodeWeights } from "../../workers/node/node-weights.ts";
@@ -75,13 +75,13 @@ describe("pruner FFN builder from resident shards", () => {
   it("builds bit-exactly what compactFromDense builds, and refuses a shard that is not resident", async () => {
     const { store, weights } = await storeNode();
     const kept = randomKept(172, 86, 7);
-    for (let l = 0; l < 5; l++) expectSameCompact(weights.loader.buildResident(l, kept), compactFromDense(file.model.weights.layers[l]!, 64, 172, kept));
+    for (let l = 0; l < 5; l++) expectSameCompact(weights.ffn.build(l, kept), compactFromDense(file.model.weights.layers[l]!, 64, 172, kept));
     // A budget-limited store that holds only some shards cannot build other masks.
     const small = await openModelFromStore(set.folder, { budgetBytes: FFN_BYTES / 4 });
     const resident = Array.from({ length: 172 }, (_, j) => j).filter((j) => small.store.isResident({ layer: 0, index: j }));
     expect(resident.length).toBeLessThan(172);
     const missing = Int32Array.from([Array.from({ length: 172 }, (_, j) => j).find((j) => !resident.includes(j))!]);
-    expect(() => new NodeWeights(small.store, small.transformer).loader.buildResident(0, missing)).toThrow(WeightStoreError);
+    expect(() => new NodeWeights(small.store, small.transformer).ffn.build(0, missing)).toThrow(NeuronNotResidentError);
     expect(store.stats().residentShards).toBe(860);
   });
 
@@ -163,15 +163,21 @@ describe("ensure before the turn, trim after it", () => {
     }
   });
 
-  it("fixed masks (static) need only their kept shards: nothing to fetch after the first turn", async () => {
+  it("a fixed-mask method (static) runs its prompt dense, so with the FFN held once it needs every shard too, and answers as the file node", async () => {
     const budget = FFN_BYTES / 2;
-    const { engine, weights } = await storeNode(budget);
+    const { engine, weights, transformer } = await storeNode(budget);
     const dart: DartSettings = { ...DEFAULT_DART_SETTINGS, method: "static" };
+    const fileNode: NodeEngine = { name: "file", tf: file.tf, tok: file.tok, cache: new KvCache(64 << 20) };
+    const want = await conversation(fileNode, dart);
     const turns = await conversation(engine, dart, weights);
-    for (const t of turns) {
-      expect(t.weights!.need).toBe("kept");
-      expect(t.weights!.shardsNeeded).toBeLessThan(860 * 0.6);
-    }
-    for (const t of turns.slice(1)) expect(t.weights!.bytesFetched).toBe(0);
+    turns.forEach((t, i) => {
+      expect(t.weights!.need).toBe("all");
+      expect(t.weights!.shardsFetched + t.weights!.cacheHits).toBe(860);
+      expect(t.done.completion).toBe(want[i]!.done.completion);
+      expect(t.weights!.residentBytes).toBeLessThanOrEqual(budget); // back under the budget: one copy, trimmed
+    });
+    // Between turns the engine's bundles hold exactly what the store calls resident.
+    const held = transformer.ffn.reduce((n, b) => n + b.resident, 0);
+    expect(held * 768).toBe(weights.store.stats().residentBytes);
   });
 });

@@ -15,6 +15,7 @@ import { SparseFfn } from "../../workers/node/sparse-ffn.ts";
 import { runTrace } from "../../workers/node/trace.ts";
 import { dataPath, stories } from "../helpers/model-dir.ts";
 import { tempShardSet, type TempShardSet } from "../weights/shard-set.ts";
+import { decodePlan } from "../../shared/serving/tensor-b64.ts";
 
 const file = stories();
 setTokenizer(file.tf, file.tok);
@@ -165,5 +166,60 @@ describe("a sparse node", () => {
     expect(fresh.err).toBeUndefined();
     expect(fresh.done!.pruner.events.some((e) => e.kind === "mask" && !e.remask)).toBe(true);
     expect(fresh.weights.bytesFetched).toBe(0);
+  });
+});
+
+describe("a sparse node's FFN residency", () => {
+  /** Resident neurons of each layer, read from the engine's bundles. */
+  const residentNeurons = (s: Sparse) => s.transformer.ffn.map((b) => Array.from({ length: b.hiddenDim }, (_, j) => j).filter((j) => b.has(j)));
+
+  it("holds exactly the union of the masks in force and the prior's, once, in the engine's bundles: no shard bytes, no copies", async () => {
+    const s = await sparseNode(0); // budget 0: after each turn only what the masks in force and the prior keep stays
+    const turns = await splitConversation(fullNode(), s, DEFAULT_DART_SETTINGS, "kv", PROMPTS.slice(0, 2));
+    const last = turns.at(-1)!;
+    const entry = s.engine.cache.peek("s")!;
+    const prior = decodePlan(last.trace.prior!, 5, 172, 64);
+    const want = entry.state.ffn.map((f, l) => {
+      // Every mask the turn ran is an index list over the engine's own bundles, never a copy.
+      expect(f!.bundles).toBe(s.transformer.ffn[l]);
+      return [...new Set([...f!.kept, ...prior.kept[l]!])].sort((a, b) => a - b);
+    });
+    expect(residentNeurons(s)).toEqual(want);
+    const union = want.reduce((n, k) => n + k.length, 0);
+    expect(last.weights.residentBytes).toBe(union * 768);
+    expect(s.sparse.residentBytes).toBe(union * 768);
+    expect(union).toBeLessThan(860);
+    // The store tracks the same shards (neuronsPerShard 1) and keeps none of their bytes.
+    expect(s.store.stats().residentShards).toBe(union);
+    for (const [layer, kept] of want.entries()) for (const j of kept) expect(s.store.residentShard({ layer, index: s.store.shardOf(layer, j) })).toBeNull();
+  });
+
+  it("a second session with the same settings shares the prior's neurons: resident once, not once per session", async () => {
+    const s = await sparseNode();
+    const [a] = await splitConversation(fullNode(), s, DEFAULT_DART_SETTINGS, "kv", PROMPTS.slice(0, 1));
+    const afterOne = residentNeurons(s).map((k) => k.length);
+    // Session two: another topic, its own masks; only neurons outside the first session's masks and the prior are fetched.
+    const trace = runTrace(fullNode("full2"), { ...request(PROMPTS[3]!, DEFAULT_DART_SETTINGS, "", []), sessionKey: "t", kvFrom: 1 }) as NodeTraceResult;
+    const t = await sparseTurn(s, { ...request(PROMPTS[3]!, DEFAULT_DART_SETTINGS, trace.state, []), sessionKey: "t", trace: { node: "full2", prior: trace.prior, kv: trace.kv } });
+    expect(t.err).toBeUndefined();
+    const held = residentNeurons(s);
+    const entry = s.engine.cache.peek("t")!;
+    const prior = decodePlan(a!.trace.prior!, 5, 172, 64);
+    let newNeurons = 0;
+    held.forEach((k, l) => {
+      newNeurons += k.length - afterOne[l]!;
+      // Every neuron of both sessions' masks and of the prior is resident, each once (a slot per neuron).
+      for (const j of [...entry.state.ffn[l]!.kept, ...prior.kept[l]!]) expect(k).toContain(j);
+      expect(new Set(s.transformer.ffn[l]!.neuronAt.filter((j) => j >= 0)).size).toBe(k.length);
+    });
+    expect(t.weights.shardsFetched).toBe(newNeurons);
+    expect(t.weights.bytesFetched).toBe(newNeurons * 768);
+  });
+
+  it("with a budget of 0 the KV handoff still gives a single full node's greedy tokens", async () => {
+    const want = singleConversation(fullNode(), DEFAULT_DART_SETTINGS, PROMPTS.slice(0, 1));
+    const got = await splitConversation(fullNode(), await sparseNode(0), DEFAULT_DART_SETTINGS, "kv", PROMPTS.slice(0, 1));
+    expect(got[0]!.done!.completionIds).toEqual(want[0]!.completionIds);
+    expect(got[0]!.done!.pruner.state).toBe(want[0]!.pruner.state);
   });
 });

@@ -5,8 +5,8 @@
 // The model comes from a model file (--model) or from the weight store (--weights: the
 // weights Worker route over R2, or a shard folder), every object checked against the
 // manifest's sha256. From the store, each turn first makes the FFN shards it can need
-// resident (async, before the synchronous generation), and the pruner builds its
-// compacted FFNs from those shards (node-weights.ts).
+// resident (async, before the synchronous generation), decoded once into the engine's FFN
+// bundles, and the pruner's masks are index lists over them (node-weights.ts, sparse-ffn.ts).
 import { parentPort, workerData } from "node:worker_threads";
 import { loadBundle } from "../../cli/model-files.ts";
 import { preparePriorsByKey } from "../../cli/priors-cache.ts";
@@ -63,10 +63,12 @@ export interface WeightsInfo {
   store: WeightStoreStats;
 }
 
-/** The model's whole FFN in bytes, and the FFN bytes this node holds now (dense matrices plus resident shards). */
+/** The model's whole FFN in bytes (fp32), the FFN bytes this node holds now, and what its FFN bundles have room for. */
 export interface FfnBytes {
   total: number;
   resident: number;
+  /** Address space reserved for FFN slots: a layer's whole room once it holds a neuron, committed page by page as slots fill (RSS tells). */
+  allocated: number;
 }
 
 export type ToEngine =
@@ -80,6 +82,8 @@ export type FromEngine =
   | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null; ffn: FfnBytes }
   | { kind: "traced"; id: number; result: NodeTraceResult | TurnError; ffn: FfnBytes }
   | { kind: "crash"; id: number; message: string }
+  /** The KV cache's occupancy after a change outside a turn (a dropped session), so /stats shows it at once. */
+  | { kind: "cache"; cache: { entries: number; bytes: number } }
   | { kind: "fatal"; message: string };
 
 const opts = workerData as EngineThreadOptions;
@@ -131,13 +135,17 @@ const cache = new KvCache(opts.kvBudgetBytes, (state) => tf.releaseState(state))
 // A node on the weight store reports its store's counters (GET /metrics); a file node fetches nothing.
 const weightCounters: WeightCounters = store ? storeCounters(store) : fileCounters();
 
-/** Dense FFN matrices (a full node) plus resident shards (a store node). */
+/** The FFN in memory: the engine's neuron-major bundles hold the only copy (a store keeps no shard bytes, resident-ffn.ts). */
 function ffnBytes(): FfnBytes {
   const c = tf.config;
-  let dense = 0; // neurons held in the engine's own FFN bundles (all of them on a full node, none on a sparse one)
-  for (const b of tf.ffn) dense += b.resident * 3 * c.dim * 4;
-  const total = sparse ? sparse.ffnBytes : 3 * c.nLayers * c.hiddenDim * c.dim * 4;
-  return { total, resident: dense + (store?.stats().residentBytes ?? 0) };
+  const perNeuron = 3 * c.dim * 4;
+  let resident = 0;
+  let allocated = 0;
+  for (const b of tf.ffn) {
+    resident += b.resident * perNeuron;
+    allocated += b.capacity * perNeuron;
+  }
+  return { total: c.nLayers * c.hiddenDim * perNeuron, resident, allocated };
 }
 
 let currentFlag: Int32Array | null = null;
@@ -162,12 +170,8 @@ async function sparseTurn(m: Extract<ToEngine, { kind: "turn" }>, flag: Int32Arr
     record.bytesFetched = record.weights.bytesFetched;
     return record;
   } finally {
-    // The compacted copies go with the turn: between turns the node holds each shard once.
-    const s = entry();
-    if (s) s.state.ffn.forEach((f, l) => {
-      if (f) tf.backend.discard(f);
-      s.state.ffn[l] = null;
-    });
+    // The masks' slot lists go with the turn: an evicted neuron's slot may hold another one next turn.
+    entry()?.state.ffn.fill(null);
   }
 }
 
@@ -200,7 +204,10 @@ async function turn(m: Extract<ToEngine, { kind: "turn" }>): Promise<void> {
 let queue: Promise<void> = Promise.resolve();
 port.on("message", (m: ToEngine) => {
   if (m.kind === "drop") {
-    queue = queue.then(() => void cache.drop(m.sessionKey));
+    queue = queue.then(() => {
+      cache.drop(m.sessionKey);
+      send({ kind: "cache", cache: { entries: cache.size, bytes: cache.bytes } });
+    });
     return;
   }
   queue = queue.then(() => (m.kind === "trace" ? trace(m) : turn(m)));

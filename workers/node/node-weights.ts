@@ -1,62 +1,58 @@
-// A node serving from the weight store: which FFN shards a turn can need, making them
-// resident before the (synchronous) generation starts, building the pruner's compacted
-// FFNs from them, and shrinking back to the byte budget after the turn.
+// A full node serving from the weight store: which FFN shards a turn can need, making them
+// resident before the (synchronous) generation starts, and shrinking back to the byte
+// budget after the turn. The FFN is held once, in the Transformer's neuron-major bundles
+// (resident-ffn.ts: the store keeps no shard bytes), and a mask is an index list over them.
 //
-// DART traces densely: a new prefill runs the whole FFN and feeds the tracer, and the
-// masks built from it can keep any neuron; mid-turn re-masks (dart-paper's dense
-// re-trace, dart's re-mask with its mean-compensation bias over every pruned neuron)
-// can too. So a turn of a tracing method needs every shard resident; only the fixed
-// masks (static, random) need just their kept sets. A budget below the whole FFN is
-// then exceeded during the turn and trimmed afterwards, keeping the final masks' shards,
-// and the next tracing turn refetches what was evicted.
+// Every turn on a full node runs its prompt dense (the evaluation protocol, static and random
+// included; dense every token), and a tracing method's masks and mid-turn re-masks can keep
+// any neuron, so a turn needs every shard resident. With a budget below the whole FFN the set
+// is exceeded during the turn and trimmed afterwards, keeping the final masks' shards, and the
+// next turn refetches what was evicted (the FFN is never held twice to avoid that).
 import type { Transformer } from "../../shared/engine/transformer.ts";
-import { MaskingPruner, type PrunerOptions } from "../../shared/dart/masking-pruner.ts";
+import type { PrunerOptions } from "../../shared/dart/masking-pruner.ts";
 import type { DartSettings } from "../../shared/dart/settings.ts";
-import { FfnDeltaLoader, shardsForKept } from "../../shared/weights/ffn-loader.ts";
-import type { ShardId, WeightStore, WeightStoreStats } from "../../shared/weights/store.ts";
+import { shardsForKept } from "../../shared/weights/ffn-loader.ts";
+import { ResidentFfn } from "../../shared/weights/resident-ffn.ts";
+import { storeDelta, type ShardId, type WeightStore, type WeightStoreStats } from "../../shared/weights/store.ts";
 
 /** What one turn cost the weight store (counter deltas over prepare + turn + trim). */
 export interface TurnWeightStats {
-  /** "all": every FFN shard (a tracing method); "kept": the fixed masks' shards; "none": dense. */
-  need: "all" | "kept" | "none";
+  /** "all": every FFN shard (a full node); "kept": the masks' shards (a sparse node). */
+  need: "all" | "kept";
   shardsNeeded: number;
   bytesFetched: number;
   shardsFetched: number;
   cacheHits: number;
   evictions: number;
-  /** Resident after the turn's trim. */
+  /** FFN bytes held in memory after the turn's trim. */
   residentBytes: number;
-  /** Synchronous rebuilds of a layer's CompactFfn from resident shards during the turn. */
+  /** Masks built over a layer's resident neurons during the turn (index lists, no copy). */
   layersBuilt: number;
   /** Time spent making the turn's shards resident before generating. */
   prepareMs: number;
 }
 
-const FIXED = new Set(["static", "random"]);
-
 export class NodeWeights {
   readonly store: WeightStore;
-  readonly loader: FfnDeltaLoader;
+  /** The FFN neurons held (every one, unless a budget below the FFN dropped some). */
+  readonly ffn: ResidentFfn;
   readonly prunerOptions: PrunerOptions;
-  private readonly tf: Transformer;
   /** The last kept set built per layer during the current turn (the final masks at its end). */
   private built = new Map<number, Int32Array>();
   private layersBuilt = 0;
-  private fixedMasks = new Map<string, (Int32Array | null)[]>();
   private before: WeightStoreStats | null = null;
-  private need: TurnWeightStats["need"] = "none";
+  private need: TurnWeightStats["need"] = "all";
   private shardsNeeded = 0;
   private prepareMs = 0;
 
   constructor(store: WeightStore, tf: Transformer) {
     this.store = store;
-    this.tf = tf;
-    this.loader = new FfnDeltaLoader(store);
+    this.ffn = new ResidentFfn(store, tf);
     this.prunerOptions = {
       ffnBuilder: (layer, kept) => {
         this.built.set(layer, kept);
         this.layersBuilt++;
-        return this.loader.buildResident(layer, kept);
+        return this.ffn.build(layer, kept);
       },
     };
   }
@@ -74,28 +70,8 @@ export class NodeWeights {
     return ids;
   }
 
-  /** The fixed masks of static/random settings (deterministic per model and settings). */
-  private fixed(settings: DartSettings): (Int32Array | null)[] {
-    const key = JSON.stringify(settings);
-    let m = this.fixedMasks.get(key);
-    if (!m) {
-      const p = new MaskingPruner(this.tf, this.tf.newState(), settings); // default builder: tf's dense weights
-      m = p.kept; // null: a layer that stays dense, served by tf's weights
-      this.fixedMasks.set(key, m);
-    }
-    return m;
-  }
-
-  /** What a turn with these settings can need resident. */
-  needFor(settings: DartSettings): { need: TurnWeightStats["need"]; ids: ShardId[] } {
-    if (settings.method === "dense") return { need: "none", ids: [] };
-    if (FIXED.has(settings.method)) {
-      try {
-        return { need: "kept", ids: this.keptShards(this.fixed(settings).entries()) };
-      } catch {
-        return { need: "all", ids: this.allShards() }; // invalid settings: runTurn reports them
-      }
-    }
+  /** What a turn with these settings needs resident: every shard (see the top of this file). */
+  needFor(_settings: DartSettings): { need: TurnWeightStats["need"]; ids: ShardId[] } {
     return { need: "all", ids: this.allShards() };
   }
 
@@ -116,15 +92,11 @@ export class NodeWeights {
   finish(): TurnWeightStats {
     this.store.trim(this.keptShards(this.built.entries()));
     const a = this.store.stats();
-    const b = this.before ?? a;
     return {
       need: this.need,
       shardsNeeded: this.shardsNeeded,
-      bytesFetched: a.bytesFetched - b.bytesFetched,
-      shardsFetched: a.shardsFetched - b.shardsFetched,
-      cacheHits: a.cacheHits - b.cacheHits,
-      evictions: a.evictions - b.evictions,
-      residentBytes: a.residentBytes,
+      ...storeDelta(a, this.before ?? a),
+      residentBytes: this.ffn.residentBytes,
       layersBuilt: this.layersBuilt,
       prepareMs: this.prepareMs,
     };

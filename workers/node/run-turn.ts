@@ -8,7 +8,7 @@ import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { fromBase64, toBase64 } from "../../shared/serving/base64.ts";
 import { commonPrefix } from "../../shared/serving/context-window.ts";
 import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
-import type { NodeEvent, NodeRole, NodeTurnRequest, PrefillMode, ReportedEvent } from "../../shared/serving/protocol.ts";
+import type { BuiltOn, NodeEvent, NodeRole, NodeTurnRequest, PrefillMode, ReportedEvent } from "../../shared/serving/protocol.ts";
 import type { KvCache } from "./kv-cache.ts";
 import type { TurnWeightStats } from "./node-weights.ts";
 import { clientError, planPrompt } from "./prompt-plan.ts";
@@ -149,6 +149,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
   // bytes the weight source fetched since the previous one: the cost of that context shift.
   const bytesAtStart = fetched();
   let bytesMark = bytesAtStart;
+  const builtOn: BuiltOn = { node: engine.name, role: engine.role ?? "full", weights: engine.weights?.source ?? "file" };
   const events: ReportedEvent[] = [];
   const noteEvents = () => {
     const all = pruner.events();
@@ -156,6 +157,7 @@ export function runTurn(engine: NodeEngine, req: NodeTurnRequest, emit: (e: Node
       const e: ReportedEvent = { ...all[i]! };
       if (e.kind === "mask" && !e.remask) {
         e.bytesFetched = fetched() - bytesMark;
+        e.builtOn = builtOn;
         bytesMark = fetched();
       }
       events.push(e);

@@ -2,6 +2,8 @@
 // Inference node: an HTTP service the Session Durable Objects call, one turn per request.
 //   POST /v1/turn      NodeTurnRequest -> NDJSON NodeEvents (a 4xx JSON error before streaming)
 //   POST /v1/trace     NodeTraceRequest -> NodeTraceResult JSON (full nodes: dense prefill, DART masks)
+//   POST /v1/handoff   NodeHandoff: a trace's state, prior masks and KV for the turn that will name it (node to node)
+//   POST /v1/states    NodeStatePush: a split turn's final state for this node's soft cache (node to node)
 //   DELETE /v1/sessions/:key   forget a session's KV cache
 //   GET /healthz       liveness and model shape
 //   GET /v1/ready      200 once the model is loaded, with the node token (the gateway's /readyz)
@@ -16,16 +18,18 @@ import { PROMETHEUS_CONTENT_TYPE } from "../../shared/metrics/prometheus.ts";
 import { bearerIsOneOf } from "../../shared/security/constant-time.ts";
 import { ndjsonLine } from "../../shared/serving/ndjson.ts";
 import { sessionKeyValid } from "../../shared/serving/session-key.ts";
-import type { NodeEvent } from "../../shared/serving/protocol.ts";
+import type { NodeEvent, NodeHandoff, NodeStatePush } from "../../shared/serving/protocol.ts";
 import type { EngineThreadOptions, FfnBytes, FromEngine, ToEngine } from "./engine-thread.ts";
 import type { TurnRecord } from "./run-turn.ts";
+import { HandoffStore } from "./handoff-store.ts";
+import { handOff, pushState } from "./node-push.ts";
 import { PrunerStateCache } from "./state-cache.ts";
 import { FairTurnQueue } from "./turn-queue.ts";
-import { validateTraceRequest, validateTurnRequest } from "./validate.ts";
+import { validateHandoff, validateStatePush, validateTraceRequest, validateTurnRequest } from "./validate.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
   [--role full|sparse] [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--state-cache-mb <n>] [--token-delay-ms <n>]
-  [--max-queue <n>] [--max-queue-wait-ms <n>] [--ctx <n>] [--priors-key <hex>]
+  [--max-queue <n>] [--max-queue-wait-ms <n>] [--handoff-mb <n>] [--handoff-ttl-s <n>] [--ctx <n>] [--priors-key <hex>]
   --ctx: positions of each session's KV cache (default 4096, never above the model's own
   context length: a file's 128K context_length would cost gigabytes per session). A turn that
   does not fit is answered 400 context_length_exceeded.
@@ -34,7 +38,8 @@ const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <
   Turns wait for the engine in a queue served round-robin across tenants (API keys); more than
   --max-queue waiting (default 16), or one waiting over --max-queue-wait-ms (default 10000), is
   answered 429 with Retry-After. --state-cache-mb (default 64) bounds the pruner states kept
-  for the sessions' next turns (state-cache.ts).
+  for the sessions' next turns (state-cache.ts). --handoff-mb (default 512) and --handoff-ttl-s
+  (default 60) bound the traces full nodes push here for split turns (handoff-store.ts).
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
@@ -62,6 +67,8 @@ const { values: v } = parseArgs({
     "weights-budget-mb": { type: "string" },
     "max-queue": { type: "string" },
     "max-queue-wait-ms": { type: "string" },
+    "handoff-mb": { type: "string" },
+    "handoff-ttl-s": { type: "string" },
     role: { type: "string" },
     ctx: { type: "string" },
     "priors-key": { type: "string" },
@@ -111,9 +118,11 @@ let weightCounters: WeightCounters = { source: "file", bytesFetched: 0, shardHit
 const metrics = new NodeMetrics(threadOptions.name);
 /** The state each session's last turn here produced, so the Session object need not resend it (state-cache.ts). */
 const states = new PrunerStateCache(Number(v["state-cache-mb"] ?? 64) * 1024 * 1024);
+/** Traces pushed here by full nodes, waiting for the split turn that names them (handoff-store.ts). */
+const handoffs = new HandoffStore(Number(v["handoff-mb"] ?? 512) * 1024 * 1024, Number(v["handoff-ttl-s"] ?? 60) * 1000);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
-let ffn: FfnBytes = { total: 0, resident: 0 };
+let ffn: FfnBytes = { total: 0, resident: 0, allocated: 0 };
 let nextId = 1;
 let stopping = false;
 
@@ -146,6 +155,7 @@ const ready = new Promise<void>((resolve, reject) => {
       ffn = m.ffn;
       metrics.record(m.record);
     }
+    if (m.kind === "cache") return void (cacheStats = m.cache);
     if (m.kind === "traced") {
       ffn = m.ffn;
       metrics.recordTrace(m.result.type === "trace");
@@ -174,6 +184,9 @@ function busy(res: ServerResponse): void {
   res.writeHead(429, { "content-type": "application/json", "retry-after": String(retryAfter) });
   res.end(JSON.stringify(errorBody(`this inference node is busy; retry in ${retryAfter}s`, "rate_limit_error", null, "node_busy")));
 }
+
+const stateNotCached = (res: ServerResponse) =>
+  json(res, 409, errorBody("this node does not hold that pruner state version; send the state", "invalid_request_error", "prunerStateVersion", "state_not_cached"));
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   let size = 0;
@@ -215,13 +228,14 @@ async function handleTrace(req: IncomingMessage, res: ServerResponse): Promise<v
   if (!(await sessionKeyValid(traceReq.sessionKey, token))) {
     return json(res, 403, errorBody("sessionKey is not signed with the node token", "invalid_request_error", "sessionKey", "invalid_session_key"));
   }
+  if (!states.resolve(traceReq)) return stateNotCached(res);
   const id = nextId++;
   const m = await new Promise<FromEngine>((resolve) => {
     jobs.set(id, resolve);
     engine.postMessage({ kind: "trace", id, req: traceReq } satisfies ToEngine);
   });
   jobs.delete(id);
-  if (m.kind === "traced" && m.result.type === "trace") return json(res, 200, m.result);
+  if (m.kind === "traced" && m.result.type === "trace") return json(res, 200, await handOff(m.result, traceReq, token));
   if (m.kind === "traced" && m.result.type === "error") return json(res, m.result.status, errorBody(m.result.message, "invalid_request_error", m.result.param, m.result.code));
   metrics.recordTrace(false);
   process.stderr.write(`trace ${id} failed: ${m.kind === "crash" ? m.message : m.kind}\n`);
@@ -238,9 +252,14 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   if (!(await sessionKeyValid(turn.sessionKey, token))) {
     return json(res, 403, errorBody("sessionKey is not signed with the node token", "invalid_request_error", "sessionKey", "invalid_session_key"));
   }
-  if (!states.resolve(turn)) {
-    return json(res, 409, errorBody("this node does not hold that pruner state version; send the state", "invalid_request_error", "prunerStateVersion", "state_not_cached"));
+  // A split turn's trace waits here (POST /v1/handoff); gone (restart, TTL, evicted): the Session object traces again.
+  const h = turn.trace?.handoff ? handoffs.take(turn.sessionKey, turn.trace.handoff) : undefined;
+  if (h === null) return json(res, 409, errorBody("this node holds no such handoff; trace the turn again", "invalid_request_error", "trace.handoff", "handoff_not_found"));
+  if (h) {
+    turn.prunerState = h.state;
+    turn.trace = { ...turn.trace!, prior: h.prior, kv: h.kv };
   }
+  if (!states.resolve(turn)) return stateNotCached(res);
   // Admission: fair across tenants and bounded; a full or slow queue answers 429 (turn-queue.ts).
   const slot = turnQueue.enter(turn.tenant ?? "");
   if (!slot) return busy(res);
@@ -264,10 +283,12 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   });
 
   let started = false;
+  let written = Promise.resolve(); // lines go out in order, the done line after the state push
   await new Promise<void>((resolve) => {
-    jobs.set(id, (m) => {
+    jobs.set(id, (m) => void (written = written.then(() => onMessage(m))));
+    const onMessage = async (m: FromEngine) => {
       if (m.kind === "event") {
-        const e: NodeEvent = m.event;
+        let e: NodeEvent = m.event;
         if (!started) {
           if (e.type === "error") {
             json(res, e.status, errorBody(e.message, "invalid_request_error", e.param, e.code));
@@ -277,7 +298,11 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
           res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
           res.flushHeaders();
         }
-        if (e.type === "done") states.remember(turn.sessionKey, e.pruner.state);
+        if (e.type === "done") {
+          states.remember(turn.sessionKey, e.pruner.state);
+          // Before the done line: the session's next trace finds the state on the full node.
+          if (turn.trace?.stateTo) e = { ...e, nodeToNodeBytes: await pushState(turn.trace.stateTo, { sessionKey: turn.sessionKey, state: e.pruner.state }, token) };
+        }
         res.write(ndjsonLine(e));
       } else if (m.kind === "end" || m.kind === "crash") {
         jobs.delete(id);
@@ -291,9 +316,29 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
         if (!res.writableEnded) res.end();
         resolve();
       }
-    });
+    };
     engine.postMessage({ kind: "turn", id, req: turn, abortFlag } satisfies ToEngine);
   });
+}
+
+/** Node to node (node-push.ts): a trace's bulk for a turn to come, or a split turn's final state for the soft cache. */
+async function handlePush(req: IncomingMessage, res: ServerResponse, kind: "handoff" | "state"): Promise<void> {
+  const body = await readJsonBody(req, res);
+  if (body === null) return;
+  const problem = kind === "handoff" ? validateHandoff(body, model?.vocabSize) : validateStatePush(body);
+  if (problem) return json(res, 400, errorBody(problem.message, "invalid_request_error", problem.param, `invalid_${kind}`));
+  const push = body as NodeHandoff & NodeStatePush;
+  if (!(await sessionKeyValid(push.sessionKey, token))) {
+    return json(res, 403, errorBody("sessionKey is not signed with the node token", "invalid_request_error", "sessionKey", "invalid_session_key"));
+  }
+  if (kind === "state") {
+    states.remember(push.sessionKey, push.state);
+    return json(res, 200, { kept: true });
+  }
+  if (!handoffs.put(push, Number(req.headers["content-length"]) || JSON.stringify(push).length)) {
+    return json(res, 413, errorBody("the handoff exceeds this node's handoff budget", "invalid_request_error", null, "handoff_too_large"));
+  }
+  json(res, 200, { kept: true });
 }
 
 const server = createServer(async (req, res) => {
@@ -312,7 +357,7 @@ const server = createServer(async (req, res) => {
       return json(res, 401, errorBody(`GET ${url.pathname} needs Authorization: Bearer <metrics token>`, "invalid_request_error", null, "invalid_metrics_token"));
     }
     if (req.method === "GET" && url.pathname === "/stats") {
-      return json(res, 200, { node: threadOptions.name, role, turns: recent, queue: turnQueue.stats(), cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, states: states.stats(), weights: weightsInfo, ffn, rssBytes: process.memoryUsage().rss });
+      return json(res, 200, { node: threadOptions.name, role, turns: recent, queue: turnQueue.stats(), cache: { ...cacheStats, budgetBytes: threadOptions.kvBudgetBytes }, states: states.stats(), handoffs: handoffs.stats(), weights: weightsInfo, ffn, rssBytes: process.memoryUsage().rss });
     }
     if (req.method === "GET" && url.pathname === "/metrics") {
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
@@ -326,6 +371,8 @@ const server = createServer(async (req, res) => {
     }
     if (req.method === "POST" && url.pathname === "/v1/turn") return await handleTurn(req, res);
     if (req.method === "POST" && url.pathname === "/v1/trace") return await handleTrace(req, res);
+    if (req.method === "POST" && url.pathname === "/v1/handoff") return await handlePush(req, res, "handoff");
+    if (req.method === "POST" && url.pathname === "/v1/states") return await handlePush(req, res, "state");
     const m = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname);
     if (req.method === "DELETE" && m) {
       let sessionKey: string;

@@ -1,19 +1,19 @@
-// A sparse node's FFN: only neuron shards, resident in the node's weight store (once per
-// node, whatever number of sessions keeps them), never a dense matrix. Before a turn it
-// makes resident what the turn's masks keep plus the prior masks re-masks install, fetching
-// only the shards it lacks; the pruner then builds its compacted FFNs from resident shards.
-// After the turn it trims back to the budget, keeping the last masks and every prior's shards.
-//
-// The interface a residency offers the node (prepare / prunerOptions / finish / bytes) is
-// small on purpose: a neuron-major in-memory FFN can replace the store-backed one behind it.
+// A sparse node's FFN: only the neurons of the shards its masks keep, decoded once into the
+// Transformer's neuron-major FFN bundles (resident-ffn.ts: partial residency, once per node
+// whatever number of sessions keeps them), never a dense matrix and no shard bytes besides.
+// Before a turn it makes resident what the turn's masks keep plus the prior masks re-masks
+// install, fetching only the shards it lacks; a mask is then an index list over resident
+// neurons (no gather, no copy). After the turn the store trims back to the budget (LRU),
+// keeping the last masks' and every prior's shards.
 import { createPruner, DartSettingsError, StateFormatError, type PrunerOptions } from "../../shared/dart/index.ts";
 import { keptOnlyFfn, type MaskPlan } from "../../shared/dart/masking-pruner.ts";
+import { ResidentFfn } from "../../shared/weights/resident-ffn.ts";
 import type { InferenceState, Transformer } from "../../shared/engine/transformer.ts";
 import { fromBase64 } from "../../shared/serving/base64.ts";
 import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
 import { decodePlan } from "../../shared/serving/tensor-b64.ts";
-import { FfnDeltaLoader, shardsForKept } from "../../shared/weights/ffn-loader.ts";
-import type { ShardId, WeightStore } from "../../shared/weights/store.ts";
+import { shardsForKept } from "../../shared/weights/ffn-loader.ts";
+import { storeDelta, type ShardId, type WeightStore, type WeightStoreStats } from "../../shared/weights/store.ts";
 import type { TurnWeightStats } from "./node-weights.ts";
 import { needsPriorMasks } from "./sparse-decode.ts";
 
@@ -22,30 +22,32 @@ const MAX_PRIORS = 16;
 export class SparseFfn {
   readonly store: WeightStore;
   private readonly tf: Transformer;
-  private readonly loader: FfnDeltaLoader;
+  /** The FFN neurons held (the Transformer's bundles, filled from shards). */
+  readonly ffn: ResidentFfn;
   /** Prior masks by settings: node-level, so their shards stay resident once for every session. */
   private readonly priors = new Map<string, MaskPlan>();
   /** The kept sets built during the current turn, by layer (the final masks at its end). */
   private built = new Map<number, Int32Array>();
   private layersBuilt = 0;
-  private before = { bytesFetched: 0, shardsFetched: 0, cacheHits: 0, evictions: 0 };
+  private before: WeightStoreStats;
   private shardsNeeded = 0;
   private prepareMs = 0;
 
   constructor(store: WeightStore, tf: Transformer) {
     this.store = store;
     this.tf = tf;
-    this.loader = new FfnDeltaLoader(store);
+    this.ffn = new ResidentFfn(store, tf);
+    this.before = store.stats();
   }
 
-  /** Bytes of the model's whole FFN (every shard). */
+  /** Bytes of the model's whole FFN in memory (fp32). */
   get ffnBytes(): number {
-    return this.store.manifest.layers.flat().reduce((n, r) => n + r.bytes, 0);
+    return this.ffn.ffnBytes;
   }
 
-  /** FFN bytes held now: the resident shards. */
+  /** FFN bytes held now: the resident neurons. */
   get residentBytes(): number {
-    return this.store.stats().residentBytes;
+    return this.ffn.residentBytes;
   }
 
   private shardIds(kept: (Int32Array | null)[] | Map<number, Int32Array>): ShardId[] {
@@ -82,8 +84,7 @@ export class SparseFfn {
   /** Before a turn: the prior masks the request brings, then every shard the turn can build. Returns the pruner's options. */
   async prepare(req: NodeTurnRequest): Promise<PrunerOptions> {
     const t0 = performance.now();
-    const s = this.store.stats();
-    this.before = { bytesFetched: s.bytesFetched, shardsFetched: s.shardsFetched, cacheHits: s.cacheHits, evictions: s.evictions };
+    this.before = this.store.stats();
     this.built = new Map();
     this.layersBuilt = 0;
     const key = JSON.stringify(req.dart);
@@ -107,7 +108,7 @@ export class SparseFfn {
       ffnBuilder: (layer, kept) => {
         this.built.set(layer, kept);
         this.layersBuilt++;
-        return this.loader.buildResident(layer, kept);
+        return this.ffn.build(layer, kept);
       },
       priorMasks: prior,
     };
@@ -122,16 +123,11 @@ export class SparseFfn {
   finish(): TurnWeightStats {
     const keep = [...this.shardIds(this.built), ...[...this.priors.values()].flatMap((p) => this.shardIds(p.kept))];
     this.store.trim(keep);
-    const a = this.store.stats();
-    const b = this.before;
     return {
       need: "kept",
       shardsNeeded: this.shardsNeeded,
-      bytesFetched: a.bytesFetched - b.bytesFetched,
-      shardsFetched: a.shardsFetched - b.shardsFetched,
-      cacheHits: a.cacheHits - b.cacheHits,
-      evictions: a.evictions - b.evictions,
-      residentBytes: a.residentBytes,
+      ...storeDelta(this.store.stats(), this.before),
+      residentBytes: this.ffn.residentBytes,
       layersBuilt: this.layersBuilt,
       prepareMs: this.prepareMs,
     };

@@ -39,14 +39,24 @@ function validateCommon(o: Record<string, unknown>, vocabSize: number): Problem 
   return null;
 }
 
-/** A turn's `trace`: what a full node's trace hands a sparse node (prior masks, KV entries). */
+const HANDOFF_ID = /^[0-9a-f]{32}$/;
+const isNodeUrl = (x: unknown) => typeof x === "string" && x.length <= 2048 && /^https?:\/\/[^\s]+$/.test(x);
+
+/** A turn's `trace`: what a full node's trace hands a sparse node (prior masks, KV entries), or where they wait. */
 function validateTrace(t: unknown, vocabSize: number): Problem | null {
   if (!isObj(t)) return { message: "trace must be an object", param: "trace" };
   if (t.node !== null && typeof t.node !== "string") return { message: "trace.node must be a string or null", param: "trace.node" };
-  if (t.prior !== null && !(isObj(t.prior) && isBase64s(t.prior.kept) && isBase64s(t.prior.bias))) return { message: "trace.prior must be {kept, bias} of base64 strings, or null", param: "trace.prior" };
+  if (t.handoff !== undefined && !(typeof t.handoff === "string" && HANDOFF_ID.test(t.handoff))) return { message: "trace.handoff must be 32 hex digits", param: "trace.handoff" };
+  if (t.stateTo !== undefined && !isNodeUrl(t.stateTo)) return { message: "trace.stateTo must be an http(s) URL", param: "trace.stateTo" };
+  return validateTraceBulk(t, vocabSize, "trace.");
+}
+
+/** Prior masks and KV entries of a trace (a turn's `trace`, or a handoff pushed node to node). */
+function validateTraceBulk(t: Record<string, unknown>, vocabSize: number, at: string): Problem | null {
+  if (t.prior !== null && !(isObj(t.prior) && isBase64s(t.prior.kept) && isBase64s(t.prior.bias))) return { message: `${at}prior must be {kept, bias} of base64 strings, or null`, param: `${at}prior` };
   const kv = t.kv;
   if (kv !== null && !(isObj(kv) && Number.isInteger(kv.from) && (kv.from as number) >= 0 && isIds(kv.ids, vocabSize) && isB64(kv.keys) && isB64(kv.values) && isB64(kv.logits))) {
-    return { message: "trace.kv must be {from, ids, keys, values, logits}, or null", param: "trace.kv" };
+    return { message: `${at}kv must be {from, ids, keys, values, logits}, or null`, param: `${at}kv` };
   }
   return null;
 }
@@ -54,7 +64,28 @@ function validateTrace(t: unknown, vocabSize: number): Problem | null {
 export function validateTraceRequest(b: unknown, vocabSize = Infinity): Problem | null {
   if (!isObj(b)) return { message: "body must be an object", param: "" };
   if (b.kvFrom !== null && !(Number.isInteger(b.kvFrom) && (b.kvFrom as number) >= 0)) return { message: "kvFrom must be a non-negative integer or null", param: "kvFrom" };
+  const h = b.handoffTo;
+  if (h !== undefined && !(isObj(h) && isNodeUrl(h.url) && typeof h.id === "string" && HANDOFF_ID.test(h.id))) {
+    return { message: "handoffTo must be {url: an http(s) URL, id: 32 hex digits}", param: "handoffTo" };
+  }
   return validateCommon(b, vocabSize);
+}
+
+/** POST /v1/handoff: a full node's trace bulk for the decoding node (shared/serving/protocol.ts NodeHandoff). */
+export function validateHandoff(b: unknown, vocabSize = Infinity): Problem | null {
+  if (!isObj(b)) return { message: "body must be an object", param: "" };
+  if (typeof b.sessionKey !== "string" || b.sessionKey === "") return { message: "sessionKey must be a non-empty string", param: "sessionKey" };
+  if (typeof b.id !== "string" || !HANDOFF_ID.test(b.id)) return { message: "id must be 32 hex digits", param: "id" };
+  if (!isB64(b.state)) return { message: "state must be a base64 string", param: "state" };
+  return validateTraceBulk(b, vocabSize, "");
+}
+
+/** POST /v1/states: a decode's final state for the full node's soft cache. */
+export function validateStatePush(b: unknown): Problem | null {
+  if (!isObj(b)) return { message: "body must be an object", param: "" };
+  if (typeof b.sessionKey !== "string" || b.sessionKey === "") return { message: "sessionKey must be a non-empty string", param: "sessionKey" };
+  if (!isB64(b.state) || b.state === "") return { message: "state must be a non-empty base64 string", param: "state" };
+  return null;
 }
 
 /** `vocabSize` bounds the token ids of `context` (an id past the embedding table would crash the engine). */

@@ -3,15 +3,23 @@
 // holding only the masks' neuron shards, decodes with the trace's masks (and its KV entries,
 // PREFILL_MODE=kv). Otherwise a full node runs the whole turn, as a single node always did.
 //
+// Bytes (docs/session-state.md, "Split turns"): the trace names the state by version (the full
+// node's soft cache) and the sparse node the Session object chose; the full node pushes the
+// traced state, prior masks and KV entries there and answers with the masks summary only; the
+// sparse node's turn names that handoff, and at the end pushes its final state back to the full
+// node's soft cache. The state reaches the Session object once, in the done event, and is
+// stored there: the Session object stays the source of truth. Each miss (a node restarted, an
+// entry evicted, a push failed) is a 409 answered by resending: correct, only slower.
+//
 // Faults: no full node can trace -> the sparse node decodes with the masks in force (a
 // visible session event says why); no sparse node can decode -> a full node runs the turn.
 import type { LayerMaskSummary } from "../../shared/dart/pruner.ts";
 import { ApiError } from "../../shared/serving/api-error.ts";
-import type { NodeTraceResult, NodeTurnRequest, PrefillMode, ReportedEvent, TurnStart } from "../../shared/serving/protocol.ts";
-import type { Env } from "../env.ts";
+import type { NodeTraceRequest, NodeTraceResult, NodeTurnRequest, PrefillMode, ReportedEvent, TurnStart } from "../../shared/serving/protocol.ts";
+import { rankNodes } from "../../shared/serving/rendezvous.ts";
 import { toBase64 } from "../../shared/serving/base64.ts";
 import { openTurn, parseNodeList, type OpenedTurn } from "./node-client.ts";
-import { countReceived, type TurnTransfer } from "./state-transfer.ts";
+import { countReceived, isConflict, type TurnTransfer } from "./state-transfer.ts";
 import { traceTurn } from "./trace-client.ts";
 
 /** Methods a sparse node decodes; dense and dart-paper need the dense FFN mid-turn (see workers/node/sparse-decode.ts). */
@@ -28,7 +36,15 @@ export interface RoutedTurn {
   trace: NodeTraceResult | null;
 }
 
-export function prefillMode(env: Pick<Env, "PREFILL_MODE">): PrefillMode {
+/** What routing reads of the Worker's Env (workers/env.ts), named here so the routing runs outside a Worker too (tests on real nodes). */
+export interface SplitEnv {
+  NODES?: string;
+  SPARSE_NODES?: string;
+  NODE_TOKEN?: string;
+  PREFILL_MODE?: string;
+}
+
+export function prefillMode(env: Pick<SplitEnv, "PREFILL_MODE">): PrefillMode {
   return env.PREFILL_MODE === "masked" ? "masked" : "kv";
 }
 
@@ -39,42 +55,83 @@ export type OpenSingle = (nodes: string[], req: NodeTurnRequest) => Promise<{ op
 
 const bodyBytes = (x: unknown) => new TextEncoder().encode(JSON.stringify(x)).byteLength;
 
+/** A random id for one turn's handoff (128 bits, hex). */
+function handoffId(): string {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The sparse node's request after a trace: the handoff's id when the full node pushed it there, else the trace inline. */
+function afterTrace(req: NodeTurnRequest, t: { result: NodeTraceResult; url: string }): NodeTurnRequest {
+  const r = t.result;
+  if (r.handoff) return { ...req, prunerState: "", trace: { node: r.node, prior: null, kv: null, handoff: r.handoff.id, stateTo: t.url } };
+  return { ...req, prunerState: r.state, trace: { node: r.node, prior: r.prior, kv: r.kv, stateTo: t.url } };
+}
+
 /**
- * `req` names its pruner state by version only; `loadState` gives the state itself, which a
- * split turn always sends: the trace starts from it, and the sparse node gets the trace's.
+ * `req` names its pruner state by version only (`version`, null before the first turn);
+ * `loadState` gives the state itself, for a node that lacks it or a turn that was not traced.
  */
-export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: number, single: OpenSingle, loadState: () => Uint8Array | null): Promise<RoutedTurn | Response> {
+export async function routeTurn(env: SplitEnv, req: NodeTurnRequest, timeoutMs: number, single: OpenSingle, loadState: () => Uint8Array | null, version: string | null = null): Promise<RoutedTurn | Response> {
   const full = parseNodeList(env.NODES);
   const sparse = parseNodeList(env.SPARSE_NODES);
   if (sparse.length === 0 || !SPARSE_METHODS.has(req.dart.method)) {
     return { ...(await single(full.length ? full : sparse, req)), lead: noLead, trace: null };
   }
-  const saved = loadState();
-  req = { ...req, prunerState: saved ? toBase64(saved) : "" };
+  let saved: Uint8Array | null | undefined; // loaded once, only when a node needs the state itself
+  const stateB64 = () => {
+    if (saved === undefined) saved = loadState();
+    return saved ? toBase64(saved) : "";
+  };
   delete req.prunerStateVersion;
   const kv = prefillMode(env) === "kv";
   // Both hops count: the trace (request and JSON answer) and the sparse node's turn.
-  const transfer: TurnTransfer = { sentBytes: 0, receivedBytes: 0, stateSent: saved !== null };
-  const t = full.length
-    ? await traceTurn(full, { sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart, prunerState: req.prunerState, kvFrom: kv ? 1 + req.context.flat().length : null }, env.NODE_TOKEN, timeoutMs, transfer)
-    : ({ kind: "untraced", skipped: [] } as const);
+  const transfer: TurnTransfer = { sentBytes: 0, receivedBytes: 0, stateSent: false, nodeToNodeBytes: 0 };
+  // The sparse node openTurn tries first (rendezvous order) receives the trace's bulk from the full node.
+  const target = rankNodes(sparse, req.sessionKey)[0]!;
+  const traceReq: NodeTraceRequest = {
+    sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart,
+    ...(version ? { prunerState: "", prunerStateVersion: version } : { prunerState: stateB64() }),
+    kvFrom: kv ? 1 + req.context.flat().length : null,
+  };
+  const withState = (): NodeTraceRequest => ({ ...traceReq, prunerState: stateB64(), prunerStateVersion: undefined });
+  const trace = (handoffTo: NodeTraceRequest["handoffTo"]) =>
+    traceTurn(full, { ...traceReq, handoffTo }, env.NODE_TOKEN, timeoutMs, transfer, withState);
+  let t = full.length ? await trace({ url: target, id: handoffId() }) : ({ kind: "untraced", skipped: [] } as const);
   if (t.kind === "refused") return t.response;
-  const traced = t.kind === "traced" ? t.result : null;
-  const sparseReq: NodeTurnRequest = traced
-    ? { ...req, prunerState: traced.state, trace: { node: traced.node, prior: traced.prior, kv: traced.kv } }
-    : { ...req, trace: { node: null, prior: null, kv: null } };
+  const send = async (r: NodeTurnRequest) => {
+    transfer.sentBytes += bodyBytes(r);
+    transfer.stateSent ||= r.prunerState !== "";
+    return await openTurn(sparse, r, env.NODE_TOKEN, timeoutMs);
+  };
   let opened: OpenedTurn;
   try {
-    opened = await openTurn(sparse, sparseReq, env.NODE_TOKEN, timeoutMs);
-    transfer.sentBytes += bodyBytes(sparseReq);
-    transfer.stateSent ||= sparseReq.prunerState !== "";
+    if (t.kind === "traced") {
+      transfer.stateSent ||= t.stateSent;
+      transfer.nodeToNodeBytes! += t.result.handoff?.bytes ?? 0;
+      const sent = await send(afterTrace(req, t));
+      const first = await isConflict(sent.response, "handoff_not_found");
+      opened = { ...sent, response: first.res };
+      if (first.miss) {
+        // The handoff is gone (the sparse node restarted, or evicted it): trace again, answered inline.
+        t = await trace(undefined);
+        if (t.kind === "refused") return t.response;
+        if (t.kind !== "traced") throw new ApiError(503, "the full node that traced this turn can no longer be reached", { code: "nodes_unavailable" });
+        transfer.stateSent ||= t.stateSent;
+        opened = await send(afterTrace(req, t));
+      }
+    } else {
+      opened = await send({ ...req, prunerState: stateB64(), trace: { node: null, prior: null, kv: null } });
+    }
   } catch (e) {
     // No sparse node could take it: a full node runs the whole turn (it traces again, from its cache).
     if (!(e instanceof ApiError && e.status === 503) || full.length === 0) throw e;
-    transfer.sentBytes += bodyBytes(req);
-    return { opened: countReceived(await openTurn(full, req, env.NODE_TOKEN, timeoutMs), transfer), transfer, lead: noLead, trace: null };
+    const whole = { ...req, prunerState: stateB64() };
+    transfer.sentBytes += bodyBytes(whole);
+    transfer.stateSent ||= whole.prunerState !== "";
+    return { opened: countReceived(await openTurn(full, whole, env.NODE_TOKEN, timeoutMs), transfer), transfer, lead: noLead, trace: null };
   }
   opened = countReceived(opened, transfer);
+  const traced = t.kind === "traced" ? t.result : null;
   const why = t.kind === "untraced" ? (t.skipped.length ? t.skipped.map((s) => `${s.node}: ${s.reason}`).join("; ") : "no full node configured") : "";
   const lead: LeadEvents = (start) => {
     if (!traced) {
@@ -83,7 +140,7 @@ export async function routeTurn(env: Env, req: NodeTurnRequest, timeoutMs: numbe
     }
     return traced.events.map((e) => {
       const built = e.kind === "mask" && !e.remask;
-      const event: ReportedEvent = { ...e, tracedBy: traced.node, decodedBy: start.node, ...(built ? { bytesFetched: start.bytesFetched ?? 0 } : {}) };
+      const event: ReportedEvent = { ...e, tracedBy: traced.node, decodedBy: start.node, ...(built ? { bytesFetched: start.bytesFetched ?? 0, builtOn: { node: start.node, role: "sparse", weights: "store" } } : {}) };
       return built ? { event, masks: traced.masks } : { event };
     });
   };

@@ -14,14 +14,17 @@ export interface TurnTransfer {
   receivedBytes: number;
   /** Whether the pruner state itself went to the node (a soft-cache miss, or no version yet). */
   stateSent: boolean;
+  /** Bytes the nodes pushed to each other for the turn (a split turn's handoff and state push); they never cross the Session object. */
+  nodeToNodeBytes?: number;
 }
 
 const bodyBytes = (req: NodeTurnRequest) => new TextEncoder().encode(JSON.stringify(req)).byteLength;
 
-async function isStateMiss(res: Response): Promise<{ miss: boolean; res: Response }> {
+/** Whether a node answered 409 with error `code` (state_not_cached, handoff_not_found); `res` rebuilt, as its body was read. */
+export async function isConflict(res: Response, code: string): Promise<{ miss: boolean; res: Response }> {
   if (res.status !== 409) return { miss: false, res };
   const text = await res.text();
-  const miss = /"code"\s*:\s*"state_not_cached"/.test(text);
+  const miss = new RegExp(`"code"\\s*:\\s*"${code}"`).test(text);
   return { miss, res: new Response(text, { status: res.status, headers: res.headers }) };
 }
 
@@ -41,7 +44,7 @@ export async function openWithState(
     const byVersion: NodeTurnRequest = { ...req, prunerState: "", prunerStateVersion: version };
     transfer.sentBytes += bodyBytes(byVersion);
     opened = await open(byVersion);
-    const checked = await isStateMiss(opened.response);
+    const checked = await isConflict(opened.response, "state_not_cached");
     opened = checked.miss ? null : { ...opened, response: checked.res };
   }
   if (!opened) {

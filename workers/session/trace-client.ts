@@ -1,13 +1,16 @@
 // Asks a full node to trace a turn (POST /v1/trace): the session's preferred full node by
 // rendezvous hashing, then the next ones when one cannot be reached, is not a full node,
 // fails (5xx), times out or answers something that is not a trace. A 4xx about the request
-// itself (say, the context does not fit) goes back to the client as is.
+// itself (say, the context does not fit) goes back to the client as is. A request that names
+// the state by version only is sent again with the state to a node that answers 409
+// `state_not_cached` (restart, eviction, a push that failed).
 import type { NodeTraceRequest, NodeTraceResult } from "../../shared/serving/protocol.ts";
 import { rankNodes } from "../../shared/serving/rendezvous.ts";
 import { nodeErrorResponse } from "./node-events.ts";
+import { isConflict } from "./state-transfer.ts";
 
 export type TraceOutcome =
-  | { kind: "traced"; result: NodeTraceResult; skipped: { node: string; reason: string }[] }
+  | { kind: "traced"; result: NodeTraceResult; skipped: { node: string; reason: string }[]; url: string; stateSent: boolean }
   /** No full node could trace: the turn continues without a trace (reasons per node). */
   | { kind: "untraced"; skipped: { node: string; reason: string }[] }
   /** The request itself is wrong (a 4xx error object from the node). */
@@ -24,20 +27,35 @@ function isTrace(x: unknown, segments: number): x is NodeTraceResult {
   return (x.prior === null || isObj(x.prior)) && (x.kv === null || isObj(x.kv));
 }
 
-/** `count`: bytes sent to and read from the nodes tried (the session's transfer log). */
-export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: string | undefined, timeoutMs: number, count?: { sentBytes: number; receivedBytes: number }): Promise<TraceOutcome> {
+/**
+ * `count`: bytes sent to and read from the nodes tried (the session's transfer log).
+ * `fullState`: the request with the state itself, for a node that lacks `req`'s version.
+ */
+export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: string | undefined, timeoutMs: number, count?: { sentBytes: number; receivedBytes: number }, fullState?: () => NodeTraceRequest): Promise<TraceOutcome> {
   const skipped: { node: string; reason: string }[] = [];
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
-  const body = JSON.stringify(req);
-  const bodyBytes = new TextEncoder().encode(body).byteLength;
+  const post = (node: string, r: NodeTraceRequest, signal: AbortSignal) => {
+    const body = JSON.stringify(r);
+    if (count) count.sentBytes += new TextEncoder().encode(body).byteLength;
+    return fetch(`${node}/v1/trace`, { method: "POST", headers, body, signal });
+  };
   for (const node of rankNodes(nodes, req.sessionKey)) {
     // The whole answer (one JSON body) must arrive within the timeout: a trace is a prefill, not a stream.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error(`no trace within ${timeoutMs} ms`)), timeoutMs);
     try {
-      if (count) count.sentBytes += bodyBytes;
-      const res = await fetch(`${node}/v1/trace`, { method: "POST", headers, body, signal: abort.signal });
+      let res = await post(node, req, abort.signal);
+      let stateSent = req.prunerState !== "";
+      if (res.status === 409 && fullState) {
+        if (!(await isConflict(res, "state_not_cached")).miss) {
+          skipped.push({ node, reason: "HTTP 409" }); // not a full node, say
+          continue;
+        }
+        const again = fullState();
+        stateSent = again.prunerState !== "";
+        res = await post(node, again, abort.signal);
+      }
       if (res.status === 400 || res.status === 413) return { kind: "refused", response: await nodeErrorResponse(res) };
       if (!res.ok) {
         skipped.push({ node, reason: `HTTP ${res.status}` });
@@ -56,7 +74,7 @@ export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: s
         skipped.push({ node, reason: "not a trace" });
         continue;
       }
-      return { kind: "traced", result, skipped };
+      return { kind: "traced", result, skipped, url: node, stateSent };
     } catch (e) {
       skipped.push({ node, reason: (e as Error).message });
     } finally {

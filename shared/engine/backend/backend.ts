@@ -4,7 +4,9 @@
 import type { CompactFfn } from "../compact-ffn.ts";
 import type { FfnBundles } from "../ffn-bundles.ts";
 import { attention, compactFfn, compactFfnBatch, downSum, matmul, matvec, type AttentionShape } from "../kernels.ts";
-import type { EngineWeights } from "../engine-weights.ts";
+import type { EngineWeights, Matrix } from "../engine-weights.ts";
+import { isQ8, type Q8Matrix } from "../../model/q8.ts";
+import { q8Matvec } from "../q8-kernels.ts";
 
 export type BackendName = "ts" | "wasm";
 
@@ -18,6 +20,10 @@ export interface Backend {
   /** Returns `a` itself when the kernels can read it in place, else a copy in backend memory. */
   adopt(a: Float32Array): Float32Array;
   matvec(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void;
+  /** Returns `m` itself when the kernels can read it in place, else a copy in backend memory. */
+  adoptQ8(m: Q8Matrix): Q8Matrix;
+  /** out[0..w.rows) = W x for a Q8_0 matrix, x quantized per block of 32 (see ../q8-kernels.ts). */
+  matvecQ8(out: Float32Array, x: Float32Array, w: Q8Matrix): void;
   /** matvec for ntok tokens at once (prefill): x is ntok rows of n, out ntok rows of d. */
   matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void;
   attention(out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
@@ -43,6 +49,8 @@ export const tsBackend: Backend = {
   free() {},
   adopt: (a) => a,
   matvec,
+  adoptQ8: (m) => m,
+  matvecQ8: q8Matvec,
   matmul,
   attention,
   compactFfn,
@@ -56,13 +64,26 @@ export const tsBackend: Backend = {
 /** Every non-FFN weight tensor adopted by the backend; a tied classifier stays tied. */
 export function adoptWeights(b: Backend, w: EngineWeights): EngineWeights {
   const tokenEmbedding = b.adopt(w.tokenEmbedding);
+  const m = (a: Matrix) => (isQ8(a) ? b.adoptQ8(a) : b.adopt(a));
   return {
     tokenEmbedding,
     finalNorm: b.adopt(w.finalNorm),
-    classifier: w.classifier === w.tokenEmbedding ? tokenEmbedding : b.adopt(w.classifier),
+    classifier: w.classifier === w.tokenEmbedding ? tokenEmbedding : m(w.classifier),
     layers: w.layers.map((l) => ({
-      attnNorm: b.adopt(l.attnNorm), wq: b.adopt(l.wq), wk: b.adopt(l.wk), wv: b.adopt(l.wv), wo: b.adopt(l.wo),
+      attnNorm: b.adopt(l.attnNorm), wq: m(l.wq), wk: m(l.wk), wv: m(l.wv), wo: m(l.wo),
       ffnNorm: b.adopt(l.ffnNorm),
     })),
   };
+}
+
+/** out = W x for either kind of matrix (n inputs, d outputs). */
+export function matvecAny(b: Backend, out: Float32Array, x: Float32Array, w: Matrix, n: number, d: number): void {
+  if (isQ8(w)) b.matvecQ8(out, x, w);
+  else b.matvec(out, x, w, n, d);
+}
+
+/** matmul for either kind of matrix: Q8_0 runs token by token (its kernels are decode kernels). */
+export function matmulAny(b: Backend, out: Float32Array, x: Float32Array, w: Matrix, n: number, d: number, ntok: number): void {
+  if (!isQ8(w)) return b.matmul(out, x, w, n, d, ntok);
+  for (let t = 0; t < ntok; t++) b.matvecQ8(out.subarray(t * d, (t + 1) * d), x.subarray(t * n, (t + 1) * n), w);
 }

@@ -4,7 +4,7 @@ import { tsBackend, type Backend, type BackendName } from "./backend.ts";
 import { WasmBackend, type WasmBackendOptions } from "./wasm-backend.ts";
 import { kernelsModule } from "./wasm-module.ts";
 
-export { adoptWeights, tsBackend, type Backend, type BackendName } from "./backend.ts";
+export { adoptWeights, matmulAny, matvecAny, tsBackend, type Backend, type BackendName } from "./backend.ts";
 export { WasmBackend, type WasmBackendOptions } from "./wasm-backend.ts";
 export { registerKernelsModule } from "./wasm-module.ts";
 

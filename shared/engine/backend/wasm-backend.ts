@@ -12,6 +12,8 @@ import type { AttentionShape } from "../kernels.ts";
 import type { Backend } from "./backend.ts";
 import { SLOT_FLOATS, WasmArena, type Segment } from "./wasm-arena.ts";
 import { kernelsModule, type WasmModule } from "./wasm-module.ts";
+import { allocQ8, QK, type Q8Matrix } from "../../model/q8.ts";
+import { q8Matvec, quantizeActivations } from "../q8-kernels.ts";
 
 interface Block {
   seg: Segment;
@@ -101,6 +103,60 @@ export class WasmBackend implements Backend {
     this.copyBack(seg, out, oo, d);
   }
 
+  adoptQ8(m: Q8Matrix): Q8Matrix {
+    const f = new Float32Array(m.d.buffer, m.d.byteOffset, m.d.length);
+    if (this.arena.segmentOf(f) && m.q.buffer === m.d.buffer) return m;
+    const out = allocQ8(m.rows, m.cols, (n) => this.alloc(n));
+    out.q.set(m.q);
+    out.d.set(m.d);
+    return out;
+  }
+
+  /** x quantized per block of 32 into seg's SLOT_ACC as int16s then f32 scales: their byte offsets. */
+  protected quantizedInput(seg: Segment, x: Float32Array, n: number): { x16: number; xd: number } {
+    const x16 = seg.slot(SLOT_ACC);
+    const xd = x16 + n * 2;
+    quantizeActivations(x, n, int16View(seg), seg.f32, x16 >> 1, xd >> 2);
+    return { x16, xd };
+  }
+
+  matvecQ8(out: Float32Array, x: Float32Array, w: Q8Matrix): void {
+    const seg = this.arena.segmentOf(w.d);
+    const { rows: d, cols: n } = w;
+    const half = d >> 1;
+    if (!seg || w.q.buffer !== seg.buffer || n * 2 + n / 8 > SLOT_FLOATS * 4 || d > SLOT_FLOATS) return q8Matvec(out, x, w);
+    const { x16, xd } = this.quantizedInput(seg, x, n);
+    const oo = this.output(seg, out, SLOT_OUT);
+    // Rows i and half + i in one pass (they share each x load); an odd last row pairs with itself.
+    const rowBytes = (n / QK) * 4;
+    seg.kernels.q8_dots2(oo, oo + half * 4, x16, xd, w.q.byteOffset, w.d.byteOffset, this.slotList(seg, iota(half)), half, n,
+      n, rowBytes, half * n, half * rowBytes);
+    if (d & 1) {
+      const last = this.slotList(seg, Int32Array.of(d - 1));
+      seg.kernels.q8_dots2(oo + (d - 1) * 4, oo + (d - 1) * 4, x16, xd, w.q.byteOffset, w.d.byteOffset, last, 1, n, n, rowBytes, 0, 0);
+    }
+    this.copyBack(seg, out, oo, d);
+  }
+
+  /** The Q8_0 FFN: gate and up rows by integer dots against the quantized x, down columns scaled in f32. */
+  protected compactFfnQ8(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
+    const k = f.slots.length;
+    const seg = this.upload(f.bundles);
+    const { q, d } = f.bundles.q8;
+    const io = this.slotList(seg, f.slots);
+    const { x16, xd } = this.quantizedInput(seg, x, dim);
+    const h1 = this.output(seg, hb, SLOT_H1);
+    const h2 = this.output(seg, hb2, SLOT_H2);
+    const rowBytes = (dim / QK) * 4;
+    seg.kernels.q8_dots2(h1, h2, x16, xd, q.byteOffset, d.byteOffset, io, k, dim, 3 * dim, 3 * rowBytes, dim, rowBytes);
+    swiglu(seg.f32, h1 >> 2, h2 >> 2, k);
+    const oo = this.output(seg, out, SLOT_OUT);
+    seg.kernels.q8_accum(oo, h1, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes);
+    if (f.bias) addInto(seg.f32, oo >> 2, f.bias, dim);
+    this.copyBack(seg, hb, h1, k);
+    this.copyBack(seg, out, oo, dim);
+  }
+
   matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void {
     const seg = this.arena.segmentOf(w);
     if (!seg || n % 4 !== 0 || n * ntok > SLOT_FLOATS || d * ntok > SLOT_FLOATS) return ref.matmul(out, x, w, n, d, ntok);
@@ -133,6 +189,7 @@ export class WasmBackend implements Backend {
   compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
     const k = f.slots.length;
     if (!this.fits(k, dim)) return ref.compactFfn(f, x, hb, hb2, out, dim);
+    if (f.bundles.format === "q8_0") return this.compactFfnQ8(f, x, hb, hb2, out, dim);
     const seg = this.upload(f.bundles);
     const kern = seg.kernels;
     const base = f.bundles.data.byteOffset;
@@ -152,6 +209,13 @@ export class WasmBackend implements Backend {
   compactFfnBatch(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number, ntok: number): void {
     const k = f.slots.length;
     if (!this.fits(k * ntok, dim * ntok)) return ref.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
+    if (f.bundles.format === "q8_0") {
+      for (let t = 0; t < ntok; t++) {
+        this.compactFfnQ8(f, x.subarray(t * dim, (t + 1) * dim), hb.subarray(t * k, (t + 1) * k), hb2.subarray(t * k, (t + 1) * k),
+          out.subarray(t * dim, (t + 1) * dim), dim);
+      }
+      return;
+    }
     const seg = this.upload(f.bundles);
     const kern = seg.kernels;
     const base = f.bundles.data.byteOffset;
@@ -177,7 +241,11 @@ export class WasmBackend implements Backend {
     const io = this.slotList(seg, slots);
     const ao = this.input(seg, a, k, SLOT_H1);
     const oo = this.output(seg, out, SLOT_OUT);
-    seg.kernels.bundle_accum(oo, ao, b.data.byteOffset, io, k, b.dim);
+    if (b.format === "q8_0") {
+      const { q, d } = b.q8;
+      const rowBytes = (b.dim / QK) * 4;
+      seg.kernels.q8_accum(oo, ao, q.byteOffset + 2 * b.dim, d.byteOffset + 2 * rowBytes, io, k, b.dim, 3 * b.dim, 3 * rowBytes);
+    } else seg.kernels.bundle_accum(oo, ao, b.data.byteOffset, io, k, b.dim);
     this.copyBack(seg, out, oo, b.dim);
   }
 
@@ -248,6 +316,13 @@ export class WasmBackend implements Backend {
     }
     b.owner = null;
   }
+}
+
+const int16Views = new WeakMap<Segment, Int16Array>();
+function int16View(seg: Segment): Int16Array {
+  let v = int16Views.get(seg);
+  if (!v) int16Views.set(seg, (v = new Int16Array(seg.buffer)));
+  return v;
 }
 
 const iotas: Int32Array[] = [];

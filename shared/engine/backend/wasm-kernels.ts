@@ -3,7 +3,16 @@
 // multiples of 4 floats; the backend falls back to the TypeScript kernels otherwise.
 // Each mirrors a reference kernel in ../kernels.ts (summation order differs, so
 // results agree to rounding, not bit for bit).
+//
+// Reading a kernel: the body is WebAssembly's stack code spelled as arrays, one helper
+// per idiom. `get(a)`/`set(a)` read and write local `a`, `whileNot(cond, body)` is
+// `while (!cond) { body }`, `op.v128Load(off)` loads 4 floats at the address on the
+// stack plus `off` bytes, `addTo(j, j, i32(16))` is `j += 16` (one f32x4, in bytes).
+// Each kernel's comment gives the loop it encodes in C-like pseudocode ("v" marks
+// f32x4 values, "hsum" the sum of a vector's four lanes); docs/performance.md says why
+// the kernels are written this way and not in AssemblyScript.
 import { encodeModule, F32, I32, op, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
+import { q8Kernels, type Q8KernelExports } from "./wasm-kernels-q8.ts";
 
 const { get, set, i32, add, shl, geU, gtU } = op;
 /** local[dst] = local[a] + local[b] (i32). */
@@ -45,6 +54,18 @@ const rowFma = (acc: number, row: number, j: number, xv: number) => [
  * matvec(out, x, w, n, d): out[i] = dot(w row i, x), rows of n floats.
  * Four rows at a time (four memory streams in flight, x loaded once for all four),
  * then the remaining rows one at a time with four accumulators.
+ *
+ *   for (i = 0; i + 4 <= d; i += 4) {              // rows i..i+3: r0..r3
+ *     v a0..a3 = 0
+ *     for (j = 0; j < n; j += 4) { v xv = x[j..j+4); a0 += r0[j..] * xv; ... a3 += r3[j..] * xv }
+ *     out[i] = hsum(a0); ... out[i+3] = hsum(a3)
+ *   }
+ *   for (; i < d; i++) {                           // leftover rows
+ *     v a0..a3 = 0
+ *     for (j = 0; j + 16 <= n; j += 16) { a0 += w[j..] * x[j..]; a1 += w[j+4..] * x[j+4..]; ... }
+ *     for (; j < n; j += 4) a0 += w[j..] * x[j..]
+ *     out[i] = hsum((a0 + a1) + (a2 + a3))
+ *   }
  */
 function matvec(): FuncDef {
   const [out, x, w, n, d] = [0, 1, 2, 3, 4];
@@ -89,7 +110,12 @@ function matvec(): FuncDef {
   };
 }
 
-/** accum_rows(out, a, w, k, dim): out = sum_i a[i] * (w row i), rows of dim floats (compacted down_proj). */
+/**
+ * accum_rows(out, a, w, k, dim): out = sum_i a[i] * (w row i), rows of dim floats (compacted down_proj).
+ *
+ *   out[0..dim) = 0
+ *   for (i = 0; i < k; i++) { v s = splat(a[i]); for (j = 0; j < dim; j += 4) out[j..] += s * w[i*dim + j..] }
+ */
 function accumRows(): FuncDef {
   const [out, a, w, k, dim] = [0, 1, 2, 3, 4];
   const [db, end, j, av] = [5, 6, 7, 8];
@@ -117,6 +143,14 @@ function accumRows(): FuncDef {
  * neuron-major bundles at `base` (per slot [gate | up | down], dim floats each):
  * h1[i] = dot(gate row, x), h2[i] = dot(up row, x). Two neurons (four rows) at a time,
  * x loaded once for all four.
+ *
+ *   for (i = 0; i + 2 <= k; i += 2) {
+ *     g0, u0 = gate and up row of slot idx[i]; g1, u1 = those of slot idx[i+1]   // bundle = base + slot*3*dim
+ *     v G0, U0, G1, U1 = 0
+ *     for (j = 0; j < dim; j += 4) { v xv = x[j..]; G0 += g0[j..]*xv; U0 += u0[j..]*xv; G1 += g1[j..]*xv; U1 += u1[j..]*xv }
+ *     h1[i] = hsum(G0); h1[i+1] = hsum(G1); h2[i] = hsum(U0); h2[i+1] = hsum(U1)
+ *   }
+ *   if (i < k) the same for the last neuron alone
  */
 function bundleDots(): FuncDef {
   const [h1, h2, x, base, idx, k, dim] = [0, 1, 2, 3, 4, 5, 6];
@@ -162,6 +196,14 @@ function bundleDots(): FuncDef {
 /**
  * bundle_accum(out, a, base, idx, k, dim): out[0..dim) = sum_i a[i] * (down column of slot idx[i]).
  * Four neurons at a time, so `out` is loaded and stored once per four columns.
+ *
+ *   out[0..dim) = 0
+ *   for (i = 0; i + 4 <= k; i += 4) {
+ *     d0..d3 = down columns of slots idx[i..i+4)       // base + slot*3*dim + 2*dim
+ *     v s0..s3 = splat(a[i]) .. splat(a[i+3])
+ *     for (j = 0; j < dim; j += 4) out[j..] += (s0*d0[j..] + s1*d1[j..]) + (s2*d2[j..] + s3*d3[j..])
+ *   }
+ *   for (; i < k; i++) { v s = splat(a[i]); for (j ...) out[j..] += s * (down column of idx[i])[j..] }
  */
 function bundleAccum(): FuncDef {
   const [out, a, base, idx, k, dim] = [0, 1, 2, 3, 4, 5];
@@ -209,6 +251,16 @@ function bundleAccum(): FuncDef {
  * (at base + idx[i] * rstride bytes, n floats) and each token t < ntok (x + t*n floats):
  * out[t*ostride + i] = dot(row, x_t). The batched (prefill) matmul: each weight row is
  * read from memory once per block of tokens and used for four tokens per pass.
+ *
+ *   for (i = 0; i < k; i++) {
+ *     row = base + idx[i]*rstride
+ *     for (t = 0; t + 4 <= ntok; t += 4) {           // tokens t..t+3: x0..x3
+ *       v a0..a3 = 0
+ *       for (j = 0; j < n; j += 4) { v wv = row[j..]; a0 += x0[j..]*wv; ... a3 += x3[j..]*wv }
+ *       out[t*ostride + i] = hsum(a0); ... out[(t+3)*ostride + i] = hsum(a3)
+ *     }
+ *     for (; t < ntok; t++) out[t*ostride + i] = hsum(sum over j of row[j..] * x_t[j..])
+ *   }
  */
 function rowsDot(): FuncDef {
   const [out, ostride, x, n, ntok, base, idx, k, rstride] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -255,6 +307,16 @@ function rowsDot(): FuncDef {
  * accum_tokens(out, a, astride, ntok, base, idx, k, dim): for each token t < ntok,
  * out[t*dim ..] = sum_i a[t*astride + i] * (down column of slot idx[i]): the batched
  * down projection, four W_down columns per pass, each read once per block of tokens.
+ *
+ *   out[0..ntok*dim) = 0
+ *   for (i = 0; i + 4 <= k; i += 4) {
+ *     d0..d3 = down columns of slots idx[i..i+4)
+ *     for (t = 0; t < ntok; t++) {
+ *       v s0..s3 = splat(a[t*astride + i]) .. splat(a[t*astride + i+3])
+ *       for (j = 0; j < dim; j += 4) out[t*dim + j..] += (s0*d0[j..] + s1*d1[j..]) + (s2*d2[j..] + s3*d3[j..])
+ *     }
+ *   }
+ *   for (; i < k; i++) the same with one column
  */
 function accumTokens(): FuncDef {
   const [out, a, astride, ntok, base, idx, k, dim] = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -307,7 +369,11 @@ function accumTokens(): FuncDef {
   };
 }
 
-/** attn_scores(att, q, k, stride, hs, n, scale): att[t] = scale * dot(q, k + t*stride) for t < n (stride in bytes). */
+/**
+ * attn_scores(att, q, k, stride, hs, n, scale): att[t] = scale * dot(q, k + t*stride) for t < n (stride in bytes).
+ *
+ *   for (t = 0; t < n; t++) { v acc = 0; for (j = 0; j < hs; j += 4) acc += q[j..] * k_t[j..]; att[t] = scale * hsum(acc) }
+ */
 function attnScores(): FuncDef {
   const [att, q, k, stride, hs, n, scale] = [0, 1, 2, 3, 4, 5, 6];
   const [hb, end, j, acc] = [7, 8, 9, 10];
@@ -329,7 +395,12 @@ function attnScores(): FuncDef {
   };
 }
 
-/** attn_mix(out, att, v, stride, hs, n): out[0..hs) = sum_t att[t] * v[t*stride ..] (stride in bytes). */
+/**
+ * attn_mix(out, att, v, stride, hs, n): out[0..hs) = sum_t att[t] * v[t*stride ..] (stride in bytes).
+ *
+ *   out[0..hs) = 0
+ *   for (t = 0; t < n; t++) { v s = splat(att[t]); for (j = 0; j < hs; j += 4) out[j..] += s * v_t[j..] }
+ */
 function attnMix(): FuncDef {
   const [out, att, v, stride, hs, n] = [0, 1, 2, 3, 4, 5];
   const [hb, end, j, av] = [6, 7, 8, 9];
@@ -354,10 +425,10 @@ function attnMix(): FuncDef {
 
 /** The kernels module's bytes (deterministic: the committed kernels.wasm is exactly this). */
 export function kernelsWasmBytes(opts: { sharedMemory?: boolean } = {}): Uint8Array {
-  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum(), rowsDot(), accumTokens()], opts);
+  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum(), rowsDot(), accumTokens(), ...q8Kernels()], opts);
 }
 
-export interface KernelExports {
+export interface KernelExports extends Q8KernelExports {
   matvec(out: number, x: number, w: number, n: number, d: number): void;
   accum_rows(out: number, a: number, w: number, k: number, dim: number): void;
   attn_scores(att: number, q: number, k: number, stride: number, hs: number, n: number, scale: number): void;

@@ -45,6 +45,8 @@ export interface StackOptions {
   persistDir: string;
   /** Simulated slow device on the nodes (ms per generated token); tests of abort and 409 use it. */
   tokenDelayMs?: number;
+  /** Simulated slow trace on the full nodes (ms before each trace); tests that kill a node mid-trace use it. */
+  traceDelayMs?: number;
   rateLimitPerMinute?: number;
   maxBodyBytes?: number;
   chatTemplate?: string;
@@ -131,6 +133,7 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
   if (opts.ctx !== undefined) args.push("--ctx", String(opts.ctx));
   if (priorsKey) args.push("--priors-key", priorsKey);
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
+  if (opts.traceDelayMs && role === "full") args.push("--trace-delay-ms", String(opts.traceDelayMs));
   if (opts.nodeArgs) args.push(...opts.nodeArgs);
   const proc = new Child(name, args, { env: { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine, sockets: [socket] });
   let m: RegExpExecArray;

@@ -10,13 +10,13 @@ import type { Env } from "../workers/env.ts";
 import { sessionIndexStub } from "../workers/session-index/index-stub.ts";
 import { newSessionId, sessionStub } from "./session-stub.ts";
 
-export type TurnBase = Omit<SessionTurnRequest, "sessionId" | "create" | "continueAfter">;
+export type TurnBase = Omit<SessionTurnRequest, "sessionId" | "create" | "continueAfter" | "replayOnly">;
 
 /** Longer requests skip the lookup (hashing every prefix of a huge body is not worth it): a new session. */
 export const MAX_LOOKUP_MESSAGES = 4096;
 
 /** Answers of the candidate session that mean "start a new one instead". */
-const FALL_BACK = new Set(["history_changed", "session_busy", "dart_settings_changed", "model_mismatch", "session_not_found"]);
+const FALL_BACK = new Set(["history_changed", "session_busy", "dart_settings_changed", "model_mismatch", "session_not_found", "idempotency_key_unknown"]);
 
 function postTurn(env: Env, owner: string, turn: SessionTurnRequest): Promise<Response> {
   return sessionStub(env, owner, turn.sessionId).fetch("https://session/turn", {
@@ -42,6 +42,15 @@ async function fallsBack(res: Response): Promise<boolean> {
 
 export async function openSessionTurn(env: Env, owner: string, base: TurnBase, named: string | null): Promise<Response> {
   if (named !== null) return postTurn(env, owner, { ...base, sessionId: named, create: false });
+  if (base.idempotency) {
+    // A retry of a request that named no session: the session that took the first attempt answers it.
+    const earlier = await sessionIndexStub(env, owner).sessionForKey(base.idempotency.key);
+    if (earlier) {
+      const res = await postTurn(env, owner, { ...base, sessionId: earlier, create: false, replayOnly: true });
+      if (!(await fallsBack(res))) return res;
+      await res.body?.cancel();
+    }
+  }
   if (base.messages && base.messages.length <= MAX_LOOKUP_MESSAGES) {
     const hit = await findContinuation(env, owner, base.messages);
     if (hit) {

@@ -12,6 +12,7 @@ import { openSessionTurn, type TurnBase } from "../session-turn.ts";
 import type { GatewayEnv } from "../types.ts";
 import { readJson } from "../read-json.ts";
 import { cancelOnDisconnect } from "../cancel-on-disconnect.ts";
+import { idempotencyClaim } from "../idempotency-key.ts";
 import { parseGenerationRequest, type GenerationRequest } from "../validation/generation.ts";
 
 /** An error from the Session object keeps its Retry-After (429: busy nodes). */
@@ -20,11 +21,16 @@ export const passErrorHeaders = (res: Response): Record<string, string> => {
   return { "content-type": "application/json", ...(retry ? { "retry-after": retry } : {}) };
 };
 
+/** A retry answered from the stored turn says so (Idempotency-Key). */
+export const replayedHeader = (res: Response): Record<string, string> => (res.headers.get("idempotent-replayed") ? { "idempotent-replayed": "true" } : {});
+
 export const midTurnError = (e: Extract<SessionEvent, { type: "error" }>) => new ApiError(e.status, e.message, { param: e.param, code: e.code });
 
 export function generationRoute(kind: GenerationRequest["kind"]) {
   return async (c: Context<GatewayEnv>) => {
-    const req = parseGenerationRequest(kind, await readJson(c), dartDefaults(c.env), c.req.header("x-session-id") ?? null, samplingDefaults(c.env));
+    const json = await readJson(c);
+    const req = parseGenerationRequest(kind, json, dartDefaults(c.env), c.req.header("x-session-id") ?? null, samplingDefaults(c.env));
+    const idempotency = await idempotencyClaim(c, json);
     assertServedModel(c.env, req.model);
     const owner = c.get("owner");
     const turn: TurnBase = {
@@ -39,6 +45,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       dart: req.dart,
       dartDefaults: dartDefaults(c.env),
       sampling: req.sampling,
+      ...(idempotency ? { idempotency } : {}),
     };
     const res = await openSessionTurn(c.env, owner, turn, req.sessionId);
     if (!res.ok) return new Response(res.body, { status: res.status, headers: passErrorHeaders(res) });
@@ -58,6 +65,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
       "x-session-id": start.sessionId,
       "x-dropped-messages": String(start.droppedMessages),
       "x-inference-node": start.node,
+      ...replayedHeader(res),
     };
 
     const wantLogprobs = req.sampling.topLogprobs !== undefined;

@@ -15,12 +15,15 @@ import { assertServedModel, dartDefaults } from "../session-stub.ts";
 import { openSessionTurn, type TurnBase } from "../session-turn.ts";
 import type { GatewayEnv } from "../types.ts";
 import { parseResponsesRequest } from "../validation/responses.ts";
-import { midTurnError, passErrorHeaders } from "./generation.ts";
+import { midTurnError, passErrorHeaders, replayedHeader } from "./generation.ts";
+import { idempotencyClaim } from "../idempotency-key.ts";
 
 const streamEnded = () => new ApiError(502, "the session stream ended early", { code: "stream_ended" });
 
 export async function responsesRoute(c: Context<GatewayEnv>) {
-  const req = parseResponsesRequest(await readJson(c), dartDefaults(c.env), samplingDefaults(c.env));
+  const json = await readJson(c);
+  const req = parseResponsesRequest(json, dartDefaults(c.env), samplingDefaults(c.env));
+  const idempotency = await idempotencyClaim(c, json);
   assertServedModel(c.env, req.model);
   const owner = c.get("owner");
   const base: TurnBase = {
@@ -36,6 +39,7 @@ export async function responsesRoute(c: Context<GatewayEnv>) {
     // client resending it is matched to its session).
     messages: req.previous ? req.input : [...(req.instructions !== null ? [{ role: "system", content: req.instructions }] : []), ...req.input],
     ...(req.previous ? { previousTurn: req.previous.turn, ...(req.instructions !== null ? { instructions: req.instructions } : {}) } : {}),
+    ...(idempotency ? { idempotency } : {}),
   };
   const res = await openSessionTurn(c.env, owner, base, req.previous?.sessionId ?? null);
   if (res.status === 404 && req.previous) {
@@ -49,7 +53,7 @@ export async function responsesRoute(c: Context<GatewayEnv>) {
   const start = await reader.next();
   if (start?.type !== "start") throw new ApiError(502, "the session answered without starting the turn", { code: "bad_session_response" });
   const state: ResponseState = { req, start, createdAt: Math.floor(Date.now() / 1000), text: "", done: null };
-  const headers = { "x-session-id": start.sessionId, "x-dropped-messages": String(start.droppedMessages), "x-inference-node": start.node };
+  const headers = { "x-session-id": start.sessionId, "x-dropped-messages": String(start.droppedMessages), "x-inference-node": start.node, ...replayedHeader(res) };
 
   /** The next text delta, or null once the turn is done (state.done set). */
   const nextText = async (): Promise<string | null> => {

@@ -291,4 +291,17 @@ export interface SessionTurnRequest {
   previousTurn?: number;
   /** Responses API instructions: added as a system message unless the latest stored one says the same. */
   instructions?: string;
+  /** Idempotency-Key: a retry with the same key and fingerprint is answered from the stored turn. */
+  idempotency?: IdempotencyClaim;
+  /** Only answer from a stored turn (or 409 while it runs); 404 idempotency_key_unknown otherwise. */
+  replayOnly?: boolean;
+}
+
+/** Answers a session keeps for Idempotency-Key retries (workers/session/idempotency.ts); the oldest go first. */
+export const MAX_ANSWERS_PER_SESSION = 32;
+
+export interface IdempotencyClaim {
+  key: string;
+  /** SHA-256 of what makes two requests the same (route, session header, body). */
+  fingerprint: string;
 }

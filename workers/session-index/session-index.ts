@@ -19,7 +19,12 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS prefixes (
   session_id TEXT PRIMARY KEY, hash TEXT NOT NULL, messages INTEGER NOT NULL, updated INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS prefixes_hash ON prefixes (hash);
-CREATE INDEX IF NOT EXISTS prefixes_updated ON prefixes (updated);`;
+CREATE INDEX IF NOT EXISTS prefixes_updated ON prefixes (updated);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key TEXT PRIMARY KEY, session_id TEXT NOT NULL, updated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_session ON idempotency_keys (session_id);
+CREATE INDEX IF NOT EXISTS idempotency_keys_updated ON idempotency_keys (updated);`;
 
 export class SessionIndex extends DurableObject {
   constructor(ctx: DurableObjectState, env: unknown) {
@@ -61,5 +66,19 @@ export class SessionIndex extends DurableObject {
 
   forget(sessionId: string): void {
     this.ctx.storage.sql.exec("DELETE FROM prefixes WHERE session_id = ?", sessionId);
+    this.ctx.storage.sql.exec("DELETE FROM idempotency_keys WHERE session_id = ?", sessionId);
+  }
+
+  /** The session that took a request with this Idempotency-Key (it keeps the answer), or null. */
+  sessionForKey(key: string): string | null {
+    return this.ctx.storage.sql.exec<{ session_id: string }>("SELECT session_id FROM idempotency_keys WHERE key = ?", key).toArray()[0]?.session_id ?? null;
+  }
+
+  /** A request with this Idempotency-Key started a turn in `sessionId` (bounded like the prefixes). */
+  recordKey(key: string, sessionId: string): void {
+    const sql = this.ctx.storage.sql;
+    sql.exec("INSERT OR REPLACE INTO idempotency_keys (key, session_id, updated) VALUES (?, ?, ?)", key, sessionId, Date.now());
+    const count = sql.exec<{ n: number }>("SELECT count(*) AS n FROM idempotency_keys").one().n;
+    if (count > MAX_ENTRIES) sql.exec("DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys ORDER BY updated LIMIT ?)", count - MAX_ENTRIES);
   }
 }

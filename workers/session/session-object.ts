@@ -22,6 +22,9 @@ import { SessionStore, type SessionMeta } from "./store.ts";
 import { checkMessageCounts, pageOf, sessionLimits } from "./session-limits.ts";
 import { sessionView } from "./view.ts";
 import { continuesHistory, indexHistory, unindexSession, withInstructions } from "./history-index.ts";
+import { inProgress, replayAnswer, unknownKey } from "./idempotency.ts";
+import { sessionIndexStub } from "../session-index/index-stub.ts";
+import type { IdempotencyClaim, ReportedLogprob } from "../../shared/serving/protocol.ts";
 
 
 /** The node's pruner state; what is not base64 is a node fault, never stored. */
@@ -43,6 +46,8 @@ export class SessionObject extends DurableObject<Env> {
   private readonly store: SessionStore;
   /** One generation at a time; in memory because a generation does not outlive the object. */
   private busy = false;
+  /** The Idempotency-Key of the turn generating now (a retry of it gets 409, not a second turn). */
+  private busyKey: string | null = null;
   /** What this session's storage takes (storage-limits.ts). */
   readonly limits: { maxStateBytes: number };
 
@@ -83,6 +88,12 @@ export class SessionObject extends DurableObject<Env> {
     } else if (!meta || meta.owner !== req.owner) {
       throw new ApiError(404, `no session ${req.sessionId} for this API key`, { param: "session_id", code: "session_not_found" });
     }
+    if (req.idempotency) {
+      const replay = meta ? replayAnswer(this.ctx.storage.sql, req.idempotency) : null;
+      if (replay) return replay;
+      if (this.busy && this.busyKey === req.idempotency.key) throw inProgress();
+      if (req.replayOnly) throw unknownKey();
+    }
     if (meta && req.dart && !sameSettings(req.dart, meta.dart)) {
       throw badRequest("dart settings are fixed when a session starts; omit dart or start a new session", "dart", "dart_settings_changed");
     }
@@ -99,6 +110,7 @@ export class SessionObject extends DurableObject<Env> {
     }
     if (this.busy) throw new ApiError(409, "this session is already generating a response; wait for it to finish or abort it", { code: "session_busy" });
     this.busy = true;
+    this.busyKey = req.idempotency?.key ?? null;
     let handedOver = false;
     try {
       const dart = meta?.dart ?? req.dart ?? req.dartDefaults;
@@ -138,8 +150,10 @@ export class SessionObject extends DurableObject<Env> {
         this.store.create(req.sessionId, req.owner, req.model, dart);
         meta = this.store.meta()!;
       }
+      // A retry that names no session finds this one through the key's index (gateway/session-turn.ts).
+      if (req.idempotency) await sessionIndexStub(this.env, meta.owner).recordKey(req.idempotency.key, meta.sessionId).catch(() => {});
       handedOver = true;
-      return this.streamTurn(meta, pending, first, reader, timeoutMs, transfer, routed.lead);
+      return this.streamTurn(meta, pending, first, reader, timeoutMs, transfer, routed.lead, req.idempotency ?? null);
     } finally {
       if (!handedOver) this.busy = false;
     }
@@ -148,8 +162,10 @@ export class SessionObject extends DurableObject<Env> {
   /** Fires SESSION_IDLE_TTL_S after the last turn (each turn moves it): the session was idle that long. */
   override async alarm(): Promise<void> {
     if (this.busy) return void (await this.ctx.storage.setAlarm(Date.now() + 60_000));
-    if (!this.store.meta()) return;
+    const meta = this.store.meta();
+    if (!meta) return;
     await this.store.deleteAll();
+    await unindexSession(this.env, meta.owner, meta.sessionId).catch(() => {});
     await forgetSession(parseNodeList(this.env.NODES), await this.nodeSessionKey(), this.env.NODE_TOKEN);
   }
 
@@ -187,13 +203,20 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Relays the node's tokens; persists the turn when the node reports it done. */
-  private streamTurn(meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>, timeoutMs: number, transfer: TurnTransfer, leadEvents: LeadEvents): Response {
+  private streamTurn(
+    meta: SessionMeta, pending: Pending[], start: TurnStart, reader: NdjsonReader<NodeEvent>, timeoutMs: number, transfer: TurnTransfer, leadEvents: LeadEvents,
+    claim: IdempotencyClaim | null,
+  ): Response {
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.busy = false;
+      this.busyKey = null;
     };
+    // What a retry with the same Idempotency-Key is answered with (idempotency.ts).
+    let text = "";
+    const logprobs: ReportedLogprob[] = [];
     const first: SessionEvent = { type: "start", sessionId: meta.sessionId, turn: meta.turns + 1, droppedMessages: start.droppedEntries, node: start.node };
     // A split turn's trace events (or why it had none) come first, then the decoding node's own.
     const lead = leadEvents(start);
@@ -205,12 +228,23 @@ export class SessionObject extends DurableObject<Env> {
       pull: async (controller) => {
         try {
           const e = await nextNodeEvent(reader, timeoutMs, "node_failed");
+          if (e?.type === "text" && claim) {
+            text += e.text;
+            if (e.logprobs) logprobs.push(...e.logprobs);
+          }
           if (e?.type === "text" || e?.type === "dart") return controller.enqueue(ndjsonLine(e));
           if (e?.type === "done") {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
             const state = decodeState(e.pruner.state);
             if (state.byteLength > this.limits.maxStateBytes) throw stateTooLarge(state.byteLength, this.limits.maxStateBytes);
             if (e.nodeToNodeBytes) transfer.nodeToNodeBytes = (transfer.nodeToNodeBytes ?? 0) + e.nodeToNodeBytes;
+            const s = e.pruner.stats;
+            const done: SessionEvent & { type: "done" } = {
+              type: "done",
+              finishReason: e.finishReason,
+              usage,
+              dart: { method: meta.dart.method, effectiveSparsity: s.effectiveSparsity, remasks: s.remasks, denseTokens: s.denseTokens, tokens: s.tokens },
+            };
             this.store.recordTurn({
               droppedMessages: start.droppedEntries,
               messages: [
@@ -223,18 +257,12 @@ export class SessionObject extends DurableObject<Env> {
               masks: e.pruner.masks,
               stats: e.pruner.stats,
               usage,
+              ...(claim ? { idempotent: { claim, answer: { start: first, text, logprobs, done } } } : {}),
             });
             // Before the answer ends: the client's next request may resend this history at once.
             await indexHistory(this.env, meta.owner, meta.sessionId, this.store.messages()).catch(() => {});
             const ttl = sessionLimits(this.env).idleTtlMs;
             if (ttl > 0) this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + ttl));
-            const s = e.pruner.stats;
-            const done: SessionEvent = {
-              type: "done",
-              finishReason: e.finishReason,
-              usage,
-              dart: { method: meta.dart.method, effectiveSparsity: s.effectiveSparsity, remasks: s.remasks, denseTokens: s.denseTokens, tokens: s.tokens },
-            };
             controller.enqueue(ndjsonLine(done));
           } else if (e?.type === "error") {
             controller.enqueue(ndjsonLine(e));

@@ -8,6 +8,8 @@ import { readState, STATE_SCHEMA, stateInfo, writeState, type StateInfo } from "
 import { checkMessageFits, storageLimitError } from "./storage-limits.ts";
 import type { TurnTransfer } from "./state-transfer.ts";
 import { recordTransfer, TRANSFER_SCHEMA, transferView, type TransferView } from "./transfer-log.ts";
+import { IDEMPOTENCY_SCHEMA, storeAnswer, type StoredAnswer } from "./idempotency.ts";
+import type { IdempotencyClaim } from "../../shared/serving/protocol.ts";
 
 export interface SessionMeta {
   sessionId: string;
@@ -43,6 +45,8 @@ export interface TurnRecord {
   masks: LayerMaskSummary[];
   stats: PrunerStats;
   usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
+  /** The answer to keep for retries of a request that came with an Idempotency-Key. */
+  idempotent?: { claim: IdempotencyClaim; answer: StoredAnswer };
 }
 
 const SCHEMA = `
@@ -61,7 +65,8 @@ CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, turn INTEGER NOT NULL, event TEXT NOT NULL
 );
 ${STATE_SCHEMA}
-${TRANSFER_SCHEMA}`;
+${TRANSFER_SCHEMA}
+${IDEMPOTENCY_SCHEMA}`;
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -172,6 +177,7 @@ export class SessionStore {
       this.sql.exec("INSERT INTO messages (turn, role, content, ids, created) VALUES (?, ?, ?, ?, ?)", turn, m.role, m.content, JSON.stringify(m.ids), now);
     }
     for (const e of t.events) this.sql.exec("INSERT INTO events (turn, event) VALUES (?, ?)", turn, JSON.stringify(e));
+    if (t.idempotent) storeAnswer(this.sql, t.idempotent.claim, t.idempotent.answer);
     this.sql.exec(
       `UPDATE session SET turns = ?, pruner_state = '', masks = ?, stats = ?,
          prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?, cached_tokens = cached_tokens + ?

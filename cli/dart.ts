@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<Command>> = {
   overhead: () => import("./commands/overhead.ts"),
   serve: () => import("./commands/serve.ts"),
   "serve-bench": () => import("./commands/serve-bench.ts"),
+  "routing-bench": () => import("./commands/routing-bench.ts"),
   shard: () => import("./commands/shard.ts"),
   "shard-upload": () => import("./commands/shard-upload.ts"),
   synth: () => import("./commands/synth.ts"),

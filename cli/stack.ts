@@ -42,6 +42,8 @@ export interface StackOptions {
   persistDir: string;
   /** Simulated slow device on the nodes (ms per generated token); tests of abort and 409 use it. */
   tokenDelayMs?: number;
+  /** Simulated slow trace on the full nodes (ms before each trace); tests that kill a node mid-trace use it. */
+  traceDelayMs?: number;
   rateLimitPerMinute?: number;
   maxBodyBytes?: number;
   chatTemplate?: string;
@@ -126,6 +128,7 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
   const args = ["workers/node/server.ts", ...source, "--listen-fd", "3", "--name", name, "--role", role];
   if (weightsUrl && opts.weightsBudgetMb !== undefined) args.push("--weights-budget-mb", String(opts.weightsBudgetMb));
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
+  if (opts.traceDelayMs && role === "full") args.push("--trace-delay-ms", String(opts.traceDelayMs));
   if (opts.nodeArgs) args.push(...opts.nodeArgs);
   const proc = new Child(name, args, { env: { ...process.env, DART_NODE_TOKEN: nodeToken, DART_METRICS_TOKEN: metricsToken }, onLine, sockets: [socket] });
   let m: RegExpExecArray;

@@ -13,6 +13,8 @@ export const SHAPES: Record<string, ModelConfig> = {
   stories110M: { dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024, ...base },
   /** Llama-3.1-8B layer shapes, 8 of its 32 layers: 9.1 GB of fp32, what this 24 GB machine holds with room to spare. */
   "llama3-8b-8l": { dim: 4096, hiddenDim: 14336, nLayers: 8, nHeads: 32, nKvHeads: 8, vocabSize: 128256, seqLen: 2048, ...base },
+  /** One Llama-3.1-8B layer with a 32,000-token vocabulary (tokenizer-32000.bin): 1.4 GB, for per-layer memory measurements. */
+  "llama3-8b-1l": { dim: 4096, hiddenDim: 14336, nLayers: 1, nHeads: 32, nKvHeads: 8, vocabSize: 32000, seqLen: 2048, ...base },
 };
 
 /** mulberry32: a small, fast, seeded PRNG; one stream per tensor so chunking cannot change the values. */

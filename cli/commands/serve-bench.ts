@@ -10,21 +10,35 @@ import { startStack } from "../stack.ts";
 import { numberFlag, parseFlags, UsageError } from "../usage.ts";
 import type { TurnWeightStats } from "../../workers/node/node-weights.ts";
 import { modelDir } from "../model-dir.ts";
+import { residencyBench } from "../residency-bench.ts";
+import { splitBench } from "../split-bench.ts";
 
 export const usage = `dart serve-bench [--model <file>] [--turns <n>] [--max-tokens <n>] [--methods dense,dart] [--json]
-                 [--node-weights store|file] [--weights-budget-mb <n>]
-  Starts the local stack (one node) on a temporary folder and prints one JSON object of timings.
-  Progress goes to stderr on a terminal; --json (the output is JSON either way) silences it.
-  With the node on the weight store (default), each turn also reports what it fetched
-  (bytes and shards from R2, cache hits) under the node's resident budget.`;
+                 [--node-weights store|file] [--weights-budget-mb <n>] [--sparse-nodes <n>]
+       dart serve-bench --split [--model <file>] [--turns <n>] [--max-tokens <n>] [--sparsity <s>] [--prefill kv|masked] [--json]
+       dart serve-bench --residency [--model <file> [--tokenizer <file>]] [--sparsity 0.5,0.7] [--sessions 1,16] [--json]
+  Starts the local stack (one full node, plus --sparse-nodes sparse ones) on a temporary folder
+  and prints one JSON object of timings, and per node its role, FFN bytes, resident FFN bytes
+  and RSS (\`nodes\`). Progress goes to stderr on a terminal; --json (the output is JSON either
+  way) silences it. With the node on the weight store (default), each turn also reports what it
+  fetched (bytes and shards from R2, cache hits) under the node's resident budget.
+  --split: in-process, an 8-turn conversation switching topic traced on a full node and decoded
+  on a sparse node: bytes fetched per turn, resident FFN bytes, time to first token with the
+  trace hop against one full node.
+  --residency: per node alone in its own process, resident FFN bytes and RSS of a full node and
+  of sparse nodes holding the masks of 1 or 16 sessions (seeded random masks plus a prior's).`;
 
 const TURNS = ["Once upon a time", "The dog ran to the park.", "Then it started to rain.", "Tom found a red ball.", "At night they went home.", "The next day was sunny.", "Lily met a big cat.", "They all had lunch."];
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
     model: { type: "string" }, turns: { type: "string" }, "max-tokens": { type: "string" }, methods: { type: "string" }, json: { type: "boolean" },
-    "node-weights": { type: "string" }, "weights-budget-mb": { type: "string" },
+    "node-weights": { type: "string" }, "weights-budget-mb": { type: "string" }, "sparse-nodes": { type: "string" },
+    split: { type: "boolean" }, residency: { type: "boolean" }, sparsity: { type: "string" }, sessions: { type: "string" }, prefill: { type: "string" }, tokenizer: { type: "string" },
   });
+  if (v.residency) return residency(v);
+  if (v.split) return split(v);
+  const sparseNodes = numberFlag(v, "sparse-nodes", 0, { integer: true, min: 0, max: 8 });
   const nodeWeights = v["node-weights"] ?? "store";
   if (nodeWeights !== "store" && nodeWeights !== "file") throw new UsageError(`--node-weights must be store or file, got ${nodeWeights}`);
   const weightsBudgetMb = v["weights-budget-mb"] !== undefined ? numberFlag(v, "weights-budget-mb", 0, { min: 0 }) : undefined;
@@ -41,7 +55,7 @@ export async function run(argv: string[]): Promise<void> {
   const tick = () => show(++step, steps, "steps");
   show(0, steps, "steps");
   const t0 = performance.now();
-  const stack = await startStack({ apiKeys: [key], nodes: 1, modelPath, persistDir, nodeWeights, weightsBudgetMb });
+  const stack = await startStack({ apiKeys: [key], nodes: 1, sparseNodes, modelPath, persistDir, nodeWeights, weightsBudgetMb });
   const startMs = performance.now() - t0;
   tick();
   const client = new OpenAI({ apiKey: key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
@@ -101,10 +115,64 @@ export async function run(argv: string[]): Promise<void> {
         } : {}),
       };
     }
+    result.nodes = await nodeMemory(stack.nodes, stack.metricsToken);
   } finally {
     show.done();
     await stack.stop();
     rmSync(persistDir, { recursive: true, force: true });
   }
   process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+/** Per node: role, the model's FFN bytes, FFN bytes held, FFN slots allocated, RSS, and what each of its turns fetched. */
+async function nodeMemory(nodes: { name: string; url: string; role: string }[], metricsToken: string) {
+  return Promise.all(nodes.map(async (n) => {
+    const st = (await (await fetch(`${n.url}/stats`, { headers: { authorization: `Bearer ${metricsToken}` } })).json()) as {
+      ffn: { total: number; resident: number; allocated: number }; rssBytes: number; turns: { bytesFetched: number }[];
+    };
+    return {
+      name: n.name, role: n.role, ffnBytes: st.ffn.total, residentFfnBytes: st.ffn.resident, allocatedFfnBytes: st.ffn.allocated, rssBytes: st.rssBytes,
+      bytesFetchedPerTurn: st.turns.map((t) => t.bytesFetched),
+    };
+  }));
+}
+
+function listFlag(s: string | undefined, fallback: number[]): number[] {
+  if (s === undefined) return fallback;
+  const out = s.split(",").map(Number);
+  if (out.some((x) => !Number.isFinite(x) || x < 0)) throw new UsageError(`expected a list of numbers, got ${s}`);
+  return out;
+}
+
+async function residency(v: Record<string, string | boolean | undefined>): Promise<void> {
+  const modelPath = (v.model as string | undefined) ?? join(modelDir(), "stories260K.bin");
+  const sparsity = listFlag(v.sparsity as string | undefined, [0.5, 0.7]);
+  if (sparsity.some((x) => x >= 1)) throw new UsageError("--sparsity values must be below 1");
+  const show = progress("serve-bench", v.json === true);
+  const total = 2 + sparsity.length * listFlag(v.sessions as string | undefined, [1, 16]).length;
+  let done = 0;
+  show(0, total, "nodes");
+  const rows = await residencyBench(modelPath, {
+    sparsity, sessions: listFlag(v.sessions as string | undefined, [1, 16]), tokenizerPath: v.tokenizer as string | undefined,
+    onRow: () => show(++done, total, "nodes"),
+  });
+  show.done();
+  process.stdout.write(JSON.stringify({ model: modelPath, residency: rows }) + "\n");
+}
+
+async function split(v: Record<string, string | boolean | undefined>): Promise<void> {
+  const modelPath = (v.model as string | undefined) ?? join(modelDir(), "stories260K.bin");
+  const mode = (v.prefill as string | undefined) ?? "kv";
+  if (mode !== "kv" && mode !== "masked") throw new UsageError(`--prefill must be kv or masked, got ${mode}`);
+  const r = await splitBench(modelPath, modelDir(), {
+    sparsity: numberFlag(v, "sparsity", 0.5, { min: 0, max: 0.99 }), turns: numberFlag(v, "turns", 8, { integer: true, min: 1, max: 16 }),
+    maxTokens: numberFlag(v, "max-tokens", 32, { integer: true, min: 1 }), mode,
+  });
+  const later = r.turns.slice(1).map((t) => t.fetchedShareOfFfn).sort((a, b) => a - b);
+  const median = (xs: number[]) => (xs.length ? xs[Math.floor((xs.length - 1) / 2)]! : null);
+  process.stdout.write(JSON.stringify({
+    model: modelPath, prefill: mode, ffnBytes: r.ffnBytes, turns: r.turns,
+    bytesFetchedPerTurn: r.turns.map((t) => t.bytesFetched), medianFetchedShareAfterTurn1: median(later),
+    ttftMs: { withTraceHop: median(r.turns.map((t) => t.ttftSplitMs).sort((a, b) => a - b)), singleFullNode: median(r.turns.map((t) => t.ttftSingleMs).sort((a, b) => a - b)) },
+  }) + "\n");
 }

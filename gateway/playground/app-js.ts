@@ -92,7 +92,10 @@ function drawCharts(events, masks) {
   drawDrift($("drift"), events);
   drawLayers($("layers"), masks);
   drawBytes($("bytes"), events);
-  $("bytesNote").textContent = bytesNote(events.filter((e) => e.kind === "mask" && !e.remask));
+  const built = events.filter((e) => e.kind === "mask" && !e.remask);
+  // The latest split turn says which full node traced it and which sparse node decoded it.
+  const split = built.filter((e) => e.tracedBy).pop();
+  $("bytesNote").textContent = [split ? "Turn " + split.turn + ": " + splitNodes(split) + "." : "", bytesNote(built)].filter(Boolean).join(" ");
 }
 
 // What a 0 B bar means depends on the node that built the mask (builtOn): one that read the

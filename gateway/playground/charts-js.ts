@@ -156,6 +156,11 @@ function drawLayers(svg, masks) {
   el("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, svg, "layer (bar: kept / total FFN neurons)");
 }
 
+// A split turn's nodes: which full node traced the masks and which sparse node decoded (fetched) them.
+function splitNodes(e) {
+  return e.tracedBy ? "traced on " + e.tracedBy + ", decoded on " + e.decodedBy : "";
+}
+
 // Bytes the node fetched from the weight store each time masks were built. Value and position
 // labels are drawn only where they fit beside their neighbours (every bar keeps its tooltip).
 function drawBytes(svg, events) {
@@ -180,7 +185,8 @@ function drawBytes(svg, events) {
     const b = bytes[i];
     const r = el("rect", { x: bx, y: y(b), width: slot * 0.7, height: Math.max(1, H - B - y(b)), class: "bar bytes" }, svg);
     const on = e.builtOn ? " on " + e.builtOn.node + " (" + e.builtOn.role + " node, " + (e.builtOn.weights === "store" ? "weight store" : "model file") + ")" : "";
-    el("title", {}, r, "masks built at position " + e.pos + " (turn " + e.turn + ")" + on + ": " + fmtBytes(b) + " fetched");
+    const split = e.tracedBy ? " (" + splitNodes(e) + ")" : "";
+    el("title", {}, r, "masks built at position " + e.pos + " (turn " + e.turn + ")" + on + ": " + fmtBytes(b) + " fetched" + split);
     if (i % valueEvery === 0) el("text", { x: bx + slot * 0.35, y: y(b) - 3, "text-anchor": "middle", class: "label" }, svg, fmtBytes(b));
     if (i % posEvery === 0) el("text", { x: bx + slot * 0.35, y: H - B + 12, "text-anchor": "middle" }, svg, "@" + e.pos);
   });

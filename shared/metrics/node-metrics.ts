@@ -63,6 +63,16 @@ export class NodeMetrics {
     this.add("dart_node_trace_requests_total", { result: ok ? "ok" : "error" }, 1);
   }
 
+  /** Bytes this node pushed to another for a split turn: a trace's handoff, or a decode's final state. */
+  recordPush(kind: "handoff" | "state", bytes: number): void {
+    this.add("dart_node_pushed_bytes_total", { kind }, bytes);
+  }
+
+  /** A handoff pushed here (received), used by its turn (taken), or asked for and gone (missing). */
+  recordHandoff(result: "received" | "taken" | "missing"): void {
+    this.add("dart_node_handoffs_total", { result }, 1);
+  }
+
   record(t: TurnMetrics): void {
     // A request refused before any work (context too long, bad settings) is the client's error, not a turn.
     if (t.stopReason === "rejected") return this.add("dart_node_rejected_requests_total", {}, 1);
@@ -93,6 +103,8 @@ export class NodeMetrics {
       { name: "dart_node_resident_ffn_bytes", help: "FFN bytes this node holds now: its resident neurons (one copy each, in the engine's FFN bundles).", type: "gauge", samples: [["dart_node_resident_ffn_bytes", extra.residentFfnBytes]] },
       { name: "dart_node_rss_bytes", help: "Resident memory of the node process.", type: "gauge", samples: [["dart_node_rss_bytes", extra.rssBytes]] },
       { name: "dart_node_trace_requests_total", help: "Trace requests served (full nodes), by result.", type: "counter", samples: zeroIfNone("dart_node_trace_requests_total", [{ result: "ok" }, { result: "error" }]) },
+      { name: "dart_node_pushed_bytes_total", help: "Bytes pushed to other nodes for split turns: handoff (a trace's state, prior masks and KV, to the sparse node) and state (a decode's final state, to the full node's soft cache).", type: "counter", samples: zeroIfNone("dart_node_pushed_bytes_total", [{ kind: "handoff" }, { kind: "state" }]) },
+      { name: "dart_node_handoffs_total", help: "Trace handoffs on this node: received (pushed by a full node), taken (used by their turn), missing (a turn named one this node no longer held: 409, traced again).", type: "counter", samples: zeroIfNone("dart_node_handoffs_total", [{ result: "received" }, { result: "taken" }, { result: "missing" }]) },
       { name: "dart_node_turns_total", help: "Turns run, by DART method and stop reason (eos, length, abort, error).", type: "counter", samples: this.get("dart_node_turns_total") },
       { name: "dart_node_rejected_requests_total", help: "Turn requests refused with a client error (4xx) before any work; not counted in dart_node_turns_total.", type: "counter", samples: zeroIfNone("dart_node_rejected_requests_total", [{}]) },
       { name: "dart_node_prompt_tokens_total", help: "Prompt tokens of turns (cached and computed).", type: "counter", samples: zeroIfNone("dart_node_prompt_tokens_total", [{}]) },

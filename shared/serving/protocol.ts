@@ -87,6 +87,8 @@ export interface KvHandoff {
 /** Session object -> full node: trace a turn's new tokens (dense prefill, DART statistics, masks). */
 export interface NodeTraceRequest {
   sessionKey: string;
+  /** Who the turn is for: a trace waits in the node's fair queue like a turn (NodeTurnRequest.tenant). */
+  tenant?: string;
   context: number[][];
   segments: NewSegment[];
   /** The decode's token limit: both nodes must drop the same old messages. */
@@ -162,8 +164,12 @@ export type ReportedEvent = DriftEvent & {
   /** A turn split between nodes: which node traced and which decoded (set by the Session object). */
   tracedBy?: string;
   decodedBy?: string;
+  /** How the decoding node was chosen: by mask overlap with its resident neurons, or rendezvous hashing (nothing known). */
+  routedBy?: "overlap" | "rendezvous";
   /** Why this turn was not traced on a full node (the masks in force, or the prior's, were kept). */
   traceSkipped?: string;
+  /** Full nodes that failed on this turn's trace before another traced it (node: reason; ...). */
+  traceRetried?: string;
   /** A mask built: the node whose bytesFetched these are, and where its FFN weights come from. */
   builtOn?: BuiltOn;
 };

@@ -2,9 +2,9 @@
 // counters) and this sink decodes each fetched shard straight into the Transformer's
 // neuron-major FFN bundles (../engine/ffn-bundles.ts), one slot per neuron, and keeps no
 // shard bytes. A mask is then an index list over resident neurons (compactOf): nothing is
-// gathered or copied per turn. A sparse node's bundles start empty and grow to what its
-// masks have needed; a full node's hold every neuron (loaded dense), and only a budget
-// below the FFN ever drops some.
+// gathered or copied per turn. A sparse node's bundles start empty and fill with what its
+// masks need; a full node's hold every neuron (loaded dense), and only a budget below the
+// FFN ever drops some.
 import { compactOf, type CompactFfn } from "../engine/compact-ffn.ts";
 import type { Transformer } from "../engine/transformer.ts";
 import { fillNeuron } from "./ffn-loader.ts";
@@ -37,10 +37,12 @@ export class ResidentFfn implements ShardSink {
     for (const s of shards) byLayer.set(s.id.layer, [...(byLayer.get(s.id.layer) ?? []), s]);
     for (const [layer, list] of byLayer) {
       const b = this.tf.ffn[layer]!;
-      const incoming = list.reduce((n, s) => n + this.neurons(s.id).filter((j) => !b.has(j)).length, 0);
-      if (b.resident + incoming > b.capacity) {
-        // Grow by at least a quarter so a conversation's masks do not move the layer every turn.
-        const old = b.reserve(Math.max(b.resident + incoming, Math.ceil(b.capacity * 1.25)), (n) => this.tf.backend.alloc(n));
+      // Room for the whole layer, once: fresh memory whose pages the system commits only as slots
+      // are written (slots fill lowest first, a dropped neuron's slot is reused first), so memory
+      // follows the resident neurons. Growing step by step instead would strand every old array
+      // in the backend's arena, which reuses a freed array only for one of the same size.
+      if (b.capacity < b.hiddenDim) {
+        const old = b.reserve(b.hiddenDim, (n) => this.tf.backend.alloc(n));
         if (old) this.tf.backend.free(old);
       }
       for (const s of list) for (const j of this.neurons(s.id)) fillNeuron(this.store, layer, j, b, () => s.bytes);
@@ -62,7 +64,7 @@ export class ResidentFfn implements ShardSink {
     return this.tf.ffn.reduce((n, b) => n + b.resident, 0) * 3 * this.tf.config.dim * 4;
   }
 
-  /** Bytes of FFN memory allocated (slots free or not). */
+  /** Address space reserved for FFN slots (a layer's whole room once it holds a neuron; pages are committed as slots fill). */
   get allocatedBytes(): number {
     return this.tf.ffn.reduce((n, b) => n + b.capacity, 0) * 3 * this.tf.config.dim * 4;
   }

@@ -12,29 +12,19 @@ import { MaskingPruner } from "../../shared/dart/masking-pruner.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
 import type { NodeEvent, NodeTurnRequest, TurnDone } from "../../shared/serving/protocol.ts";
 import { openModelFromStore, type StoreModel } from "../../shared/weights/open-model.ts";
-import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-proxy.ts";
 import { KvCache } from "../../workers/node/kv-cache.ts";
 import { NodeWeights } from "../../workers/node/node-weights.ts";
 import { runTurn, type NodeEngine } from "../../workers/node/run-turn.ts";
 import { stories } from "../helpers/model-dir.ts";
-import { expectSameCompact, randomKept, tempShardSet, type TempShardSet } from "../weights/shard-set.ts";
-import { tokenizerData } from "../../cli/weights-seed.ts";
-import { dataPath } from "../helpers/model-dir.ts";
-
+import { expectSameCompact, randomKept, servingShardSet, STORIES_FFN_BYTES, type TempShardSet } from "../weights/shard-set.ts";
 
 const file = stories();
 setTokenizer(file.tf, file.tok);
 let set: TempShardSet;
-const FFN_BYTES = 5 * 172 * 3 * 64 * 4; // stories260K: 5 layers x 172 neurons x (gate, up, down) x dim 64 x f32
+const FFN_BYTES = STORIES_FFN_BYTES;
 
 beforeAll(async () => {
-  const { model } = file;
-  set = await tempShardSet({
-    neuronsPerShard: 1,
-    tokenizer: tokenizerData(dataPath("stories260K.bin"), undefined, model.config.vocabSize),
-    forwardProxy: computeForwardProxy(model.config, model.weights),
-    downNorms: downColumnNorms(model.config, model.weights),
-  });
+  set = await servingShardSet();
 });
 afterAll(() => set?.remove());
 

@@ -19,6 +19,7 @@ import { signSessionKey } from "../../shared/serving/session-key.ts";
 import { stateVersion } from "../../shared/serving/state-version.ts";
 import { routeTurn, type SplitEnv } from "../../workers/session/split-turn.ts";
 import { dataPath } from "../helpers/model-dir.ts";
+import { parsePrometheus } from "../helpers/prometheus.ts";
 
 const TOKEN = randomBytes(16).toString("hex");
 const METRICS = randomBytes(16).toString("hex");
@@ -42,6 +43,7 @@ afterAll(async () => {
 
 type Stats = { states: { hits: number; misses: number }; handoffs: { received: number; taken: number; missing: number } };
 const stats = async (n: NodeProcess) => (await (await fetch(`${n.url}/stats`, { headers: { authorization: `Bearer ${METRICS}` } })).json()) as Stats;
+const scrape = async (n: NodeProcess) => parsePrometheus(await (await fetch(`${n.url}/metrics`, { headers: { authorization: `Bearer ${METRICS}` } })).text());
 const PROMPTS = ["Once upon a time there was a little cat", "The president said that the economy of the nation", "Lily went to the park with her dog"];
 
 /** A conversation as the Session object runs it: the stored state by version, the state itself on request. */
@@ -89,6 +91,12 @@ describe("split turns with the trace handed off node to node", () => {
     expect(after.full.states.hits - before.full.states.hits).toBe(PROMPTS.length - 1);
     expect(after.full.states.misses).toBe(before.full.states.misses);
     expect(after.sparse.handoffs.taken - before.sparse.handoffs.taken).toBe(PROMPTS.length);
+    // The same bytes in each node's metrics: the full node pushed the handoffs, the sparse node the states.
+    const fullMetrics = await scrape(full), sparseMetrics = await scrape(sparse);
+    expect(fullMetrics.get('dart_node_pushed_bytes_total{kind="handoff"}')).toBe(want.reduce((n, t) => n + t.transfer.nodeToNodeBytes!, 0));
+    expect(sparseMetrics.get('dart_node_pushed_bytes_total{kind="state"}')).toBe(want.reduce((n, t) => n + t.pushedBack, 0));
+    expect(sparseMetrics.get('dart_node_handoffs_total{result="taken"}')).toBe(PROMPTS.length);
+    expect(sparseMetrics.get('dart_node_handoffs_total{result="missing"}')).toBe(0);
   });
 
   it("a sparse node that lost the handoff answers 409; the turn is traced again inline, with the same tokens", async () => {

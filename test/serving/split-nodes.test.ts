@@ -5,31 +5,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_DART_SETTINGS, type DartSettings } from "../../shared/dart/index.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
-import { computeForwardProxy, downColumnNorms } from "../../shared/dart/forward-proxy.ts";
 import type { NodeEvent, NodeTraceResult, NodeTurnRequest, PrefillMode, TurnDone, TurnError, TurnStart } from "../../shared/serving/protocol.ts";
 import { openModelFromStore } from "../../shared/weights/open-model.ts";
-import { tokenizerData } from "../../cli/weights-seed.ts";
 import { KvCache } from "../../workers/node/kv-cache.ts";
 import { runTurn, type NodeEngine } from "../../workers/node/run-turn.ts";
 import { SparseFfn } from "../../workers/node/sparse-ffn.ts";
 import { runTrace } from "../../workers/node/trace.ts";
-import { dataPath, stories } from "../helpers/model-dir.ts";
-import { tempShardSet, type TempShardSet } from "../weights/shard-set.ts";
+import { stories } from "../helpers/model-dir.ts";
+import { servingShardSet, STORIES_FFN_BYTES, type TempShardSet } from "../weights/shard-set.ts";
 import { decodePlan } from "../../shared/serving/tensor-b64.ts";
 
 const file = stories();
 setTokenizer(file.tf, file.tok);
-const FFN_BYTES = 5 * 172 * 3 * 64 * 4;
+const FFN_BYTES = STORIES_FFN_BYTES;
 let set: TempShardSet;
 
 beforeAll(async () => {
-  const { model } = file;
-  set = await tempShardSet({
-    neuronsPerShard: 1,
-    tokenizer: tokenizerData(dataPath("stories260K.bin"), undefined, model.config.vocabSize),
-    forwardProxy: computeForwardProxy(model.config, model.weights),
-    downNorms: downColumnNorms(model.config, model.weights),
-  });
+  set = await servingShardSet();
 });
 afterAll(() => set?.remove());
 

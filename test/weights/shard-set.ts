@@ -7,7 +7,8 @@ import type { Manifest } from "../../shared/weights/manifest.ts";
 import { FolderSource } from "../../workers/weights/folder-source.ts";
 import { expect } from "vitest";
 import { packedWeights, type CompactFfn } from "../../shared/engine/compact-ffn.ts";
-import { stories } from "../helpers/model-dir.ts";
+import { dataPath, stories } from "../helpers/model-dir.ts";
+import { shardModelToFolder } from "../../cli/weights-seed.ts";
 
 export interface TempShardSet {
   dir: string;
@@ -23,17 +24,20 @@ export async function tempShardSet(opts: Partial<BuildOptions> = {}): Promise<Te
   return { dir, folder, manifest, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A deterministic pseudo-random ascending kept set of `k` of `n` neurons. */
-export function randomKept(n: number, k: number, seed: number): Int32Array {
-  let s = seed >>> 0 || 1;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return Int32Array.from(idx.slice(0, k).sort((a, b) => a - b));
+/** stories260K's whole FFN in bytes: 5 layers x 172 neurons x (gate, up, down) x dim 64 x f32. */
+export const STORIES_FFN_BYTES = 5 * 172 * 3 * 64 * 4;
+
+/**
+ * The shard set a serving node loads (cli/weights-seed.ts, as the local stack seeds it): one
+ * neuron per shard, with the tokenizer and DART's forward proxy and W_down norms.
+ */
+export async function servingShardSet(): Promise<TempShardSet> {
+  const dir = mkdtempSync(join(tmpdir(), "dart-shards-"));
+  const manifest = await shardModelToFolder(dataPath("stories260K.bin"), dir, { neuronsPerShard: 1 });
+  return { dir, folder: new FolderSource(dir), manifest, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+export { randomKept } from "../../cli/random-kept.ts";
 
 export const bits = (a: Float32Array | Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 

@@ -24,6 +24,7 @@ import { fileCounters, storeCounters } from "./weight-counters.ts";
 import { runTurn, type NodeEngine } from "./run-turn.ts";
 import { SparseFfn } from "./sparse-ffn.ts";
 import { runTrace } from "./trace.ts";
+import { residentNeuronBits } from "./residency.ts";
 
 export interface EngineThreadOptions {
   name: string;
@@ -41,6 +42,8 @@ export interface EngineThreadOptions {
   kvBudgetBytes: number;
   /** Simulated slow device: sleep this long before each decode step (0 = full speed). */
   tokenDelayMs: number;
+  /** Simulated slow trace: sleep this long before each trace's prefill (tests that kill a node mid-trace). */
+  traceDelayMs?: number;
 }
 
 /** Where the model came from and what the store did (GET /stats `weights`). */
@@ -62,7 +65,7 @@ export interface WeightsInfo {
 export interface FfnBytes {
   total: number;
   resident: number;
-  /** Slots allocated (resident or free): a sparse node's bundles grow to what its masks needed. */
+  /** Address space reserved for FFN slots: a layer's whole room once it holds a neuron, committed page by page as slots fill (RSS tells). */
   allocated: number;
 }
 
@@ -72,9 +75,9 @@ export type ToEngine =
   | { kind: "drop"; sessionKey: string };
 
 export type FromEngine =
-  | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null; ffn: FfnBytes }
+  | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null; ffn: FfnBytes; residency: Uint8Array | null }
   | { kind: "event"; id: number; event: import("../../shared/serving/protocol.ts").NodeEvent }
-  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null; ffn: FfnBytes }
+  | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null; ffn: FfnBytes; residency: Uint8Array | null }
   | { kind: "traced"; id: number; result: NodeTraceResult | TurnError; ffn: FfnBytes }
   | { kind: "crash"; id: number; message: string }
   /** The KV cache's occupancy after a change outside a turn (a dropped session), so /stats shows it at once. */
@@ -143,6 +146,9 @@ function ffnBytes(): FfnBytes {
   return { total: c.nLayers * c.hiddenDim * perNeuron, resident, allocated };
 }
 
+/** A sparse node's resident neurons (GET /v1/residency); null on a full node, which holds them all. */
+const residency = () => (sparse ? residentNeuronBits(sparse.store, tf.config.nLayers, tf.config.hiddenDim) : null);
+
 let currentFlag: Int32Array | null = null;
 const engine: NodeEngine = {
   name: opts.name,
@@ -185,7 +191,7 @@ async function turn(m: Extract<ToEngine, { kind: "turn" }>): Promise<void> {
         record.bytesFetched = record.weights.bytesFetched; // the pre-turn fetch is this turn's
       }
     }
-    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weightCounters: { ...weightCounters }, weights: store?.stats() ?? null, ffn: ffnBytes() });
+    send({ kind: "end", id: m.id, record, cache: { entries: cache.size, bytes: cache.bytes }, weightCounters: { ...weightCounters }, weights: store?.stats() ?? null, ffn: ffnBytes(), residency: residency() });
   } catch (e) {
     if (weights) weights.finish();
     if (sparse) sparse.finish();
@@ -212,6 +218,7 @@ port.on("message", (m: ToEngine) => {
 async function trace(m: Extract<ToEngine, { kind: "trace" }>): Promise<void> {
   try {
     await weights?.prepare(m.req.dart);
+    if (opts.traceDelayMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, opts.traceDelayMs);
     const result = runTrace(engine, m.req);
     weights?.finish();
     send({ kind: "traced", id: m.id, result, ffn: ffnBytes() });
@@ -249,4 +256,5 @@ send({
   model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim },
   weights: info ? { ...info, store: store!.stats() } : null,
   ffn: ffnBytes(),
+  residency: residency(),
 });

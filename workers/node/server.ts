@@ -2,6 +2,7 @@
 // Inference node: an HTTP service the Session Durable Objects call, one turn per request.
 //   POST /v1/turn      NodeTurnRequest -> NDJSON NodeEvents (a 4xx JSON error before streaming)
 //   POST /v1/trace     NodeTraceRequest -> NodeTraceResult JSON (full nodes: dense prefill, DART masks)
+//   GET /v1/residency  a sparse node's resident FFN neurons (bitset, ETag) and load: where a split turn decodes
 //   POST /v1/handoff   NodeHandoff: a trace's state, prior masks and KV for the turn that will name it (node to node)
 //   POST /v1/states    NodeStatePush: a split turn's final state for this node's soft cache (node to node)
 //   DELETE /v1/sessions/:key   forget a session's KV cache
@@ -24,17 +25,21 @@ import type { TurnRecord } from "./run-turn.ts";
 import { HandoffStore } from "./handoff-store.ts";
 import { handOff, pushState } from "./node-push.ts";
 import { PrunerStateCache } from "./state-cache.ts";
-import { FairTurnQueue } from "./turn-queue.ts";
+import { FairTurnQueue, type TurnSlot } from "./turn-queue.ts";
 import { validateHandoff, validateStatePush, validateTraceRequest, validateTurnRequest } from "./validate.ts";
+import { bitsEtag } from "./residency.ts";
+import { toBase64 } from "../../shared/serving/base64.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
-  [--role full|sparse] [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--state-cache-mb <n>] [--token-delay-ms <n>]
+  [--role full|sparse] [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--state-cache-mb <n>] [--token-delay-ms <n>] [--trace-delay-ms <n>]
   [--max-queue <n>] [--max-queue-wait-ms <n>] [--handoff-mb <n>] [--handoff-ttl-s <n>]
-  Turns wait for the engine in a queue served round-robin across tenants (API keys); more than
+  Turns and traces wait for the engine in a queue served round-robin across tenants (API keys); more than
   --max-queue waiting (default 16), or one waiting over --max-queue-wait-ms (default 10000), is
   answered 429 with Retry-After. --state-cache-mb (default 64) bounds the pruner states kept
   for the sessions' next turns (state-cache.ts). --handoff-mb (default 512) and --handoff-ttl-s
   (default 60) bound the traces full nodes push here for split turns (handoff-store.ts).
+  --token-delay-ms / --trace-delay-ms simulate a slow device (a sleep before each decoded token /
+  each trace), for tests.
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
@@ -58,6 +63,7 @@ const { values: v } = parseArgs({
     "kv-budget-mb": { type: "string" },
     "state-cache-mb": { type: "string" },
     "token-delay-ms": { type: "string" },
+    "trace-delay-ms": { type: "string" },
     weights: { type: "string" },
     "weights-budget-mb": { type: "string" },
     "max-queue": { type: "string" },
@@ -88,6 +94,7 @@ const threadOptions: EngineThreadOptions = {
   weightsBudgetBytes: v["weights-budget-mb"] !== undefined ? Number(v["weights-budget-mb"]) * 1024 * 1024 : undefined,
   kvBudgetBytes: Number(v["kv-budget-mb"] ?? 256) * 1024 * 1024,
   tokenDelayMs: Number(v["token-delay-ms"] ?? 0),
+  traceDelayMs: Number(v["trace-delay-ms"] ?? 0),
 };
 
 const turnQueue = new FairTurnQueue({ maxWaiting: Number(v["max-queue"] ?? 16), maxWaitMs: Number(v["max-queue-wait-ms"] ?? 10_000) });
@@ -105,6 +112,9 @@ const handoffs = new HandoffStore(Number(v["handoff-mb"] ?? 512) * 1024 * 1024, 
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
 let ffn: FfnBytes = { total: 0, resident: 0, allocated: 0 };
+/** A sparse node's resident neurons after its last turn, and their ETag. */
+let residency: { bits: Uint8Array; etag: string } | null = null;
+const setResidency = (bits: Uint8Array | null) => void (residency = bits && { bits, etag: bitsEtag(bits) });
 let nextId = 1;
 let stopping = false;
 
@@ -118,6 +128,7 @@ const ready = new Promise<void>((resolve, reject) => {
       model = m.model;
       weightsInfo = m.weights;
       ffn = m.ffn;
+      setResidency(m.residency);
       if (m.weights) {
         const w = m.weights;
         weightCounters = { source: "store", bytesFetched: w.store.bytesFetched, shardHits: w.store.cacheHits, shardMisses: w.store.shardsFetched };
@@ -134,6 +145,7 @@ const ready = new Promise<void>((resolve, reject) => {
       if (weightsInfo && m.weights) weightsInfo = { ...weightsInfo, store: m.weights };
       weightCounters = m.weightCounters;
       ffn = m.ffn;
+      setResidency(m.residency);
       metrics.record(m.record);
     }
     if (m.kind === "cache") return void (cacheStats = m.cache);
@@ -210,17 +222,63 @@ async function handleTrace(req: IncomingMessage, res: ServerResponse): Promise<v
     return json(res, 403, errorBody("sessionKey is not signed with the node token", "invalid_request_error", "sessionKey", "invalid_session_key"));
   }
   if (!states.resolve(traceReq)) return stateNotCached(res);
+  // A trace takes the engine like a turn: it waits in the same fair, bounded queue.
+  const slot = await admit(traceReq.tenant, res);
+  if (!slot) return;
   const id = nextId++;
   const m = await new Promise<FromEngine>((resolve) => {
     jobs.set(id, resolve);
     engine.postMessage({ kind: "trace", id, req: traceReq } satisfies ToEngine);
-  });
+  }).finally(() => slot.release());
   jobs.delete(id);
-  if (m.kind === "traced" && m.result.type === "trace") return json(res, 200, await handOff(m.result, traceReq, token));
+  if (m.kind === "traced" && m.result.type === "trace") {
+    const answer = await handOff(m.result, traceReq, token);
+    if (answer.handoff) metrics.recordPush("handoff", answer.handoff.bytes);
+    return json(res, 200, answer);
+  }
   if (m.kind === "traced" && m.result.type === "error") return json(res, m.result.status, errorBody(m.result.message, "invalid_request_error", m.result.param, m.result.code));
   metrics.recordTrace(false);
   process.stderr.write(`trace ${id} failed: ${m.kind === "crash" ? m.message : m.kind}\n`);
   json(res, 500, errorBody("the inference node failed on this trace", "server_error", null, "node_error"));
+}
+
+/**
+ * Admission to the engine, for turns and traces alike: fair across tenants and bounded. A full
+ * or slow queue answers 429 (turn-queue.ts) and gives null, as does a caller gone while waiting.
+ */
+async function admit(tenant: string | undefined, res: ServerResponse): Promise<TurnSlot | null> {
+  const slot = turnQueue.enter(tenant ?? "");
+  if (!slot) {
+    busy(res);
+    return null;
+  }
+  let admitted = false;
+  res.on("close", () => {
+    if (!admitted) slot.release(); // gone while waiting: leave the queue
+  });
+  if (!(await slot.ready)) {
+    if (!res.destroyed) busy(res);
+    return null;
+  }
+  admitted = true;
+  return slot;
+}
+
+/**
+ * The resident neurons change only when a turn ends, so the bitset answers with an ETag and a
+ * Session object that holds it revalidates for a 304; the load (turns running and waiting)
+ * rides in a header of both, fresh on every answer.
+ */
+function handleResidency(req: IncomingMessage, res: ServerResponse): void {
+  if (!residency || !model) return json(res, 409, errorBody("this is a full node: it holds every neuron and decodes no split turn", "invalid_request_error", null, "not_a_sparse_node"));
+  const q = turnQueue.stats();
+  const headers = { etag: residency.etag, "x-dart-load": String(q.running + q.waiting), "cache-control": "no-cache" };
+  if (req.headers["if-none-match"] === residency.etag) {
+    res.writeHead(304, headers);
+    return void res.end();
+  }
+  res.writeHead(200, { ...headers, "content-type": "application/json" });
+  res.end(JSON.stringify({ node: threadOptions.name, nLayers: model.nLayers, hiddenDim: model.hiddenDim, bits: toBase64(residency.bits) }));
 }
 
 async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -235,21 +293,15 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
   }
   // A split turn's trace waits here (POST /v1/handoff); gone (restart, TTL, evicted): the Session object traces again.
   const h = turn.trace?.handoff ? handoffs.take(turn.sessionKey, turn.trace.handoff) : undefined;
+  if (h !== undefined) metrics.recordHandoff(h ? "taken" : "missing");
   if (h === null) return json(res, 409, errorBody("this node holds no such handoff; trace the turn again", "invalid_request_error", "trace.handoff", "handoff_not_found"));
   if (h) {
     turn.prunerState = h.state;
     turn.trace = { ...turn.trace!, prior: h.prior, kv: h.kv };
   }
   if (!states.resolve(turn)) return stateNotCached(res);
-  // Admission: fair across tenants and bounded; a full or slow queue answers 429 (turn-queue.ts).
-  const slot = turnQueue.enter(turn.tenant ?? "");
-  if (!slot) return busy(res);
-  let admitted = false;
-  res.on("close", () => {
-    if (!admitted) slot.release(); // gone while waiting: leave the queue
-  });
-  if (!(await slot.ready)) return res.destroyed ? undefined : busy(res);
-  admitted = true;
+  const slot = await admit(turn.tenant, res);
+  if (!slot) return;
 
   const id = nextId++;
   const abortFlag = new SharedArrayBuffer(4);
@@ -282,7 +334,11 @@ async function handleTurn(req: IncomingMessage, res: ServerResponse): Promise<vo
         if (e.type === "done") {
           states.remember(turn.sessionKey, e.pruner.state);
           // Before the done line: the session's next trace finds the state on the full node.
-          if (turn.trace?.stateTo) e = { ...e, nodeToNodeBytes: await pushState(turn.trace.stateTo, { sessionKey: turn.sessionKey, state: e.pruner.state }, token) };
+          if (turn.trace?.stateTo) {
+            const pushed = await pushState(turn.trace.stateTo, { sessionKey: turn.sessionKey, state: e.pruner.state }, token);
+            metrics.recordPush("state", pushed);
+            e = { ...e, nodeToNodeBytes: pushed };
+          }
         }
         res.write(ndjsonLine(e));
       } else if (m.kind === "end" || m.kind === "crash") {
@@ -319,6 +375,7 @@ async function handlePush(req: IncomingMessage, res: ServerResponse, kind: "hand
   if (!handoffs.put(push, Number(req.headers["content-length"]) || JSON.stringify(push).length)) {
     return json(res, 413, errorBody("the handoff exceeds this node's handoff budget", "invalid_request_error", null, "handoff_too_large"));
   }
+  metrics.recordHandoff("received");
   json(res, 200, { kept: true });
 }
 
@@ -350,6 +407,7 @@ const server = createServer(async (req, res) => {
       );
       return;
     }
+    if (req.method === "GET" && url.pathname === "/v1/residency") return handleResidency(req, res);
     if (req.method === "POST" && url.pathname === "/v1/turn") return await handleTurn(req, res);
     if (req.method === "POST" && url.pathname === "/v1/trace") return await handleTrace(req, res);
     if (req.method === "POST" && url.pathname === "/v1/handoff") return await handlePush(req, res, "handoff");

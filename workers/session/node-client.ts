@@ -1,5 +1,6 @@
-// Opens a turn on an inference node: the session's preferred node by rendezvous hashing,
-// then the next ones when a node cannot be reached or fails. The request carries the whole
+// Opens a turn on an inference node: the session's preferred node (rendezvous hashing, or the
+// order overlap routing chose for a split turn), then the next ones when a node cannot be
+// reached or fails. The request carries the whole
 // context, so a node that has never seen the session replays it from the token ids.
 import { ApiError } from "../../shared/serving/api-error.ts";
 import type { NodeTurnRequest } from "../../shared/serving/protocol.ts";
@@ -21,14 +22,15 @@ export function parseNodeList(config: string | undefined): string[] {
 
 export const DEFAULT_NODE_TIMEOUT_MS = 30_000;
 
-export async function openTurn(nodes: string[], req: NodeTurnRequest, token: string | undefined, timeoutMs = DEFAULT_NODE_TIMEOUT_MS): Promise<OpenedTurn> {
+/** `ranked`: `nodes` is already in the order to try (overlap routing); otherwise rendezvous hashing orders them. */
+export async function openTurn(nodes: string[], req: NodeTurnRequest, token: string | undefined, timeoutMs = DEFAULT_NODE_TIMEOUT_MS, ranked = false): Promise<OpenedTurn> {
   if (nodes.length === 0) throw new ApiError(503, "no inference nodes are configured (NODES)", { code: "no_nodes" });
   const skipped: OpenedTurn["skipped"] = [];
   let busyRetryAfter = Infinity; // the soonest retry a busy node (429) suggested
   const body = JSON.stringify(req);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
-  for (const node of rankNodes(nodes, req.sessionKey)) {
+  for (const node of ranked ? nodes : rankNodes(nodes, req.sessionKey)) {
     let response: Response;
     // A node that accepts the connection but never starts the turn counts as down; the timer
     // stops once the turn starts, so a long generation is never cut.

@@ -4,6 +4,7 @@
 // once the turn completes. An aborted or failed turn leaves the stored session unchanged.
 import { DurableObject } from "cloudflare:workers";
 import { sameSettings } from "../../shared/dart/settings.ts";
+import { keptNeuronsOfState, type KeptNeurons } from "../../shared/dart/state-masks.ts";
 import { ApiError, badRequest } from "../../shared/serving/api-error.ts";
 import { parseChatTemplate, renderSegments } from "../../shared/serving/chat-template.ts";
 import { ChatTemplateError } from "../../shared/serving/jinja-template.ts";
@@ -46,6 +47,10 @@ export class SessionObject extends DurableObject<Env> {
   private readonly store: SessionStore;
   /** One generation at a time; in memory because a generation does not outlive the object. */
   private busy = false;
+  /** The node this session's last turn ran on (its KV cache there): a tie-breaker of overlap routing. */
+  private lastNode: string | null = null;
+  /** The neurons its masks in force keep (from the last turn's state): overlap routing's hint for the next split turn. */
+  private lastKept: KeptNeurons | null = null;
   /** The Idempotency-Key of the turn generating now (a retry of it gets 409, not a second turn). */
   private busyKey: string | null = null;
   /** What this session's storage takes (storage-limits.ts). */
@@ -133,8 +138,9 @@ export class SessionObject extends DurableObject<Env> {
       const timeoutMs = Number(this.env.NODE_TIMEOUT_MS) || DEFAULT_NODE_TIMEOUT_MS;
       const loadState = () => (meta ? this.store.prunerState() : null);
       const routed = await routeTurn(this.env, nodeReq, timeoutMs, (nodes, r) =>
-        openWithState((x) => openTurn(nodes, x, this.env.NODE_TOKEN, timeoutMs), r, meta?.state?.version ?? null, loadState), loadState, meta?.state?.version ?? null);
+        openWithState((x) => openTurn(nodes, x, this.env.NODE_TOKEN, timeoutMs), r, meta?.state?.version ?? null, loadState), loadState, meta?.state?.version ?? null, { kept: this.lastKept, lastNode: this.lastNode });
       if (routed instanceof Response) return routed;
+      this.lastNode = routed.opened.node;
       const { opened, transfer } = routed;
       if (!opened.response.ok) return await nodeErrorResponse(opened.response);
       const reader = new NdjsonReader<NodeEvent>(opened.response.body!);
@@ -236,6 +242,7 @@ export class SessionObject extends DurableObject<Env> {
           if (e?.type === "done") {
             const usage = { promptTokens: start.promptTokens, completionTokens: e.completionIds.length, cachedTokens: start.cachedTokens };
             const state = decodeState(e.pruner.state);
+            this.lastKept = this.env.SPARSE_NODES ? keptNeuronsOfState(state) : null;
             if (state.byteLength > this.limits.maxStateBytes) throw stateTooLarge(state.byteLength, this.limits.maxStateBytes);
             if (e.nodeToNodeBytes) transfer.nodeToNodeBytes = (transfer.nodeToNodeBytes ?? 0) + e.nodeToNodeBytes;
             const s = e.pruner.stats;

@@ -11,16 +11,23 @@
 // stored there: the Session object stays the source of truth. Each miss (a node restarted, an
 // entry evicted, a push failed) is a 409 answered by resending: correct, only slower.
 //
+// The sparse node, chosen before the trace so that the full node can push the handoff there, is
+// the one that holds most of the neurons the session's masks in force keep (the new masks are
+// close to them: a turn changes a few percent of the FFN), with the session's last node and load
+// as tie-breakers (shared/serving/overlap-routing.ts); rendezvous hashing when nothing is known.
+//
 // Faults: no full node can trace -> the sparse node decodes with the masks in force (a
 // visible session event says why); no sparse node can decode -> a full node runs the turn.
 import type { LayerMaskSummary } from "../../shared/dart/pruner.ts";
 import { ApiError } from "../../shared/serving/api-error.ts";
 import type { NodeTraceRequest, NodeTraceResult, NodeTurnRequest, PrefillMode, ReportedEvent, TurnStart } from "../../shared/serving/protocol.ts";
-import { rankNodes } from "../../shared/serving/rendezvous.ts";
+import { rankByOverlap, type OverlapChoice } from "../../shared/serving/overlap-routing.ts";
+import type { KeptNeurons } from "../../shared/dart/state-masks.ts";
 import { toBase64 } from "../../shared/serving/base64.ts";
 import { openTurn, parseNodeList, type OpenedTurn } from "./node-client.ts";
 import { countReceived, isConflict, type TurnTransfer } from "./state-transfer.ts";
 import { traceTurn } from "./trace-client.ts";
+import { countTurnSent, nodeResidency } from "./residency-client.ts";
 
 /** Methods a sparse node decodes; dense and dart-paper need the dense FFN mid-turn (see workers/node/sparse-decode.ts). */
 const SPARSE_METHODS = new Set(["dart", "griffin", "static", "random"]);
@@ -67,11 +74,24 @@ function afterTrace(req: NodeTurnRequest, t: { result: NodeTraceResult; url: str
   return { ...req, prunerState: r.state, trace: { node: r.node, prior: r.prior, kv: r.kv, stateTo: t.url } };
 }
 
+/** What the Session object knows that helps choose a sparse node: the masks in force and the node it decoded on last. */
+export interface RouteHint {
+  kept?: KeptNeurons | null;
+  lastNode?: string | null;
+}
+
+/** The sparse nodes in the order to try them: by overlap with their resident neurons when the masks are known. */
+async function sparseOrder(nodes: string[], sessionKey: string, hint: RouteHint, token: string | undefined): Promise<OverlapChoice> {
+  const kept = hint.kept ?? null;
+  const residency = kept && nodes.length > 1 ? await nodeResidency(nodes, token) : new Map();
+  return rankByOverlap({ nodes, sessionKey, need: kept?.bits ?? null, residency, lastNode: hint.lastNode, neededNeurons: kept?.count });
+}
+
 /**
  * `req` names its pruner state by version only (`version`, null before the first turn);
  * `loadState` gives the state itself, for a node that lacks it or a turn that was not traced.
  */
-export async function routeTurn(env: SplitEnv, req: NodeTurnRequest, timeoutMs: number, single: OpenSingle, loadState: () => Uint8Array | null, version: string | null = null): Promise<RoutedTurn | Response> {
+export async function routeTurn(env: SplitEnv, req: NodeTurnRequest, timeoutMs: number, single: OpenSingle, loadState: () => Uint8Array | null, version: string | null = null, hint: RouteHint = {}): Promise<RoutedTurn | Response> {
   const full = parseNodeList(env.NODES);
   const sparse = parseNodeList(env.SPARSE_NODES);
   if (sparse.length === 0 || !SPARSE_METHODS.has(req.dart.method)) {
@@ -86,10 +106,11 @@ export async function routeTurn(env: SplitEnv, req: NodeTurnRequest, timeoutMs: 
   const kv = prefillMode(env) === "kv";
   // Both hops count: the trace (request and JSON answer) and the sparse node's turn.
   const transfer: TurnTransfer = { sentBytes: 0, receivedBytes: 0, stateSent: false, nodeToNodeBytes: 0 };
-  // The sparse node openTurn tries first (rendezvous order) receives the trace's bulk from the full node.
-  const target = rankNodes(sparse, req.sessionKey)[0]!;
+  // The sparse node openTurn tries first receives the trace's bulk from the full node.
+  const choice = await sparseOrder(sparse, req.sessionKey, hint, env.NODE_TOKEN);
+  const target = choice.order[0]!;
   const traceReq: NodeTraceRequest = {
-    sessionKey: req.sessionKey, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart,
+    sessionKey: req.sessionKey, tenant: req.tenant, context: req.context, segments: req.segments, maxTokens: req.maxTokens, dart: req.dart,
     ...(version ? { prunerState: "", prunerStateVersion: version } : { prunerState: stateB64() }),
     kvFrom: kv ? 1 + req.context.flat().length : null,
   };
@@ -101,7 +122,9 @@ export async function routeTurn(env: SplitEnv, req: NodeTurnRequest, timeoutMs: 
   const send = async (r: NodeTurnRequest) => {
     transfer.sentBytes += bodyBytes(r);
     transfer.stateSent ||= r.prunerState !== "";
-    return await openTurn(sparse, r, env.NODE_TOKEN, timeoutMs);
+    const opened = await openTurn(choice.order, r, env.NODE_TOKEN, timeoutMs, true);
+    countTurnSent(opened.node);
+    return opened;
   };
   let opened: OpenedTurn;
   try {
@@ -132,15 +155,20 @@ export async function routeTurn(env: SplitEnv, req: NodeTurnRequest, timeoutMs: 
   }
   opened = countReceived(opened, transfer);
   const traced = t.kind === "traced" ? t.result : null;
-  const why = t.kind === "untraced" ? (t.skipped.length ? t.skipped.map((s) => `${s.node}: ${s.reason}`).join("; ") : "no full node configured") : "";
+  const reasons = t.skipped.map((s) => `${s.node}: ${s.reason}`).join("; ");
+  const why = t.kind === "untraced" ? reasons || "no full node configured" : "";
   const lead: LeadEvents = (start) => {
     if (!traced) {
       const newTokens = start.segmentIds.reduce((n, s) => n + s.length, 0);
-      return [{ event: { pos: start.promptTokens - newTokens, kind: "turn", remask: false, decodedBy: start.node, traceSkipped: `no full node could trace (${why}); the masks in force continue` } }];
+      return [{ event: { pos: start.promptTokens - newTokens, kind: "turn", remask: false, decodedBy: start.node, routedBy: choice.policy, traceSkipped: `no full node could trace (${why}); the masks in force continue` } }];
     }
     return traced.events.map((e) => {
       const built = e.kind === "mask" && !e.remask;
-      const event: ReportedEvent = { ...e, tracedBy: traced.node, decodedBy: start.node, ...(built ? { bytesFetched: start.bytesFetched ?? 0, builtOn: { node: start.node, role: "sparse", weights: "store" } } : {}) };
+      const event: ReportedEvent = {
+        ...e, tracedBy: traced.node, decodedBy: start.node, routedBy: choice.policy,
+        ...(built ? { bytesFetched: start.bytesFetched ?? 0, builtOn: { node: start.node, role: "sparse", weights: "store" } } : {}),
+        ...(reasons ? { traceRetried: reasons } : {}),
+      };
       return built ? { event, masks: traced.masks } : { event };
     });
   };

@@ -1,11 +1,13 @@
 // Asks a full node to trace a turn (POST /v1/trace): the session's preferred full node by
 // rendezvous hashing, then the next ones when one cannot be reached, is not a full node,
-// fails (5xx), times out or answers something that is not a trace. A 4xx about the request
-// itself (say, the context does not fit) goes back to the client as is. A request that names
+// fails (5xx), times out, is busy (429) or answers something that is not a trace. A 4xx about
+// the request itself (say, the context does not fit) goes back to the client as is, and so does
+// 429 nodes_busy when every full node is busy. A request that names
 // the state by version only is sent again with the state to a node that answers 409
 // `state_not_cached` (restart, eviction, a push that failed).
 import type { NodeTraceRequest, NodeTraceResult } from "../../shared/serving/protocol.ts";
 import { rankNodes } from "../../shared/serving/rendezvous.ts";
+import { ApiError } from "../../shared/serving/api-error.ts";
 import { nodeErrorResponse } from "./node-events.ts";
 import { isConflict } from "./state-transfer.ts";
 
@@ -13,7 +15,7 @@ export type TraceOutcome =
   | { kind: "traced"; result: NodeTraceResult; skipped: { node: string; reason: string }[]; url: string; stateSent: boolean }
   /** No full node could trace: the turn continues without a trace (reasons per node). */
   | { kind: "untraced"; skipped: { node: string; reason: string }[] }
-  /** The request itself is wrong (a 4xx error object from the node). */
+  /** The request itself is wrong (a 4xx error object from the node), or every full node is busy (429). */
   | { kind: "refused"; response: Response };
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -35,6 +37,7 @@ export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: s
   const skipped: { node: string; reason: string }[] = [];
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
+  let busyRetryAfter = Infinity; // the soonest retry a busy node (429) suggested
   const post = (node: string, r: NodeTraceRequest, signal: AbortSignal) => {
     const body = JSON.stringify(r);
     if (count) count.sentBytes += new TextEncoder().encode(body).byteLength;
@@ -57,6 +60,12 @@ export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: s
         res = await post(node, again, abort.signal);
       }
       if (res.status === 400 || res.status === 413) return { kind: "refused", response: await nodeErrorResponse(res) };
+      if (res.status === 429) {
+        busyRetryAfter = Math.min(busyRetryAfter, Number(res.headers.get("retry-after")) || 1);
+        skipped.push({ node, reason: "busy" });
+        await res.body?.cancel();
+        continue;
+      }
       if (!res.ok) {
         skipped.push({ node, reason: `HTTP ${res.status}` });
         await res.body?.cancel();
@@ -80,6 +89,10 @@ export async function traceTurn(nodes: string[], req: NodeTraceRequest, token: s
     } finally {
       clearTimeout(timer);
     }
+  }
+  // Every full node is busy (their fair queues are full): the client hears 429, as for a turn.
+  if (skipped.length > 0 && skipped.every((s) => s.reason === "busy")) {
+    return { kind: "refused", response: new ApiError(429, `every full node is busy; retry in ${busyRetryAfter}s`, { type: "rate_limit_error", code: "nodes_busy", headers: { "retry-after": String(busyRetryAfter) } }).toResponse() };
   }
   return { kind: "untraced", skipped };
 }

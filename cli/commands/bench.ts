@@ -8,6 +8,7 @@ import { loadModel } from "../../shared/model/load.ts";
 import type { LoadedModel } from "../../shared/model/weights.ts";
 import { bench, type BenchConfig } from "../bench-core.ts";
 import { readLlama2cFile } from "../llama2c-stream.ts";
+import { checkNotTokenizer } from "../model-files.ts";
 import { median, memcpyGBps } from "../membw.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 import * as transfer from "./bench-transfer.ts";
@@ -78,6 +79,7 @@ export async function run(argv: string[]): Promise<void> {
   const mt = backends.includes("wasm-mt") ? new ThreadedWasmBackend({ segmentBytes: 2 ** 31 }) : null;
   const wasm = mt ?? (backends.includes("wasm") ? new WasmBackend({ segmentBytes: 2 ** 31 }) : null);
   const alloc = wasm ? (n: number) => wasm.alloc(n) : undefined;
+  checkNotTokenizer(path);
   const t0 = performance.now();
   const byBackend = new Map<string, Transformer>(); // keyed "format backend"
   {

@@ -13,7 +13,7 @@ import type { FfnBundles } from "../engine/ffn-bundles.ts";
 function downTransposed(config: ModelConfig, weights: ModelWeights | EngineWeights, l: number, out: Float32Array, ffn?: FfnBundles[]): void {
   const { dim, hiddenDim: hidden } = config;
   if (ffn) {
-    for (let j = 0; j < hidden; j++) out.set(ffn[l]!.down(j), j * dim);
+    for (let j = 0; j < hidden; j++) out.set(ffn[l]!.rowValues(j, 2), j * dim); // (a dequantized copy for Q8_0)
     return;
   }
   const wd = (weights.layers[l] as LayerWeights).wDown;

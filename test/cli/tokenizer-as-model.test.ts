@@ -1,6 +1,6 @@
 // A tokenizer file passed as --model is one line saying so (not "invalid model config:
-// hiddenDim = 0"), with a non-zero exit, from each entry point: `dart generate`, the inference
-// node, and `dart serve` (npm start), which says it before starting anything.
+// hiddenDim = 0"), with a non-zero exit, from each entry point: `dart generate`, `dart bench`, the
+// inference node, and `dart serve` (npm start), which says it before starting anything.
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -34,6 +34,12 @@ describe("a tokenizer passed as the model", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(`dart generate: ${line}`);
     expect(r.stdout).toBe("");
+  });
+
+  it("dart bench (which streams llama2.c files itself) says so too", () => {
+    const r = dart(["bench", "--model", tok, "--tokens", "4", "--repeats", "1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(`dart bench: ${line}`);
   });
 
   it("the inference node says so in one line, exit 1", () => {

@@ -118,7 +118,7 @@ function estimate(shapeName: string, layers: number, tokens: number, json: boole
       computeForwardProxy(tf.config, tf.weights, undefined, tf.ffn, undefined, 256);
       proxyPerLayer = ((performance.now() - s) / 1000) * (Math.min(shape.vocabSize, PROXY_VOCAB_ROWS) / 256);
     }
-    // One generic-prior token is one forward pass with logits (genericStats runs the same; "self" runs it twice).
+    // One generic-prior token is one forward pass with logits, as genericStats runs it.
     setTokenizer(tf, new Tokenizer({ pieces: Array.from({ length: shape.vocabSize }, (_, i) => `t${i}`), scores: new Float32Array(shape.vocabSize), bosId: 1, eosId: 2 }));
     const state = tf.newState();
     tf.forward(state, 1, 0); // compile
@@ -129,12 +129,12 @@ function estimate(shapeName: string, layers: number, tokens: number, json: boole
   const perLayerToken = (perToken[1]! - perToken[0]!) / (layers - 1);
   const fixedToken = perToken[0]! - perLayerToken;
   const tokenSeconds = fixedToken + perLayerToken * shape.nLayers;
-  // "self": 2048 tokens sampled (forward + logits) then forwarded again for statistics; "text": ~2048 forwards.
+  // "self": 2048 tokens sampled, statistics gathered on the same passes; "text": up to 2048 forwards.
   const out = {
     shape: shapeName, nLayers: shape.nLayers, measuredLayers: [1, layers], tokensTimed: tokens,
     proxySecondsPerLayer: proxyPerLayer, proxySeconds: proxyPerLayer * shape.nLayers, proxyVocabRows: Math.min(shape.vocabSize, PROXY_VOCAB_ROWS),
     secondsPerTokenMeasured: perToken, secondsPerToken: tokenSeconds,
-    genericSelfSeconds: 2 * GENERIC_TOKENS * tokenSeconds, genericTextSeconds: GENERIC_TOKENS * tokenSeconds,
+    genericSelfSeconds: GENERIC_TOKENS * tokenSeconds, genericTextSeconds: GENERIC_TOKENS * tokenSeconds,
     extrapolated: true,
   };
   if (json) process.stdout.write(JSON.stringify(out) + "\n");

@@ -4,6 +4,8 @@
 // each cell is a median. llama2.c is built from ../shared/reference/llama2.c into the
 // git-ignored .cache/ (never committed); without a C compiler it says so and runs ours only.
 // Writes .cache/perf/anchor.json and .cache/perf/anchor.md (one table per thread count).
+// Ours runs fp32 and int8 (--weights q8_0) dense, and int8 DART at 0.7 (synthetic priors:
+// the per-token work of DART, no meaning); --threads 1 measures the one-thread rows only.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -14,7 +16,8 @@ import { SHAPES, writeSynthModel } from "./synth-model.ts";
 const ROOT = resolve(import.meta.dirname, "..");
 const REF = resolve(ROOT, "../shared/reference/llama2.c");
 const CACHE = resolve(ROOT, ".cache");
-const { values: v } = parseArgs({ options: { rounds: { type: "string" }, tokens: { type: "string" } } });
+const { values: v } = parseArgs({ options: { rounds: { type: "string" }, tokens: { type: "string" }, threads: { type: "string" } } });
+const threadCounts = (v.threads ?? "1,2").split(",").map(Number);
 const rounds = Number(v.rounds ?? 3);
 const tokens = Number(v.tokens ?? 64);
 const dataDir = resolve(process.env.DART_MODEL_DIR ?? resolve(ROOT, "../shared/data"));
@@ -25,13 +28,15 @@ interface Engine {
   run(): number; // decode tokens per second
 }
 
-function ours(threads: number): Engine {
+function ours(threads: number, weights: "f32" | "q8_0" = "f32", method = "dense"): Engine {
+  const dart = method === "dart" ? ["--sparsity", "0.7", "--synthetic-priors"] : [];
   return {
-    name: `dart-edge ${threads === 1 ? "wasm" : "wasm-mt"} fp32`,
+    name: `dart-edge ${threads === 1 ? "wasm" : "wasm-mt"} ${weights === "f32" ? "fp32" : "int8 Q8_0"}${method === "dart" ? " dart 0.7" : ""}`,
     threads,
     run() {
-      const r = spawnSync(process.execPath, [resolve(ROOT, "cli/dart.ts"), "bench", "--model", model, "--method", "dense",
-        "--threads", String(threads), "--tokens", String(tokens), "--prompt-tokens", "1", "--repeats", "1", "--json"], { encoding: "utf8" });
+      const r = spawnSync(process.execPath, [resolve(ROOT, "cli/dart.ts"), "bench", "--model", model, "--method", method, ...dart,
+        "--weights", weights, "--threads", String(threads), "--tokens", String(tokens), "--prompt-tokens", method === "dart" ? "8" : "1",
+        "--repeats", "1", "--json"], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`dart bench failed: ${r.stderr}`);
       return JSON.parse(r.stdout.trim().split("\n")[0]!).tokensPerSecond;
     },
@@ -59,7 +64,7 @@ const binDir = resolve(CACHE, "llama2c");
 const cc = process.env.CC ?? "gcc";
 const haveCc = spawnSync(cc, ["--version"]).status === 0;
 const haveTok = existsSync(resolve(dataDir, "tokenizer-32000.bin"));
-const engines: Engine[] = [ours(1), ours(2)];
+const engines: Engine[] = threadCounts.flatMap((t) => [ours(t), ours(t, "q8_0"), ours(t, "q8_0", "dart")]);
 if (!haveCc) console.error(`no C compiler (${cc}): skipping llama2.c, measuring dart-edge only`);
 else if (!haveTok) console.error(`no tokenizer-32000.bin in ${dataDir}: skipping llama2.c, measuring dart-edge only`);
 else {
@@ -70,12 +75,12 @@ else {
     const conv = spawnSync(process.execPath, [resolve(REF, "v0-to-q80.mjs"), model, q80], { encoding: "utf8" });
     if (conv.status !== 0) throw new Error(`converting to Q8_0 failed: ${conv.stderr}`);
   }
-  engines.push(
+  engines.push(...[
     llama2c("runfast", model, 1, "llama2.c run.c fp32 (-Ofast -march=native)"),
     llama2c("runomp", model, 2, "llama2.c run.c fp32 (OpenMP)"),
     llama2c("runqfast", q80, 1, "llama2.c runq.c int8 Q8_0"),
     llama2c("runqomp", q80, 2, "llama2.c runq.c int8 Q8_0 (OpenMP)"),
-  );
+  ].filter((e) => threadCounts.includes(e.threads)));
 }
 
 const runs = new Map<Engine, number[]>(engines.map((e) => [e, []]));
@@ -91,12 +96,14 @@ for (let r = 0; r < rounds; r++) {
 function report(done: number): void {
 const rows = engines.map((e) => ({ engine: e.name, threads: e.threads, tokensPerSecond: median(runs.get(e)!), runs: runs.get(e)! }));
   let md = `Side-by-side decode, stories110M shape (synthetic), ${tokens} tokens, ${done} alternating rounds, medians; ${new Date().toISOString()}\n`;
-  for (const threads of [1, 2]) {
+  const pct = (r: { tokensPerSecond: number }, base?: { tokensPerSecond: number }) => (base ? (r.tokensPerSecond / base.tokensPerSecond * 100).toFixed(0) + "%" : "n/a");
+  for (const threads of threadCounts) {
     const group = rows.filter((r) => r.threads === threads);
     const base = group.find((r) => r.engine.includes("run.c"));
-    md += `\n**${threads} thread${threads > 1 ? "s" : ""}**\n\n| engine | tok/s (median) | runs | vs run.c fp32 |\n|---|---|---|---|\n`;
+    const baseQ = group.find((r) => r.engine.includes("runq.c"));
+    md += `\n**${threads} thread${threads > 1 ? "s" : ""}**\n\n| engine | tok/s (median) | runs | vs run.c fp32 | vs runq.c int8 |\n|---|---|---|---|---|\n`;
     for (const r of group) {
-      md += `| ${r.engine} | ${r.tokensPerSecond.toFixed(2)} | ${r.runs.map((x) => x.toFixed(1)).join(", ")} | ${base ? (r.tokensPerSecond / base.tokensPerSecond * 100).toFixed(0) + "%" : "n/a"} |\n`;
+      md += `| ${r.engine} | ${r.tokensPerSecond.toFixed(2)} | ${r.runs.map((x) => x.toFixed(1)).join(", ")} | ${pct(r, base)} | ${pct(r, baseQ)} |\n`;
     }
   }
   writeFileSync(resolve(CACHE, "perf/anchor.json"), JSON.stringify({ tokens, rounds: done, rows }, null, 2));

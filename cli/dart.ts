@@ -23,6 +23,7 @@ const commands: Record<string, () => Promise<Command>> = {
   "hash-key": () => import("./commands/hash-key.ts"),
   tokenize: () => import("./commands/tokenize.ts"),
   "chat-template": () => import("./commands/chat-template.ts"),
+  prepare: () => import("./commands/prepare.ts"),
 };
 
 async function printUsage(stream: NodeJS.WriteStream): Promise<void> {

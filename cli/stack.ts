@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import type { Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { checkNotTokenizer } from "./model-files.ts";
+import { priorsKeyOfFile } from "./priors-cache.ts";
 import { chatTemplateSetting } from "./gguf-head.ts";
 import { assertPortFree, freePort, listenLoopback, portOf } from "./ports.ts";
 import { apiKeyHashes, wranglerVars } from "./stack-secrets.ts";
@@ -36,6 +37,8 @@ export interface StackOptions {
    * through the gateway's /weights route, verifying every sha256. "file": nodes read modelPath.
    */
   nodeWeights?: "store" | "file";
+  /** KV cache positions per session on every node (--ctx; default 4096, capped by the model's context length). */
+  ctx?: number;
   /** Resident FFN shard budget of each node in MiB (store mode; default unlimited). */
   weightsBudgetMb?: number;
   /** Where wrangler keeps Durable Object and R2 state. */
@@ -122,11 +125,13 @@ async function waitForHttp(url: string, p: Child, timeoutMs: number): Promise<vo
  * `listen`: a port (0: any free one) or a socket already listening, which the node takes over.
  * With `weightsUrl` it loads from the weight store there instead of the model file.
  */
-export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", listen: number | Server = 0, metricsToken = "", weightsUrl?: string, role: NodeProcess["role"] = "full"): Promise<NodeProcess & { proc: Child }> {
+export async function startNode(name: string, opts: StackOptions, onLine: (l: string) => void, nodeToken = "", listen: number | Server = 0, metricsToken = "", weightsUrl?: string, role: NodeProcess["role"] = "full", priorsKey?: string): Promise<NodeProcess & { proc: Child }> {
   const source = weightsUrl ? ["--weights", weightsUrl] : ["--model", opts.modelPath];
   const socket = typeof listen === "number" ? await listenLoopback(listen) : listen;
   const args = ["workers/node/server.ts", ...source, "--listen-fd", "3", "--name", name, "--role", role];
   if (weightsUrl && opts.weightsBudgetMb !== undefined) args.push("--weights-budget-mb", String(opts.weightsBudgetMb));
+  if (opts.ctx !== undefined) args.push("--ctx", String(opts.ctx));
+  if (priorsKey) args.push("--priors-key", priorsKey);
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
   if (opts.traceDelayMs && role === "full") args.push("--trace-delay-ms", String(opts.traceDelayMs));
   if (opts.nodeArgs) args.push(...opts.nodeArgs);
@@ -177,6 +182,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
     // Nodes accept only the Session objects: a fresh shared bearer per stack (also the weights route's).
     const nodeToken = randomBytes(16).toString("hex");
+    // Nodes read DART's per-model priors from .cache/dart under the file's sha256 (dart prepare), or save them there.
+    const priorsKey = await priorsKeyOfFile(opts.modelPath);
     const metricsToken = opts.metricsToken ?? "metrics-" + randomBytes(16).toString("hex");
     // Node sockets are bound up front (port 0, read back) so wrangler starts while the nodes
     // load and warm up (from a file), or before they load (from the store, which wrangler serves).
@@ -197,7 +204,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         nodeSockets.map(async (socket, i) => {
           const role = roles[i]!;
           const name = role === "full" ? `node-${i + 1}` : `sparse-${i + 1 - (nodeSockets.length - sparseCount)}`;
-          const n = await startNode(name, opts, onLine, nodeToken, socket, metricsToken, fromStore || role === "sparse" ? storeUrl : undefined, role);
+          const n = await startNode(name, opts, onLine, nodeToken, socket, metricsToken, fromStore || role === "sparse" ? storeUrl : undefined, role, priorsKey);
           procs.push(n.proc);
           return n;
         }),

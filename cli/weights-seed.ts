@@ -41,7 +41,8 @@ export interface ShardFolderOptions extends Partial<Omit<BuildOptions, "tokenize
 
 /** Writes the shard set of a model file into `out` (stale shards removed first). */
 export async function shardModelToFolder(modelPath: string, out: string, opts: ShardFolderOptions = {}): Promise<Manifest> {
-  const { model } = loadBundle(modelPath, opts.tokenizerPath);
+  // The shard set records the file's own context length; nodes bound their KV cache with --ctx.
+  const { model } = loadBundle(modelPath, opts.tokenizerPath, { maxContext: Number.MAX_SAFE_INTEGER });
   const folder = new FolderSource(out);
   await rm(join(folder.root, "ffn"), { recursive: true, force: true });
   const n = opts.neuronsPerShard ?? 1;

@@ -10,7 +10,7 @@ import { numberFlag, parseFlags, UsageError } from "../usage.ts";
 import { modelDir } from "../model-dir.ts";
 
 export const usage = `dart serve [--port <n>] [--nodes <n>] [--sparse-nodes <n>] [--prefill kv|masked] [--model <file>]
-           [--persist-to <dir>] [--node-weights store|file] [--weights-budget-mb <n>]
+           [--persist-to <dir>] [--node-weights store|file] [--weights-budget-mb <n>] [--ctx <n>]
   Starts the gateway (wrangler dev), Session objects and inference nodes locally: --nodes full
   nodes (default 1: the whole model; they trace) and --sparse-nodes sparse nodes (default 1:
   base weights and only the masks' FFN shards; they decode traced turns; 0 for full nodes only).
@@ -20,6 +20,9 @@ export const usage = `dart serve [--port <n>] [--nodes <n>] [--sparse-nodes <n>]
   run only) and nodes load it from there through the gateway's /weights route, checking
   every sha256; --node-weights file makes nodes read the model file instead.
   --weights-budget-mb bounds each node's resident FFN shards between turns.
+  --ctx: KV cache positions per session (default 4096, never above the model's own context
+  length, so a 128K-context file does not reserve 128K positions); longer turns get a 400
+  context_length_exceeded.
   PORT sets the port (default 8787), DART_API_KEY the API key (default: a dev key kept in the
   persist folder), DART_METRICS_TOKEN the bearer for GET /metrics (default: a random one),
   DART_MODEL_DIR the model folder (default ../shared/data).`;
@@ -44,10 +47,12 @@ export async function run(argv: string[]): Promise<void> {
     "persist-to": { type: "string" },
     "node-weights": { type: "string" },
     "weights-budget-mb": { type: "string" },
+    ctx: { type: "string" },
   });
   const nodeWeights = v["node-weights"] ?? "store";
   if (nodeWeights !== "store" && nodeWeights !== "file") throw new UsageError(`--node-weights must be store or file, got ${nodeWeights}`);
   const weightsBudgetMb = v["weights-budget-mb"] !== undefined ? numberFlag(v, "weights-budget-mb", 0, { min: 0 }) : undefined;
+  const ctx = v.ctx === undefined ? undefined : numberFlag(v, "ctx", 0, { integer: true, min: 1 });
   const port = numberFlag(v, "port", Number(process.env.PORT ?? 8787), { integer: true, min: 1, max: 65535 });
   const nodes = numberFlag(v, "nodes", 1, { integer: true, min: 1, max: 16 });
   const sparseNodes = numberFlag(v, "sparse-nodes", 1, { integer: true, min: 0, max: 16 });
@@ -69,7 +74,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   process.stderr.write(`starting ${nodes} full and ${sparseNodes} sparse inference node(s) and wrangler dev (model ${modelPath})...\n`);
   const metricsToken = process.env.DART_METRICS_TOKEN || undefined;
-  const starting = startStack({ port, apiKeys: [apiKey], nodes, sparseNodes, vars: { PREFILL_MODE: prefill }, modelPath, persistDir, metricsToken, nodeWeights, weightsBudgetMb, onLog: (l) => process.stderr.write(l + "\n") });
+  const starting = startStack({ port, apiKeys: [apiKey], nodes, sparseNodes, vars: { PREFILL_MODE: prefill }, modelPath, persistDir, metricsToken, nodeWeights, weightsBudgetMb, ctx, onLog: (l) => process.stderr.write(l + "\n") });
   starting.catch(() => {}); // raced below
   const first = await Promise.race([starting.then((stack) => ({ stack }), (error: Error) => ({ error })), signalled.then((signal) => ({ signal }))]);
   if ("signal" in first) return stopOn(first.signal, starting);

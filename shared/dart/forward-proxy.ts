@@ -13,7 +13,7 @@ import type { FfnBundles } from "../engine/ffn-bundles.ts";
 function downTransposed(config: ModelConfig, weights: ModelWeights | EngineWeights, l: number, out: Float32Array, ffn?: FfnBundles[]): void {
   const { dim, hiddenDim: hidden } = config;
   if (ffn) {
-    for (let j = 0; j < hidden; j++) out.set(ffn[l]!.down(j), j * dim);
+    for (let j = 0; j < hidden; j++) out.set(ffn[l]!.rowValues(j, 2), j * dim); // (a dequantized copy for Q8_0)
     return;
   }
   const wd = (weights.layers[l] as LayerWeights).wDown;
@@ -26,9 +26,28 @@ export interface ForwardProxy {
   gMean: Float32Array[];
 }
 
-export function computeForwardProxy(config: ModelConfig, weights: ModelWeights | EngineWeights, vocabBlock = 256, ffn?: FfnBundles[]): ForwardProxy {
-  const { dim, hiddenDim: hidden, vocabSize: vocab } = config;
+/**
+ * At most this many vocabulary rows enter the proxy. Larger vocabularies (Llama 3's 128,256)
+ * are sampled at an even stride over the ids (BPE ids run from frequent merges to rare ones,
+ * so the sample spans both): g_mean is then an estimate of the mean and g_max a lower bound,
+ * and the cost is capped at hiddenDim x dim x PROXY_VOCAB_ROWS per layer.
+ */
+export const PROXY_VOCAB_ROWS = 4096;
+
+/** The embedding rows the proxy reads: all of them, or an even-stride sample of `max`. */
+export function proxyRows(vocab: number, max = PROXY_VOCAB_ROWS): Int32Array {
+  const n = Math.min(vocab, max);
+  return Int32Array.from({ length: n }, (_, i) => Math.floor((i * vocab) / n));
+}
+
+export function computeForwardProxy(
+  config: ModelConfig, weights: ModelWeights | EngineWeights, vocabBlock = 256, ffn?: FfnBundles[],
+  onLayer?: (done: number, total: number) => void, maxRows = PROXY_VOCAB_ROWS,
+): ForwardProxy {
+  const { dim, hiddenDim: hidden } = config;
   const E = weights.tokenEmbedding; // vocab x dim
+  const rows = proxyRows(config.vocabSize, maxRows);
+  const vocab = rows.length;
   const gMax: Float32Array[] = [];
   const gMean: Float32Array[] = [];
   const block = new Float32Array(vocabBlock * hidden);
@@ -41,7 +60,7 @@ export function computeForwardProxy(config: ModelConfig, weights: ModelWeights |
       const nv = Math.min(vocabBlock, vocab - v0);
       // block[v][i] = sum_d E[v0+v][d] * W_down[d][i]
       for (let v = 0; v < nv; v++) {
-        const eo = (v0 + v) * dim;
+        const eo = rows[v0 + v]! * dim;
         for (let i = 0; i < hidden; i++) {
           const ro = i * dim;
           let s = 0;
@@ -59,6 +78,7 @@ export function computeForwardProxy(config: ModelConfig, weights: ModelWeights |
     }
     gMax.push(mx);
     gMean.push(Float32Array.from(sum, (s) => s / vocab));
+    onLayer?.(l + 1, config.nLayers);
   }
   return { gMax, gMean };
 }

@@ -3,6 +3,7 @@
 // calibration-free prior: either text the model writes itself from BOS, or a fixed
 // generic text). All are memoised per Transformer; callers may inject cached copies.
 import type { Transformer } from "../engine/transformer.ts";
+import type { ForwardHooks } from "../engine/hooks.ts";
 import { Sampler } from "../engine/sampler.ts";
 import { computeForwardProxy, downColumnNorms, type ForwardProxy } from "./forward-proxy.ts";
 import { GENERIC_TEXT } from "./generic-text.ts";
@@ -37,9 +38,9 @@ function priors(tf: Transformer): ModelPriors {
   return p;
 }
 
-export function forwardProxy(tf: Transformer): ForwardProxy {
+export function forwardProxy(tf: Transformer, onLayer?: (done: number, total: number) => void): ForwardProxy {
   const p = priors(tf);
-  return (p.proxy ??= computeForwardProxy(tf.config, tf.weights, undefined, tf.ffn));
+  return (p.proxy ??= computeForwardProxy(tf.config, tf.weights, undefined, tf.ffn, onLayer));
 }
 
 /** Installs a forward proxy computed earlier (for example read from a cache file). */
@@ -63,8 +64,12 @@ export const GENERIC_TOKENS = 2048;
 const SELF_SEQUENCE = 256;
 const SELF_SEED = 1234;
 
-/** Token streams the prior is measured on; each inner array starts at position 0 (BOS first). */
-export function genericSequences(tf: Transformer, source: PriorSource, tokens = GENERIC_TOKENS): number[][] {
+/**
+ * Token streams the prior is measured on; each inner array starts at position 0 (BOS first).
+ * The "self" streams are sampled with `hooks` on their forward passes, and `onToken` hears
+ * each token, so their statistics need no second pass.
+ */
+function genericSequences(tf: Transformer, source: PriorSource, tokens = GENERIC_TOKENS, hooks?: ForwardHooks, onToken?: (done: number, total: number) => void): number[][] {
   if (source === "text") {
     const tok = priors(tf).tokenizer;
     if (!tok) throw new Error("the text prior needs setTokenizer(tf, tokenizer) first");
@@ -74,8 +79,11 @@ export function genericSequences(tf: Transformer, source: PriorSource, tokens = 
     for (let i = 0; i < ids.length; i += len) seqs.push([tok.bosId, ...ids.slice(i, i + len)]);
     return seqs;
   }
-  // The model's own unconditional text: seeded sampling at temperature 1 from BOS.
-  const bos = 1;
+  // The model's own unconditional text: seeded sampling at temperature 1 from BOS, each
+  // sequence ending at an end-of-generation token (the tokenizer's; llama2.c's ids without one).
+  const tok = priors(tf).tokenizer;
+  const bos = tok?.bosId ?? 1;
+  const ends = new Set(tok ? tok.eogIds : [2]);
   const seqs: number[][] = [];
   const sampler = new Sampler(tf.config.vocabSize, { temperature: 1, seed: SELF_SEED });
   const state = tf.newState();
@@ -83,20 +91,22 @@ export function genericSequences(tf: Transformer, source: PriorSource, tokens = 
   let total = 0;
   while (total < tokens) {
     const seq = [bos];
-    let logits = tf.forward(state, bos, 0);
+    let logits = tf.forward(state, bos, 0, hooks);
     while (seq.length < len) {
       const next = sampler.sample(logits);
-      if (next === bos || next === 2) break;
+      if (next === bos || ends.has(next)) break;
       seq.push(next);
-      logits = tf.forward(state, next, seq.length - 1);
+      logits = tf.forward(state, next, seq.length - 1, hooks);
     }
     seqs.push(seq);
     total += seq.length;
+    onToken?.(Math.min(total, tokens), tokens);
   }
   return seqs;
 }
 
-export function genericStats(tf: Transformer, source: PriorSource): GenericStats {
+/** `onToken(done, total)` reports progress (tokens forwarded of the sequences' total). */
+export function genericStats(tf: Transformer, source: PriorSource, onToken?: (done: number, total: number) => void): GenericStats {
   const p = priors(tf);
   const hit = p.generic[source];
   if (hit) return hit;
@@ -115,9 +125,16 @@ export function genericStats(tf: Transformer, source: PriorSource): GenericStats
       }
     },
   };
-  for (const seq of genericSequences(tf, source)) {
-    seq.forEach((t, pos) => tf.forward(state, t, pos, hooks));
-    count += seq.length;
+  if (source === "self") {
+    count = genericSequences(tf, source, GENERIC_TOKENS, hooks, onToken).reduce((n, s) => n + s.length, 0);
+  } else {
+    const seqs = genericSequences(tf, source);
+    const total = seqs.reduce((n, s) => n + s.length, 0);
+    for (const seq of seqs) {
+      seq.forEach((t, pos) => tf.forward(state, t, pos, hooks));
+      count += seq.length;
+      onToken?.(count, total);
+    }
   }
   const mean = (arr: Float64Array[]) => arr.map((s) => Float32Array.from(s, (v) => v / count));
   const stats = { meanEnergy: mean(sums), meanActivation: mean(firsts), tokens: count };

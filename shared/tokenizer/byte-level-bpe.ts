@@ -2,7 +2,7 @@
 // their kin). A pre-token's UTF-8 bytes become GPT-2's printable stand-in characters,
 // then the adjacent pair with the lowest merge rank is merged until none is left
 // (leftmost first on equal ranks), as llama.cpp and Hugging Face tokenizers do.
-import { PairHeap } from "./pair-heap.ts";
+import { mergePairs } from "./pair-heap.ts";
 import { preTokenizer, type PreTokenizer } from "./pre-tokenizers.ts";
 
 /** GPT-2's bytes_to_unicode: printable bytes stand for themselves, the rest map to U+0100 onwards. */
@@ -78,39 +78,11 @@ export class ByteLevelBpe {
     return out;
   }
 
-  /** Merges adjacent symbols by rank (a heap over a linked list keeps long pre-tokens fast). */
+  /** Merges adjacent symbols by rank, lowest first. */
   private merge(symbols: string[]): string[] {
-    const n = symbols.length;
-    if (n < 2) return symbols;
-    const sym = symbols.slice();
-    const prev = new Int32Array(n);
-    const next = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      prev[i] = i - 1;
-      next[i] = i + 1 < n ? i + 1 : -1;
-    }
-    const heap = new PairHeap<string>();
-    const consider = (left: number) => {
-      const right = next[left]!;
-      if (left < 0 || right < 0) return;
-      const rank = this.ranks.get(sym[left] + " " + sym[right]);
-      if (rank !== undefined) heap.push(-rank, left, sym[left]!, sym[right]!);
-    };
-    for (let i = 0; i + 1 < n; i++) consider(i);
-    while (heap.size > 0) {
-      const e = heap.pop();
-      const right = next[e.left]!;
-      // Skip entries made stale by an earlier merge of either side.
-      if (sym[e.left] === "" || right < 0 || sym[e.left] !== e.leftTok || sym[right] !== e.rightTok) continue;
-      sym[e.left] = e.leftTok + e.rightTok;
-      sym[right] = "";
-      next[e.left] = next[right]!;
-      if (next[right]! >= 0) prev[next[right]!] = e.left;
-      consider(e.left);
-      if (prev[e.left]! >= 0) consider(prev[e.left]!);
-    }
-    const out: string[] = [];
-    for (let i = 0; i >= 0; i = next[i]!) out.push(sym[i]!);
-    return out;
+    return mergePairs(symbols, (left, right) => {
+      const rank = this.ranks.get(left + " " + right);
+      return rank === undefined ? undefined : { score: -rank, merged: left + right };
+    });
   }
 }

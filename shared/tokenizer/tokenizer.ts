@@ -6,7 +6,7 @@
 // tokens always, control tokens (<|eot_id|>, </s>) when `parseSpecial` is on.
 import { ModelFormatError } from "../model/config.ts";
 import { ByteLevelBpe, byteLevelBytes } from "./byte-level-bpe.ts";
-import { PairHeap } from "./pair-heap.ts";
+import { mergePairs } from "./pair-heap.ts";
 
 /** GGUF's tokenizer.ggml.token_type values. */
 export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -185,39 +185,10 @@ export class Tokenizer {
    * but with a heap over a linked list so long texts stay fast.
    */
   private merge(symbols: number[]): number[] {
-    const n = symbols.length;
-    if (n < 2) return symbols;
-    const tok = Int32Array.from(symbols);
-    const prev = new Int32Array(n);
-    const next = new Int32Array(n);
-    const alive = new Uint8Array(n).fill(1);
-    for (let i = 0; i < n; i++) {
-      prev[i] = i - 1;
-      next[i] = i + 1 < n ? i + 1 : -1;
-    }
-    const heap = new PairHeap<number>();
-    const consider = (left: number) => {
-      const right = next[left]!;
-      if (left < 0 || right < 0) return;
-      const merged = this.ids.get(this.pieces[tok[left]!]! + this.pieces[tok[right]!]!);
-      if (merged !== undefined) heap.push(this.scores[merged]!, left, tok[left]!, tok[right]!, merged);
-    };
-    for (let i = 0; i + 1 < n; i++) consider(i);
-    while (heap.size > 0) {
-      const e = heap.pop();
-      const right = next[e.left]!;
-      // Skip entries made stale by an earlier merge of either side.
-      if (!alive[e.left] || right < 0 || tok[e.left] !== e.leftTok || tok[right] !== e.rightTok) continue;
-      tok[e.left] = e.merged;
-      alive[right] = 0;
-      next[e.left] = next[right]!;
-      if (next[right]! >= 0) prev[next[right]!] = e.left;
-      consider(e.left);
-      if (prev[e.left]! >= 0) consider(prev[e.left]!);
-    }
-    const out: number[] = [];
-    for (let i = 0; i >= 0; i = next[i]!) out.push(tok[i]!);
-    return out;
+    return mergePairs(symbols, (left, right) => {
+      const merged = this.ids.get(this.pieces[left]! + this.pieces[right]!);
+      return merged === undefined ? undefined : { score: this.scores[merged]!, merged };
+    });
   }
 
   /** UTF-8 bytes of one token given the token before it (SentencePiece: a space after BOS is dropped, as llama2.c does). */

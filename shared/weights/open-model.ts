@@ -4,6 +4,7 @@
 import { setForwardProxy } from "../dart/priors.ts";
 import { Transformer } from "../engine/transformer.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { DEFAULT_CONTEXT } from "../model/gguf.ts";
 import { baseModelFromStore, modelFromStore } from "./model-from-store.ts";
 import type { ObjectSource } from "./source.ts";
 import { WeightStore, type WeightStoreOptions } from "./store.ts";
@@ -15,10 +16,16 @@ export interface StoreModel {
   tokenizer: Tokenizer | null;
 }
 
-/** `denseFfn: false`: base weights only, no FFN in any form (a sparse node; see baseModelFromStore). */
-export async function openModelFromStore(source: ObjectSource, opts: WeightStoreOptions & { denseFfn?: boolean } = {}): Promise<StoreModel> {
+/**
+ * `denseFfn: false`: base weights only, no FFN in any form (a sparse node; see baseModelFromStore).
+ * `maxContext` bounds the KV cache below the context length the shard set records (the
+ * model file's own; default DEFAULT_CONTEXT positions), as --ctx does for a model file.
+ */
+export async function openModelFromStore(source: ObjectSource, opts: WeightStoreOptions & { denseFfn?: boolean; maxContext?: number } = {}): Promise<StoreModel> {
   const store = await WeightStore.open(source, opts);
-  const transformer = new Transformer(opts.denseFfn === false ? baseModelFromStore(store) : await modelFromStore(store));
+  const model = opts.denseFfn === false ? baseModelFromStore(store) : await modelFromStore(store);
+  const seqLen = Math.min(model.config.seqLen, opts.maxContext ?? DEFAULT_CONTEXT);
+  const transformer = new Transformer({ ...model, config: { ...model.config, seqLen } });
   const proxy = store.forwardProxy();
   if (proxy) setForwardProxy(transformer, proxy);
   const data = await store.tokenizerData();

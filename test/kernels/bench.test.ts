@@ -56,6 +56,21 @@ describe("dart bench", () => {
     expect(dart(["bench", "--model", dataPath("stories260K.bin"), "--weights", "q4"]).code).toBe(2);
   });
 
+  it("--weights f32,q8_0 runs both formats side by side: Q8_0 reads 1.125 bytes a matrix weight", () => {
+    const r = dart(["bench", "--model", dataPath("stories260K.bin"), "--method", "dense,dart", "--sparsity", "0.7",
+      "--tokens", "6", "--prompt-tokens", "4", "--repeats", "1", "--threads", "1", "--weights", "f32,q8_0", "--json"]);
+    expect(r.stderr).toBe("");
+    const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(rows.map((x) => [x.weights, x.method])).toEqual([["f32", "dense"], ["f32", "dart"], ["q8_0", "dense"], ["q8_0", "dart"]]);
+    const c = stories().model.config;
+    const attn = 2 * 64 * 64 + 2 * 32 * 64;
+    // Vectors (embedding row, norms) stay fp32; every matrix weight is an int8 plus 4/32 of a scale.
+    expect(rows[2].weightBytesPerToken).toBeCloseTo(4 * (64 + 64 + 5 * 2 * 64) + 1.125 * (512 * 64 + 5 * (attn + 3 * 172 * 64)), 6);
+    expect(weightBytesPerToken(c, [], "q8_0").bytes).toBe(rows[2].weightBytesPerToken);
+    for (const x of rows) for (const k of ["tokensPerSecond", "forwardTokensPerSecond", "prefillTokensPerSecond"]) expect(x[k], k).toBeGreaterThan(0);
+    expect(rows[3].weightBytesPerToken).toBeLessThan(rows[2].weightBytesPerToken);
+  });
+
   it("rejects a sparsity out of range", () => {
     const r = dart(["bench", "--model", dataPath("stories260K.bin"), "--method", "mask", "--sparsity", "0.95"]);
     expect(r.code).toBe(2);

@@ -9,6 +9,7 @@
 // bundles, and the pruner's masks are index lists over them (node-weights.ts, sparse-ffn.ts).
 import { parentPort, workerData } from "node:worker_threads";
 import { loadBundle } from "../../cli/model-files.ts";
+import { preparePriorsByKey } from "../../cli/priors-cache.ts";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
 import type { Transformer } from "../../shared/engine/transformer.ts";
@@ -40,6 +41,10 @@ export interface EngineThreadOptions {
   /** Resident FFN shard budget in bytes (Infinity: unlimited). */
   weightsBudgetBytes?: number;
   kvBudgetBytes: number;
+  /** KV cache positions (--ctx); default DEFAULT_CONTEXT, never above the model's context length. */
+  maxContext?: number;
+  /** The model file's priors cache key (cli/priors-cache.ts): DART's generic prior is read from .cache/dart, or computed once and saved there. */
+  priorsKey?: string;
   /** Simulated slow device: sleep this long before each decode step (0 = full speed). */
   tokenDelayMs: number;
   /** Simulated slow trace: sleep this long before each trace's prefill (tests that kill a node mid-trace). */
@@ -75,7 +80,7 @@ export type ToEngine =
   | { kind: "drop"; sessionKey: string };
 
 export type FromEngine =
-  | { kind: "ready"; warmUpMs: number; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null; ffn: FfnBytes; residency: Uint8Array | null }
+  | { kind: "ready"; warmUpMs: number; priors?: { computed: string[]; cached: string[] }; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null; ffn: FfnBytes; residency: Uint8Array | null }
   | { kind: "event"; id: number; event: import("../../shared/serving/protocol.ts").NodeEvent }
   | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null; ffn: FfnBytes; residency: Uint8Array | null }
   | { kind: "traced"; id: number; result: NodeTraceResult | TurnError; ffn: FfnBytes }
@@ -91,7 +96,7 @@ const send = (m: FromEngine) => port.postMessage(m);
 async function load(): Promise<{ tf: Transformer; tok: Tokenizer; weights: NodeWeights | null; sparse: SparseFfn | null; info: WeightsInfo | null }> {
   if (!opts.weights) {
     if (!opts.modelPath) throw new Error("no --model and no --weights");
-    const { transformer, tokenizer } = loadBundle(opts.modelPath, opts.tokenizerPath);
+    const { transformer, tokenizer } = loadBundle(opts.modelPath, opts.tokenizerPath, { maxContext: opts.maxContext });
     return { tf: transformer, tok: tokenizer, weights: null, sparse: null, info: null };
   }
   const t0 = performance.now();
@@ -99,7 +104,7 @@ async function load(): Promise<{ tf: Transformer; tok: Tokenizer; weights: NodeW
   const source = sourceFor(opts.weights, headers);
   const budget = opts.weightsBudgetBytes ?? Infinity;
   const sparseRole = opts.role === "sparse";
-  const { store, transformer, tokenizer } = await openModelFromStore(source, { budgetBytes: budget, denseFfn: !sparseRole });
+  const { store, transformer, tokenizer } = await openModelFromStore(source, { budgetBytes: budget, denseFfn: !sparseRole, maxContext: opts.maxContext });
   if (!tokenizer) throw new Error(`the shard set at ${opts.weights} has no tokenizer`);
   const m = store.manifest;
   const s = store.stats();
@@ -234,7 +239,16 @@ async function trace(m: Extract<ToEngine, { kind: "trace" }>): Promise<void> {
 // before the node takes traffic, instead of on some session's first turn.
 setTokenizer(tf, tok);
 const t0 = performance.now();
+let priors: { computed: string[]; cached: string[] } | undefined;
 try {
+  // A full node's default generic prior comes from the launcher's cache when it has one (dart prepare).
+  if (opts.priorsKey && !sparse) {
+    try {
+      priors = preparePriorsByKey(tf, tok, opts.priorsKey, { generic: [DEFAULT_DART_SETTINGS.prior] });
+    } catch (e) {
+      console.error(`DART priors cache not used: ${(e as Error).message}`); // the warm-up turn computes them in memory
+    }
+  }
   await weights?.prepare(DEFAULT_DART_SETTINGS);
 } catch (e) {
   send({ kind: "fatal", message: (e as Error).message });
@@ -253,6 +267,7 @@ const warmUpMs = performance.now() - t0;
 send({
   kind: "ready",
   warmUpMs,
+  ...(priors ? { priors } : {}),
   model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim },
   weights: info ? { ...info, store: store!.stats() } : null,
   ffn: ffnBytes(),

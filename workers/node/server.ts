@@ -32,7 +32,12 @@ import { toBase64 } from "../../shared/serving/base64.ts";
 
 const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
   [--role full|sparse] [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--state-cache-mb <n>] [--token-delay-ms <n>] [--trace-delay-ms <n>]
-  [--max-queue <n>] [--max-queue-wait-ms <n>] [--handoff-mb <n>] [--handoff-ttl-s <n>]
+  [--max-queue <n>] [--max-queue-wait-ms <n>] [--handoff-mb <n>] [--handoff-ttl-s <n>] [--ctx <n>] [--priors-key <hex>]
+  --ctx: positions of each session's KV cache (default 4096, never above the model's own
+  context length: a file's 128K context_length would cost gigabytes per session). A turn that
+  does not fit is answered 400 context_length_exceeded.
+  --priors-key: the model file's key in the DART priors cache (.cache/dart, dart prepare): the
+  generic prior is read from there, or computed once and saved there.
   Turns and traces wait for the engine in a queue served round-robin across tenants (API keys); more than
   --max-queue waiting (default 16), or one waiting over --max-queue-wait-ms (default 10000), is
   answered 429 with Retry-After. --state-cache-mb (default 64) bounds the pruner states kept
@@ -71,6 +76,8 @@ const { values: v } = parseArgs({
     "handoff-mb": { type: "string" },
     "handoff-ttl-s": { type: "string" },
     role: { type: "string" },
+    ctx: { type: "string" },
+    "priors-key": { type: "string" },
     help: { type: "boolean" },
   },
 });
@@ -79,6 +86,15 @@ if (v.help || !(v.model || v.weights) || (v.model && v.weights) || (role !== "fu
   if (!v.help && role === "sparse" && !v.weights) process.stderr.write("--role sparse needs --weights: a sparse node loads base weights and shards from the weight store\n");
   process.stderr.write(usage + "\n");
   process.exit(v.help ? 0 : 2);
+}
+const maxContext = v.ctx === undefined ? undefined : Number(v.ctx);
+if (maxContext !== undefined && !(Number.isInteger(maxContext) && maxContext >= 1)) {
+  process.stderr.write(`--ctx must be a positive integer, got ${v.ctx}\n`);
+  process.exit(2);
+}
+if (v["priors-key"] !== undefined && !/^[0-9a-f]{16}$/.test(v["priors-key"])) {
+  process.stderr.write(`--priors-key must be 16 hex digits, got ${v["priors-key"]}\n`);
+  process.exit(2);
 }
 const host = v.host ?? "127.0.0.1";
 const port = Number(v.port ?? process.env.PORT ?? 0);
@@ -94,6 +110,8 @@ const threadOptions: EngineThreadOptions = {
   weightsBudgetBytes: v["weights-budget-mb"] !== undefined ? Number(v["weights-budget-mb"]) * 1024 * 1024 : undefined,
   kvBudgetBytes: Number(v["kv-budget-mb"] ?? 256) * 1024 * 1024,
   tokenDelayMs: Number(v["token-delay-ms"] ?? 0),
+  maxContext,
+  priorsKey: v["priors-key"],
   traceDelayMs: Number(v["trace-delay-ms"] ?? 0),
 };
 
@@ -134,7 +152,8 @@ const ready = new Promise<void>((resolve, reject) => {
         weightCounters = { source: "store", bytesFetched: w.store.bytesFetched, shardHits: w.store.cacheHits, shardMisses: w.store.shardsFetched };
         process.stderr.write(`loaded from ${w.source}: base ${w.baseBytes} B + ${w.ffnShards} FFN shards (${w.ffnBytes} B), ${w.verifiedBytesAtLoad} B sha256-verified, ${w.loadMs.toFixed(0)} ms\n`);
       }
-      process.stderr.write(`engine ready (warm-up ${m.warmUpMs.toFixed(0)} ms)\n`);
+      const priors = m.priors ? `; DART priors ${[...m.priors.cached.map((p) => `${p} cached`), ...m.priors.computed.map((p) => `${p} computed`)].join(", ")}` : "";
+      process.stderr.write(`engine ready (warm-up ${m.warmUpMs.toFixed(0)} ms${priors})\n`);
       resolve();
       return;
     }

@@ -14,7 +14,7 @@ import { chatTemplateSetting } from "./gguf-head.ts";
 import { assertPortFree, freePort, listenLoopback, portOf } from "./ports.ts";
 import { apiKeyHashes, wranglerVars } from "./stack-secrets.ts";
 import { Child } from "./supervise.ts";
-import { seedLocalWeights } from "./weights-seed.ts";
+import { modelNameOf, seedLocalWeights } from "./weights-seed.ts";
 
 export { freePort } from "./ports.ts";
 
@@ -70,6 +70,8 @@ export interface NodeProcess {
 
 export interface Stack {
   url: string;
+  /** The model id clients name (GET /v1/models): the model file's name unless vars.MODEL_ID says otherwise. */
+  model: string;
   /** Bearer accepted by GET /metrics on the gateway and on every node. */
   metricsToken: string;
   nodes: NodeProcess[];
@@ -214,6 +216,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // A GGUF model's own chat template unless one is configured.
     const chatTemplate = opts.chatTemplate ?? chatTemplateSetting(opts.modelPath);
     const vars: Record<string, string> = {
+      // Clients name the model the stack serves, not wrangler.toml's default (stories260K).
+      MODEL_ID: modelNameOf(opts.modelPath),
       NODES: urlsOf("full"),
       ...(sparseCount > 0 ? { SPARSE_NODES: urlsOf("sparse") } : {}),
       NODE_TOKEN: nodeToken,
@@ -258,7 +262,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await startWrangler();
       await readyz();
     };
-    return { url, metricsToken, nodes: nodes.map(({ name, url, role, pid, stop }) => ({ name, url, role, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
+    return { url, model: vars.MODEL_ID!, metricsToken, nodes: nodes.map(({ name, url, role, pid, stop }) => ({ name, url, role, pid, stop })), logs: () => lines.join("\n"), restartGateway, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw new StackStartError((e as Error).message, lines.join("\n"));

@@ -152,9 +152,14 @@ export interface SeedOptions {
 const SHARD_LAYOUT = 1;
 export const SHARD_CACHE_FORMAT = `${MANIFEST_VERSION}.${SHARD_LAYOUT}`;
 
+/** A model's name from its file: the file name without extension (stories260K.bin -> stories260K). */
+export function modelNameOf(modelPath: string): string {
+  return basename(modelPath).replace(/\.[^.]*$/, "");
+}
+
 /** Makes sure the local R2 bucket holds the model's shard set; returns what it did. */
 export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult & { manifest: Manifest }> {
-  const prefix = opts.prefix ?? basename(opts.modelPath).replace(/\.[^.]*$/, "");
+  const prefix = opts.prefix ?? modelNameOf(opts.modelPath);
   const n = opts.neuronsPerShard ?? 1;
   // One folder per shard size, so a set is never replaced under a reader (launchers run in parallel).
   const cacheDir = opts.cacheDir ?? resolve(import.meta.dirname, "..", ".cache", "shards", `${prefix}-n${n}-f${SHARD_CACHE_FORMAT}`);

@@ -80,7 +80,7 @@ export async function run(argv: string[]): Promise<void> {
   if ("signal" in first) return stopOn(first.signal, starting);
   if ("error" in first) return fail(first.error);
   const { stack } = first;
-  const body = JSON.stringify({ model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 64 });
+  const body = JSON.stringify({ model: stack.model, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 64 });
   process.stdout.write(
     [
       ``,

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelConfig } from "../../shared/model/config.ts";
@@ -92,6 +92,15 @@ describe("a SmolLM2-style GGUF file on the real stack", () => {
       const health = (await (await fetch(`${n.url}/healthz`)).json()) as { model: { seqLen: number; vocabSize: number } };
       expect(health.model).toMatchObject({ seqLen: CTX, vocabSize: vocab.pieces.length });
     }
+  });
+
+  it("is served under the file's name, not the default model's, and the default model is not found", async () => {
+    const name = basename(f.options.modelPath).replace(/\.gguf$/, "");
+    expect(name).toMatch(/^smollm2-hello-/);
+    expect(await modelId()).toBe(name);
+    expect(f.stack.model).toBe(name);
+    const err = await f.client().chat.completions.create({ model: "stories260K", messages: [{ role: "user", content: "Hi" }], max_tokens: 2 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 404, code: "model_not_found" });
   });
 
   it("the openai client gets the reply, ended by <|im_end|> (finish_reason stop, the token not in the text)", async () => {

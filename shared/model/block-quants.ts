@@ -89,49 +89,39 @@ function scaleMin(dv: DataView, at: number, j: number): [number, number] {
 }
 
 /**
- * block_q4_K { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] }: 8 sub-blocks of 32,
- * value = d * scale * q - dmin * min. Each 32 bytes of qs hold two sub-blocks: low nibbles then high.
+ * The Q4_K and Q5_K body: 8 sub-blocks of 32, value = d * scale * q - dmin * min, 6-bit scales
+ * and mins at at+4. Each 32 bytes of qs (from `qsAt`) hold two sub-blocks, low nibbles then high;
+ * Q5_K adds a fifth bit per value from the 32 bytes at `qhAt` (bits 2*chunk and 2*chunk+1).
  */
+function decodeK4or5(dv: DataView, at: number, out: Float32Array, o: number, qsAt: number, qhAt: number | null): void {
+  const d = half(dv, at);
+  const dmin = half(dv, at + 2);
+  for (let chunk = 0; chunk < 4; chunk++) {
+    const [s1, m1] = scaleMin(dv, at + 4, 2 * chunk);
+    const [s2, m2] = scaleMin(dv, at + 4, 2 * chunk + 1);
+    const qs = qsAt + 32 * chunk;
+    const y = o + 64 * chunk;
+    for (let l = 0; l < 32; l++) {
+      const q = dv.getUint8(qs + l);
+      const h = qhAt === null ? 0 : dv.getUint8(qhAt + l);
+      out[y + l] = d * s1 * ((q & 0xf) | (((h >> (2 * chunk)) & 1) << 4)) - dmin * m1;
+      out[y + 32 + l] = d * s2 * ((q >> 4) | (((h >> (2 * chunk + 1)) & 1) << 4)) - dmin * m2;
+    }
+  }
+}
+
+/** block_q4_K { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] } */
 const Q4_K: BlockFormat = {
   values: 256,
   bytes: 144,
-  decode(dv, at, out, o) {
-    const d = half(dv, at);
-    const dmin = half(dv, at + 2);
-    for (let chunk = 0; chunk < 4; chunk++) {
-      const [s1, m1] = scaleMin(dv, at + 4, 2 * chunk);
-      const [s2, m2] = scaleMin(dv, at + 4, 2 * chunk + 1);
-      const qs = at + 16 + 32 * chunk;
-      const y = o + 64 * chunk;
-      for (let l = 0; l < 32; l++) {
-        const q = dv.getUint8(qs + l);
-        out[y + l] = d * s1 * (q & 0xf) - dmin * m1;
-        out[y + 32 + l] = d * s2 * (q >> 4) - dmin * m2;
-      }
-    }
-  },
+  decode: (dv, at, out, o) => decodeK4or5(dv, at, out, o, at + 16, null),
 };
 
-/** block_q5_K { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] }: Q4_K plus a fifth bit per value from qh (bit 2*chunk, 2*chunk+1). */
+/** block_q5_K { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] }: Q4_K plus a fifth bit per value from qh. */
 const Q5_K: BlockFormat = {
   values: 256,
   bytes: 176,
-  decode(dv, at, out, o) {
-    const d = half(dv, at);
-    const dmin = half(dv, at + 2);
-    for (let chunk = 0; chunk < 4; chunk++) {
-      const [s1, m1] = scaleMin(dv, at + 4, 2 * chunk);
-      const [s2, m2] = scaleMin(dv, at + 4, 2 * chunk + 1);
-      const qs = at + 48 + 32 * chunk;
-      const y = o + 64 * chunk;
-      for (let l = 0; l < 32; l++) {
-        const q = dv.getUint8(qs + l);
-        const h = dv.getUint8(at + 16 + l);
-        out[y + l] = d * s1 * ((q & 0xf) | (((h >> (2 * chunk)) & 1) << 4)) - dmin * m1;
-        out[y + 32 + l] = d * s2 * ((q >> 4) | (((h >> (2 * chunk + 1)) & 1) << 4)) - dmin * m2;
-      }
-    }
-  },
+  decode: (dv, at, out, o) => decodeK4or5(dv, at, out, o, at + 48, at + 16),
 };
 
 /**

@@ -2,16 +2,13 @@
 // a script injected into the page (an inline <script>, an inline event handler, a script loaded
 // from the gateway's own origin) does not run, and Chromium reports each as a CSP violation.
 // The same injections run on a page without the policy, so the test would catch a lost CSP.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM_HINT, chromiumPath } from "../helpers/chromium.ts";
+import { launchChromium } from "../helpers/browser.ts";
 import { startFixture, disposeFixtures, type Fixture } from "../serving/stack-fixture.ts";
-
-const CHROMIUM = chromiumPath();
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 let f: Fixture;
 let profile: string;
@@ -19,10 +16,10 @@ let ctx: BrowserContext;
 let page: Page;
 
 beforeAll(async () => {
-  if (!CHROMIUM || !existsSync(CHROMIUM)) throw new Error(`no Chromium${CHROMIUM ? ` at ${CHROMIUM}` : ""}: ${CHROMIUM_HINT}`);
-  f = await startFixture({ nodes: 1, nodeWeights: "file" });
+  // The browser first: a missing Chromium fails before any stack starts.
   profile = mkdtempSync(join(tmpdir(), "dart-chromium-"));
-  ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS });
+  ctx = await launchChromium(profile);
+  f = await startFixture({ nodes: 1, nodeWeights: "file" });
   page = ctx.pages()[0] ?? (await ctx.newPage());
 }, 300_000);
 afterAll(async () => {

@@ -1,17 +1,15 @@
 // The playground in real headless Chromium against the real stack: open the page, chat,
 // see the text stream in, see the charts drawn from the session's own DART data, and
 // save a screenshot (test-artifacts/playground.png, git-ignored).
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM_HINT, chromiumPath } from "../helpers/chromium.ts";
+import { launchChromium } from "../helpers/browser.ts";
 import { KEY_A, startFixture, disposeFixtures, type Fixture } from "../serving/stack-fixture.ts";
 
 const ARTIFACTS = resolve(import.meta.dirname, "../../test-artifacts");
-const CHROMIUM = chromiumPath();
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 let f: Fixture;
 let profile: string;
@@ -21,12 +19,12 @@ const offsite: string[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
-  if (!CHROMIUM || !existsSync(CHROMIUM)) throw new Error(`no Chromium${CHROMIUM ? ` at ${CHROMIUM}` : ""}: ${CHROMIUM_HINT}`);
+  // The browser first: a missing Chromium fails before any stack starts.
+  profile = mkdtempSync(join(tmpdir(), "dart-chromium-"));
+  ctx = await launchChromium(profile, { viewport: { width: 1280, height: 1000 } });
   // A slow simulated device (40 ms a token) so the stream is visibly incremental.
   // Like `npm start`: a full node and a sparse node, both loading from the weight store.
   f = await startFixture({ nodes: 1, sparseNodes: 1, tokenDelayMs: 40 });
-  profile = mkdtempSync(join(tmpdir(), "dart-chromium-"));
-  ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 1000 } });
   page = ctx.pages()[0] ?? (await ctx.newPage());
   const origin = new URL(f.stack.url).origin;
   await page.route("**/*", (route) => {

@@ -49,6 +49,9 @@ if (role === "full") {
   residentFfnBytes = sparse.residentBytes;
   allocatedFfnBytes = sparse.ffn.allocatedBytes;
 }
+// Let the fetch's pending jobs end first: until then they still reach the shard buffers just
+// decoded (bytesFetched of them), and a GC here would count them in RSS as if held.
+await new Promise((r) => setTimeout(r, 100));
 gc();
 gc();
 process.stdout.write(JSON.stringify({

@@ -26,6 +26,8 @@ export async function openModelFromStore(source: ObjectSource, opts: WeightStore
   const model = opts.denseFfn === false ? baseModelFromStore(store) : await modelFromStore(store);
   const seqLen = Math.min(model.config.seqLen, opts.maxContext ?? DEFAULT_CONTEXT);
   const transformer = new Transformer({ ...model, config: { ...model.config, seqLen } });
+  // The engine holds its own copy of the base weights now (WASM memory): release the store's.
+  store.releaseEngineTensors();
   const proxy = store.forwardProxy();
   if (proxy) setForwardProxy(transformer, proxy);
   const data = await store.tokenizerData();

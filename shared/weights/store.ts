@@ -121,6 +121,25 @@ export class WeightStore {
     return this.baseTensors.has(name);
   }
 
+  /**
+   * Drops the store's references to the base tensors an engine has taken (embeddings, attention,
+   * norms, classifier), so a node holds them once, in the engine (the WASM backend copies them
+   * into its memory). Keeps DART's forward proxy and W_down norms, which shared/dart reads from
+   * here. tensor() of a released name throws afterwards.
+   */
+  releaseEngineTensors(): void {
+    for (const name of [...this.baseTensors.keys()]) {
+      if (!/\.ffn_(gmax|gmean|down_norm)$/.test(name)) this.baseTensors.delete(name);
+    }
+  }
+
+  /** Bytes of decoded base tensors the store still references. */
+  baseBytesHeld(): number {
+    let n = 0;
+    for (const t of this.baseTensors.values()) n += t.byteLength;
+    return n;
+  }
+
   /** DART's forward proxy from the base blob, or null when the shard set has none (give it to shared/dart's setForwardProxy). */
   forwardProxy(): { gMax: Float32Array[]; gMean: Float32Array[] } | null {
     if (!this.manifest.forwardProxy) return null;

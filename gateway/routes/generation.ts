@@ -11,7 +11,7 @@ import { assertServedModel, dartDefaults } from "../session-stub.ts";
 import { openSessionTurn, type TurnBase } from "../session-turn.ts";
 import type { GatewayEnv } from "../types.ts";
 import { readJson } from "../read-json.ts";
-import { cancelOnDisconnect } from "../cancel-on-disconnect.ts";
+import { cancelOnDisconnect, sessionTurnCanceller } from "../cancel-on-disconnect.ts";
 import { idempotencyClaim } from "../idempotency-key.ts";
 import { parseGenerationRequest, type GenerationRequest } from "../validation/generation.ts";
 
@@ -72,7 +72,7 @@ export function generationRoute(kind: GenerationRequest["kind"]) {
     if (!req.stream) {
       let text = "";
       const lps: ReportedLogprob[] = [];
-      const unwatch = cancelOnDisconnect(c.req.raw, reader);
+      const unwatch = cancelOnDisconnect(c.req.raw, sessionTurnCanceller(c.env, owner, start.sessionId, res, reader), (p) => c.executionCtx.waitUntil(p));
       try {
         for (;;) {
           const e = await reader.next();

@@ -9,7 +9,7 @@ import type { SessionEvent } from "../../shared/serving/protocol.ts";
 import { ResponseEvents, responseObject, type ResponseState } from "../openai/responses-format.ts";
 import { SSE_HEADERS, sseStream } from "../openai/sse.ts";
 import { readJson } from "../read-json.ts";
-import { cancelOnDisconnect } from "../cancel-on-disconnect.ts";
+import { cancelOnDisconnect, sessionTurnCanceller } from "../cancel-on-disconnect.ts";
 import { samplingDefaults } from "../sampling-defaults.ts";
 import { assertServedModel, dartDefaults } from "../session-stub.ts";
 import { openSessionTurn, type TurnBase } from "../session-turn.ts";
@@ -75,7 +75,7 @@ export async function responsesRoute(c: Context<GatewayEnv>) {
   };
 
   if (!req.stream) {
-    const unwatch = cancelOnDisconnect(c.req.raw, reader);
+    const unwatch = cancelOnDisconnect(c.req.raw, sessionTurnCanceller(c.env, owner, start.sessionId, res, reader), (p) => c.executionCtx.waitUntil(p));
     try {
       while ((await nextText()) !== null);
     } finally {

@@ -53,6 +53,12 @@ export class SessionObject extends DurableObject<Env> {
   private lastKept: KeptNeurons | null = null;
   /** The Idempotency-Key of the turn generating now (a retry of it gets 409, not a second turn). */
   private busyKey: string | null = null;
+  /**
+   * The turn generating now, by the id its response carries (x-turn-id): POST /cancel stops it.
+   * A caller that cancels a DO response body is not noticed by this object's stream in workerd,
+   * so a gateway whose non-streamed client left says so (gateway/cancel-on-disconnect.ts).
+   */
+  private current: { id: string; cancel(): Promise<void> } | null = null;
   /** What this session's storage takes (storage-limits.ts). */
   readonly limits: { maxStateBytes: number };
 
@@ -67,6 +73,11 @@ export class SessionObject extends DurableObject<Env> {
       const url = new URL(request.url);
       const owner = request.headers.get("x-owner") ?? "";
       if (request.method === "POST" && url.pathname === "/turn") return await this.turn((await request.json()) as SessionTurnRequest);
+      if (request.method === "POST" && url.pathname === "/cancel") {
+        const { turnId } = (await request.json()) as { turnId: string };
+        if (this.current?.id === turnId) await this.current.cancel();
+        return new Response(null, { status: 204 });
+      }
       if (request.method === "GET" && url.pathname === "/ready") return Response.json(await probeNodes([...parseNodeList(this.env.NODES), ...parseNodeList(this.env.SPARSE_NODES)], this.env.NODE_TOKEN));
       const meta = this.store.meta();
       if (!meta || meta.owner !== owner) throw new ApiError(404, "no such session", { param: "session_id", code: "session_not_found" });
@@ -219,6 +230,12 @@ export class SessionObject extends DurableObject<Env> {
       released = true;
       this.busy = false;
       this.busyKey = null;
+      this.current = null;
+    };
+    // The client went away: closing the node's stream makes the node stop generating.
+    const cancel = async () => {
+      release();
+      await reader.cancel();
     };
     // What a retry with the same Idempotency-Key is answered with (idempotency.ts).
     let text = "";
@@ -288,12 +305,9 @@ export class SessionObject extends DurableObject<Env> {
           controller.close();
         }
       },
-      cancel: async () => {
-        // The client went away: closing the node's stream makes the node stop generating.
-        release();
-        await reader.cancel();
-      },
+      cancel: () => cancel(),
     });
-    return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
+    this.current = { id: crypto.randomUUID(), cancel };
+    return new Response(stream, { headers: { "content-type": "application/x-ndjson", "x-turn-id": this.current.id } });
   }
 }

@@ -87,7 +87,7 @@ describe("pruner state at real-model scale", () => {
       // The next turn carries the state to the real node (a stories260K node: another model's
       // state costs a re-trace there), and stores the state that node sends back.
       const next = await chat("Then", id);
-      expect(next.status).toBe(200);
+      expect(next.status, `${await next.clone().text()} (node log: .cache/workers-test-node.log)`).toBe(200);
       const after = await snapshot(stub);
       expect(after.info!.bytes).toBeLessThan(16_384);
       expect(after.info!.version).not.toBe(version);

@@ -4,13 +4,9 @@
 // no handoff (--handoff-ttl-s 0: as after a restart between trace and turn) answers 409
 // handoff_not_found, and a sparse node that is down cannot take the push. Both fall back
 // (trace again, inline) and the conversation's greedy tokens stay exactly the same.
-import { mkdtempSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, startNode, type NodeProcess } from "../../cli/stack.ts";
-import { shardModelToFolder } from "../../cli/weights-seed.ts";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/settings.ts";
 import { fromBase64 } from "../../shared/serving/base64.ts";
 import type { NodeEvent, NodeTurnRequest, TurnDone, TurnStart } from "../../shared/serving/protocol.ts";
@@ -19,17 +15,18 @@ import { signSessionKey } from "../../shared/serving/session-key.ts";
 import { stateVersion } from "../../shared/serving/state-version.ts";
 import { routeTurn, type SplitEnv } from "../../workers/session/split-turn.ts";
 import { dataPath } from "../helpers/model-dir.ts";
+import { servingShardSet, type TempShardSet } from "../weights/shard-set.ts";
 import { parsePrometheus } from "../helpers/prometheus.ts";
 
 const TOKEN = randomBytes(16).toString("hex");
 const METRICS = randomBytes(16).toString("hex");
 const opts = { apiKeys: [], modelPath: dataPath("stories260K.bin"), persistDir: "" };
-let shards: string;
+let shardSet: TempShardSet | undefined;
 let full: NodeProcess, sparse: NodeProcess, forgetful: NodeProcess;
 
 beforeAll(async () => {
-  shards = mkdtempSync(join(tmpdir(), "dart-handoff-shards-"));
-  await shardModelToFolder(opts.modelPath, shards);
+  shardSet = await servingShardSet();
+  const shards = shardSet.dir;
   [full, sparse, forgetful] = await Promise.all([
     startNode("full", opts, () => {}, TOKEN, 0, METRICS),
     startNode("sparse", opts, () => {}, TOKEN, 0, METRICS, shards, "sparse"),
@@ -38,7 +35,7 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => {
   await Promise.all([full, sparse, forgetful].map((n) => n?.stop()));
-  if (shards) rmSync(shards, { recursive: true, force: true });
+  shardSet?.remove();
 });
 
 type Stats = { states: { hits: number; misses: number }; handoffs: { received: number; taken: number; missing: number } };

@@ -2,13 +2,9 @@
 // from a shard folder), driven by the Session object's own routing code: a session whose
 // masks in force one sparse node already holds decodes there, even when rendezvous hashing
 // prefers the other node, and fetches nothing for them.
-import { mkdtempSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNode, type NodeProcess } from "../../cli/stack.ts";
-import { shardModelToFolder } from "../../cli/weights-seed.ts";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/settings.ts";
 import { keptNeuronsOfState } from "../../shared/dart/state-masks.ts";
 import { fromBase64 } from "../../shared/serving/base64.ts";
@@ -17,15 +13,16 @@ import { rankNodes } from "../../shared/serving/rendezvous.ts";
 import { signSessionKey } from "../../shared/serving/session-key.ts";
 import { routeTurn, type RouteHint, type SplitEnv } from "../../workers/session/split-turn.ts";
 import { dataPath } from "../helpers/model-dir.ts";
+import { servingShardSet, type TempShardSet } from "../weights/shard-set.ts";
 
 const TOKEN = randomBytes(16).toString("hex");
 const opts = { apiKeys: [], modelPath: dataPath("stories260K.bin"), persistDir: "" };
-let shards: string;
+let shardSet: TempShardSet | undefined;
 let full: NodeProcess, a: NodeProcess, b: NodeProcess;
 
 beforeAll(async () => {
-  shards = mkdtempSync(join(tmpdir(), "dart-routing-shards-"));
-  await shardModelToFolder(opts.modelPath, shards);
+  shardSet = await servingShardSet();
+  const shards = shardSet.dir;
   [full, a, b] = await Promise.all([
     startNode("full", opts, () => {}, TOKEN),
     startNode("sparse-a", opts, () => {}, TOKEN, 0, "", shards, "sparse"),
@@ -34,7 +31,7 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => {
   await Promise.all([full, a, b].map((n) => n?.stop()));
-  if (shards) rmSync(shards, { recursive: true, force: true });
+  shardSet?.remove();
 });
 
 /** A signed session key whose rendezvous order puts `first` first. */

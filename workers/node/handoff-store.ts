@@ -5,24 +5,27 @@
 // Taken once by the turn that names it; bounded in bytes (oldest out first) and in time.
 import type { NodeHandoff } from "../../shared/serving/protocol.ts";
 
+import { ByteBoundedMap } from "./byte-bounded-map.ts";
+
 interface Entry {
   handoff: NodeHandoff;
-  bytes: number;
   at: number;
 }
 
 export class HandoffStore {
-  readonly budgetBytes: number;
   readonly ttlMs: number;
-  private readonly entries = new Map<string, Entry>();
-  private bytes = 0;
+  private readonly entries: ByteBoundedMap<Entry>;
   received = 0;
   taken = 0;
   missing = 0;
 
   constructor(budgetBytes: number, ttlMs: number) {
-    this.budgetBytes = budgetBytes;
+    this.entries = new ByteBoundedMap(budgetBytes);
     this.ttlMs = ttlMs;
+  }
+
+  get budgetBytes(): number {
+    return this.entries.budgetBytes;
   }
 
   private static key(sessionKey: string, id: string): string {
@@ -32,15 +35,7 @@ export class HandoffStore {
   /** Keeps `h` (`bytes`: its body size); false when it alone exceeds the budget. */
   put(h: NodeHandoff, bytes: number, now = performance.now()): boolean {
     this.expire(now);
-    if (bytes > this.budgetBytes) return false;
-    const key = HandoffStore.key(h.sessionKey, h.id);
-    this.remove(key);
-    this.entries.set(key, { handoff: h, bytes, at: now });
-    this.bytes += bytes;
-    for (const k of this.entries.keys()) {
-      if (this.bytes <= this.budgetBytes) break;
-      this.remove(k);
-    }
+    if (!this.entries.set(HandoffStore.key(h.sessionKey, h.id), { handoff: h, at: now }, bytes)) return false;
     this.received++;
     return true;
   }
@@ -54,27 +49,20 @@ export class HandoffStore {
       this.missing++;
       return null;
     }
-    this.remove(key);
+    this.entries.delete(key);
     this.taken++;
     return e.handoff;
   }
 
-  private remove(key: string): void {
-    const e = this.entries.get(key);
-    if (!e) return;
-    this.entries.delete(key);
-    this.bytes -= e.bytes;
-  }
-
   /** Entries are in insertion order, so the expired ones are first. */
   private expire(now: number): void {
-    for (const [k, e] of this.entries) {
+    for (const [k, e] of this.entries.oldestFirst()) {
       if (now - e.at < this.ttlMs) break; // strictly: a TTL of 0 keeps nothing (a test of the lost-handoff path)
-      this.remove(k);
+      this.entries.delete(k);
     }
   }
 
   stats() {
-    return { entries: this.entries.size, bytes: this.bytes, budgetBytes: this.budgetBytes, ttlMs: this.ttlMs, received: this.received, taken: this.taken, missing: this.missing };
+    return { entries: this.entries.size, bytes: this.entries.bytes, budgetBytes: this.budgetBytes, ttlMs: this.ttlMs, received: this.received, taken: this.taken, missing: this.missing };
   }
 }

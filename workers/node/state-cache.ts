@@ -5,6 +5,7 @@
 // used first out once the byte budget is exceeded. Keys are the Session object's id, which
 // only the Session object knows: one session cannot name, or probe for, another's state.
 import { createHash } from "node:crypto";
+import { ByteBoundedMap } from "./byte-bounded-map.ts";
 
 /** shared/serving/state-version.ts's stateVersion, synchronous (Node), so the state is kept before the turn's last line goes out. */
 export function stateVersionOfBase64(base64: string): string {
@@ -23,14 +24,16 @@ export interface StateRequest {
 }
 
 export class PrunerStateCache {
-  readonly budgetBytes: number;
-  private readonly entries = new Map<string, Entry>();
-  private bytes = 0;
+  private readonly entries: ByteBoundedMap<Entry>;
   hits = 0;
   misses = 0;
 
   constructor(budgetBytes: number) {
-    this.budgetBytes = budgetBytes;
+    this.entries = new ByteBoundedMap(budgetBytes);
+  }
+
+  get budgetBytes(): number {
+    return this.entries.budgetBytes;
   }
 
   /**
@@ -45,34 +48,22 @@ export class PrunerStateCache {
       return false;
     }
     this.hits++;
-    this.entries.delete(req.sessionKey); // most recently used goes last
-    this.entries.set(req.sessionKey, e);
+    this.entries.touch(req.sessionKey); // most recently used goes last
     req.prunerState = e.base64;
     return true;
   }
 
   /** Keeps the state a turn just produced for the session (replacing the previous one). */
   remember(sessionKey: string, base64: string): void {
-    const version = stateVersionOfBase64(base64);
-    this.drop(sessionKey);
-    if (base64.length > this.budgetBytes) return;
-    this.entries.set(sessionKey, { version, base64 });
-    this.bytes += base64.length;
-    for (const [k, e] of this.entries) {
-      if (this.bytes <= this.budgetBytes) break;
-      this.entries.delete(k);
-      this.bytes -= e.base64.length;
-    }
+    this.drop(sessionKey); // an oversized state leaves no stale one behind
+    this.entries.set(sessionKey, { version: stateVersionOfBase64(base64), base64 }, base64.length);
   }
 
   drop(sessionKey: string): void {
-    const e = this.entries.get(sessionKey);
-    if (!e) return;
     this.entries.delete(sessionKey);
-    this.bytes -= e.base64.length;
   }
 
   stats() {
-    return { entries: this.entries.size, bytes: this.bytes, budgetBytes: this.budgetBytes, hits: this.hits, misses: this.misses };
+    return { entries: this.entries.size, bytes: this.entries.bytes, budgetBytes: this.budgetBytes, hits: this.hits, misses: this.misses };
   }
 }

@@ -174,11 +174,18 @@ describe("playground", () => {
     heights.forEach((h, i) => expect(h / heights[0]!).toBeCloseTo(kept[i]! / kept[0]!, 2));
     expect(await page.$eval("#method", (e) => (e as unknown as { disabled: boolean }).disabled)).toBe(true);
 
-    // A second turn in the same session adds points to the drift chart.
-    await page.fill("#input", "Then the cat said hello");
+    // A second turn in the same session adds points to the drift chart. It closes a story and is
+    // answered greedily (the test sets temperature 0 on the page's request), so its reply starts
+    // with the line break the model puts after a finished story, every run: the leading-blank
+    // check below then never rests on a sampled first token.
+    const greedy = (route: import("playwright-core").Route) =>
+      route.continue({ postData: JSON.stringify({ ...JSON.parse(route.request().postData() ?? "{}"), temperature: 0 }) });
+    await page.route("**/v1/chat/completions", greedy);
+    await page.fill("#input", "The dog ran home.");
     await page.click("#send");
     await page.waitForFunction((n) => Number((globalThis as any).document.getElementById("drift").getAttribute("data-events")) > n, view.dart.events.length, { timeout: 60_000 });
     await page.waitForSelector("body[data-state=idle]", { timeout: 60_000 });
+    await page.unroute("**/v1/chat/completions", greedy);
     const view2 = await sessionView(id);
     expect(await attr("#drift", "data-points")).toBe(view2.dart.events.filter((e) => e.kind === "window").length);
     expect(await page.$$(".msg.assistant")).toHaveLength(2);

@@ -11,7 +11,7 @@
 // Each kernel's comment gives the loop it encodes in C-like pseudocode ("v" marks
 // f32x4 values, "hsum" the sum of a vector's four lanes); docs/performance.md says why
 // the kernels are written this way and not in AssemblyScript.
-import { encodeModule, F32, I32, op, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
+import { encodeModule, F32, I32, op, V128, whileNot, type FuncDef, type ValType } from "./wasm-encoder.ts";
 import { q8Kernels, type Q8KernelExports } from "./wasm-kernels-q8.ts";
 
 const { get, set, i32, add, shl, geU, gtU } = op;
@@ -163,7 +163,7 @@ function bundleDots(): FuncDef {
   return {
     name: "bundle_dots",
     params: [I32, I32, I32, I32, I32, I32, I32],
-    locals: [...new Array<number>(13).fill(I32), ...new Array<number>(9).fill(V128)],
+    locals: [...new Array<ValType>(13).fill(I32), ...new Array<ValType>(9).fill(V128)],
     body: [
       ...get(dim), ...i32(2), ...shl, ...set(rb),
       ...get(rb), ...i32(3), ...op.mul, ...set(stride),
@@ -213,7 +213,7 @@ function bundleAccum(): FuncDef {
   return {
     name: "bundle_accum",
     params: [I32, I32, I32, I32, I32, I32],
-    locals: [...new Array<number>(13).fill(I32), ...new Array<number>(8).fill(V128)],
+    locals: [...new Array<ValType>(13).fill(I32), ...new Array<ValType>(8).fill(V128)],
     body: [
       ...get(dim), ...i32(2), ...shl, ...set(rb),
       ...get(rb), ...i32(3), ...op.mul, ...set(stride),

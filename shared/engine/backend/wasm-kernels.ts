@@ -232,54 +232,81 @@ function bundleAccum(): FuncDef {
  * rows_dot(out, ostride, x, n, ntok, base, idx, k, rstride): for each listed row i < k
  * (at base + idx[i] * rstride bytes, n floats) and each token t < ntok (x + t*n floats):
  * out[t*ostride + i] = dot(row, x_t). The batched (prefill) matmul: each weight row is
- * read from memory once per block of tokens and used for four tokens per pass.
+ * read from memory once per block of tokens. Two rows by four tokens per pass (eight
+ * accumulators): each step loads 2 + 4 vectors for 8 multiply-adds, where one row by four
+ * tokens loaded 5 for 4; with an odd k the last row pairs with itself.
  *
- *   for (i = 0; i < k; i++) {
- *     row = base + idx[i]*rstride
+ *   for (i = 0; i < k; i += 2) {
+ *     r0 = base + idx[i]*rstride; r1 = i + 1 < k ? base + idx[i+1]*rstride : r0
  *     for (t = 0; t + 4 <= ntok; t += 4) {           // tokens t..t+3: x0..x3
- *       v a0..a3 = 0
- *       for (j = 0; j < n; j += 4) { v wv = row[j..]; a0 += x0[j..]*wv; ... a3 += x3[j..]*wv }
- *       out[t*ostride + i] = hsum(a0); ... out[(t+3)*ostride + i] = hsum(a3)
+ *       v a00..a03, a10..a13 = 0
+ *       for (j = 0; j < n; j += 4) {
+ *         v w0 = r0[j..], w1 = r1[j..]
+ *         for each token u < 4: { v xv = x_u[j..]; a0u += w0*xv; a1u += w1*xv }
+ *       }
+ *       out[(t+u)*ostride + i] = hsum(a0u); out[(t+u)*ostride + i+1] = hsum(a1u)   (u < 4)
  *     }
- *     for (; t < ntok; t++) out[t*ostride + i] = hsum(sum over j of row[j..] * x_t[j..])
+ *     for (; t < ntok; t++) the same for one token
  *   }
  */
 function rowsDot(): FuncDef {
   const [out, ostride, x, n, ntok, base, idx, k, rstride] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [nb, os, end, row, o, xb, x1, x2, x3, t, ntok4, j, a0, a1, a2, a3, wv] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
-  const store = (acc: number, off: number[]) => [...get(o), ...off, ...add, ...hsum(acc), ...op.f32Store()];
+  const [nb, os, end, r0, r1, o, o1, xb, t, ntok4, j] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  const xs = [xb, 20, 21, 22]; // the four tokens' x rows
+  const [w0, w1] = [23, 24];
+  const A0 = [25, 26, 27, 28], A1 = [29, 30, 31, 32]; // row 0's and row 1's accumulators, per token
+  const xvs = [33, 34, 35, 36];
+  /** out[o + u*ostride] = hsum(A0[u]), out[o1 + u*ostride] = hsum(A1[u]) for u < tokens. */
+  const stores = (tokens: number) => Array.from({ length: tokens }, (_, u) => [
+    ...get(o), ...(u ? [...get(os), ...i32(u), ...op.mul, ...add] : []), ...hsum(A0[u]!), ...op.f32Store(),
+    ...get(o1), ...(u ? [...get(os), ...i32(u), ...op.mul, ...add] : []), ...hsum(A1[u]!), ...op.f32Store(),
+  ]).flat();
+  /** The pass over j for `tokens` tokens (4 or 1) starting at xb. */
+  const pass = (tokens: number) => [
+    ...[...A0.slice(0, tokens), ...A1.slice(0, tokens)].flatMap((a) => [...op.v128Zero, ...set(a)]),
+    ...i32(0), ...set(j),
+    ...whileNot([...get(j), ...get(nb), ...geU], [
+      ...get(r0), ...get(j), ...add, ...op.v128Load(), ...set(w0),
+      ...get(r1), ...get(j), ...add, ...op.v128Load(), ...set(w1),
+      ...Array.from({ length: tokens }, (_, u) => [
+        ...get(xs[u]!), ...get(j), ...add, ...op.v128Load(), ...set(xvs[u]!),
+        ...get(A0[u]!), ...get(w0), ...get(xvs[u]!), ...op.f32x4Mul, ...op.f32x4Add, ...set(A0[u]!),
+        ...get(A1[u]!), ...get(w1), ...get(xvs[u]!), ...op.f32x4Mul, ...op.f32x4Add, ...set(A1[u]!),
+      ]).flat(),
+      ...addTo(j, j, i32(16)),
+    ]),
+    ...stores(tokens),
+  ];
   return {
     name: "rows_dot",
     params: [I32, I32, I32, I32, I32, I32, I32, I32, I32],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128],
+    locals: [...new Array<ValType>(14).fill(I32), ...new Array<ValType>(14).fill(V128)],
     body: [
       ...get(n), ...i32(2), ...shl, ...set(nb),
       ...get(ostride), ...i32(2), ...shl, ...set(os),
       ...get(ntok), ...i32(-4), ...op.and, ...set(ntok4),
       ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
       ...whileNot([...get(idx), ...get(end), ...geU], [
-        ...get(base), ...get(idx), ...op.i32Load(), ...get(rstride), ...op.mul, ...add, ...set(row),
-        ...get(out), ...set(o), ...get(x), ...set(xb), ...i32(0), ...set(t),
+        ...get(base), ...get(idx), ...op.i32Load(), ...get(rstride), ...op.mul, ...add, ...set(r0),
+        // the next row, or this one again when it is the last (then o1 = o rewrites the same value)
+        ...get(base), ...get(idx), ...op.i32Load(4), ...get(rstride), ...op.mul, ...add,
+        ...get(r0),
+        ...get(idx), ...i32(4), ...add, ...get(end), ...op.ltU, ...op.select, ...set(r1),
+        ...get(out), ...set(o),
+        ...get(out), ...i32(4), ...add, ...get(out),
+        ...get(idx), ...i32(4), ...add, ...get(end), ...op.ltU, ...op.select, ...set(o1),
+        ...get(x), ...set(xb), ...i32(0), ...set(t),
         ...whileNot([...get(t), ...get(ntok4), ...geU], [
-          ...addTo(x1, xb, get(nb)), ...addTo(x2, x1, get(nb)), ...addTo(x3, x2, get(nb)),
-          ...op.v128Zero, ...set(a0), ...op.v128Zero, ...set(a1), ...op.v128Zero, ...set(a2), ...op.v128Zero, ...set(a3),
-          ...i32(0), ...set(j),
-          ...whileNot([...get(j), ...get(nb), ...geU], [
-            ...get(row), ...get(j), ...add, ...op.v128Load(), ...set(wv),
-            ...rowFma(a0, xb, j, wv), ...rowFma(a1, x1, j, wv), ...rowFma(a2, x2, j, wv), ...rowFma(a3, x3, j, wv),
-            ...addTo(j, j, i32(16)),
-          ]),
-          ...store(a0, i32(0)), ...store(a1, get(os)),
-          ...store(a2, [...get(os), ...i32(1), ...shl]), ...store(a3, [...get(os), ...i32(3), ...op.mul]),
-          ...addTo(o, o, [...get(os), ...i32(2), ...shl]), ...addTo(xb, x3, get(nb)), ...addTo(t, t, i32(4)),
+          ...addTo(xs[1]!, xb, get(nb)), ...addTo(xs[2]!, xs[1]!, get(nb)), ...addTo(xs[3]!, xs[2]!, get(nb)),
+          ...pass(4),
+          ...addTo(o, o, [...get(os), ...i32(2), ...shl]), ...addTo(o1, o1, [...get(os), ...i32(2), ...shl]),
+          ...addTo(xb, xs[3]!, get(nb)), ...addTo(t, t, i32(4)),
         ]),
         ...whileNot([...get(t), ...get(ntok), ...geU], [
-          ...op.v128Zero, ...set(a0), ...i32(0), ...set(j),
-          ...whileNot([...get(j), ...get(nb), ...geU], [...fma(a0, row, xb, j, 0), ...addTo(j, j, i32(16))]),
-          ...store(a0, i32(0)),
-          ...addTo(o, o, get(os)), ...addTo(xb, xb, get(nb)), ...addTo(t, t, i32(1)),
+          ...pass(1),
+          ...addTo(o, o, get(os)), ...addTo(o1, o1, get(os)), ...addTo(xb, xb, get(nb)), ...addTo(t, t, i32(1)),
         ]),
-        ...addTo(out, out, i32(4)), ...addTo(idx, idx, i32(4)),
+        ...addTo(out, out, i32(8)), ...addTo(idx, idx, i32(8)),
       ]),
     ],
   };

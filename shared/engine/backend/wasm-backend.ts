@@ -327,7 +327,7 @@ function int16View(seg: Segment): Int16Array {
 
 const iotas: Int32Array[] = [];
 /** 0, 1, ..., n-1 (the slot list of a row-major matrix's rows), cached. */
-function iota(n: number): Int32Array {
+export function iota(n: number): Int32Array {
   return (iotas[n] ??= Int32Array.from({ length: n }, (_, i) => i));
 }
 

@@ -9,7 +9,9 @@ import { computeForwardProxy, downColumnNorms } from "../shared/dart/forward-pro
 import { ggufTokenizer } from "../shared/model/gguf.ts";
 import { isGguf } from "../shared/model/load.ts";
 import { readLlama2cTokenizer, type TokenizerData } from "../shared/tokenizer/tokenizer.ts";
-import { buildShardSet, type BuildOptions } from "../shared/weights/build.ts";
+import { ggufQ8Model } from "../shared/engine/q8-model.ts";
+import { buildShardSet, quantizeForShards, type BuildOptions, type Q8Weights } from "../shared/weights/build.ts";
+import type { ShardDtype } from "../shared/weights/dtype-codec.ts";
 import { MANIFEST_KEY, MANIFEST_VERSION, parseManifest, type Manifest } from "../shared/weights/manifest.ts";
 import { joinKey } from "../shared/weights/source.ts";
 import { FolderSource } from "../workers/weights/folder-source.ts";
@@ -39,10 +41,22 @@ export interface ShardFolderOptions extends Partial<Omit<BuildOptions, "tokenize
   onObject?: (done: number, total: number) => void;
 }
 
+/**
+ * A model file in Q8_0 as `--weights q8_0` loads it: a GGUF file's q8_0 tensors as they are
+ * (ggufQ8Model), anything else quantized once (quantizeForShards).
+ */
+function q8WeightsOf(modelPath: string, model: Parameters<typeof quantizeForShards>[0]): Q8Weights {
+  const bytes = new Uint8Array(readFileSync(modelPath));
+  if (!isGguf(bytes)) return quantizeForShards(model);
+  const q = ggufQ8Model(bytes, { maxContext: Number.MAX_SAFE_INTEGER });
+  return { weights: q.weights as Q8Weights["weights"], ffn: q.ffn! };
+}
+
 /** Writes the shard set of a model file into `out` (stale shards removed first). */
 export async function shardModelToFolder(modelPath: string, out: string, opts: ShardFolderOptions = {}): Promise<Manifest> {
   // The shard set records the file's own context length; nodes bound their KV cache with --ctx.
   const { model } = loadBundle(modelPath, opts.tokenizerPath, { maxContext: Number.MAX_SAFE_INTEGER });
+  const q8 = opts.dtype === "q8_0" ? q8WeightsOf(modelPath, model) : undefined;
   const folder = new FolderSource(out);
   await rm(join(folder.root, "ffn"), { recursive: true, force: true });
   const n = opts.neuronsPerShard ?? 1;
@@ -58,10 +72,12 @@ export async function shardModelToFolder(modelPath: string, out: string, opts: S
     {
       neuronsPerShard: n,
       dtype: opts.dtype,
+      q8,
       order: opts.order,
       tokenizer: tokenizerData(modelPath, opts.tokenizerPath, model.config.vocabSize),
-      forwardProxy: opts.noPriors ? undefined : computeForwardProxy(model.config, model.weights),
-      downNorms: opts.noPriors ? undefined : downColumnNorms(model.config, model.weights),
+      // DART's priors from the weights the nodes will hold (Q8_0 ones for a q8_0 set), as a node computes them itself.
+      forwardProxy: opts.noPriors ? undefined : computeForwardProxy(model.config, model.weights, undefined, q8?.ffn),
+      downNorms: opts.noPriors ? undefined : downColumnNorms(model.config, model.weights, q8?.ffn),
     },
     put,
   );
@@ -136,11 +152,17 @@ export interface SeedOptions {
   /** wrangler's --persist-to folder (the stack's state). */
   persistDir: string;
   bucket?: string;
-  /** Key prefix in the bucket; default the model file's name without extension (stories260K). */
+  /**
+   * Key prefix in the bucket; default the model file's name without extension (stories260K),
+   * followed by -<dtype> when a dtype is given (stories260K-q8_0), so sets of one model in two
+   * formats never share keys.
+   */
   prefix?: string;
-  /** Where the shard set is cached; default .cache/shards/<prefix>-n<neuronsPerShard>-f<SHARD_CACHE_FORMAT> in the repository. */
+  /** Where the shard set is cached; default .cache/shards/<prefix>-n<neuronsPerShard>-<dtype or native>-f<SHARD_CACHE_FORMAT> in the repository. */
   cacheDir?: string;
   neuronsPerShard?: number;
+  /** Shard dtype (dart shard --dtype); default the model's own (f32 for a llama2.c file). */
+  dtype?: ShardDtype;
 }
 
 /**
@@ -157,17 +179,27 @@ export function modelNameOf(modelPath: string): string {
   return basename(modelPath).replace(/\.[^.]*$/, "");
 }
 
+/**
+ * The launcher's cached shard set of a model: one folder per shard size, dtype and cache format,
+ * so a set is never replaced under a reader (launchers run in parallel) and an f32 and a q8_0 set
+ * of one model never mix.
+ */
+export function shardCacheDir(modelPath: string, neuronsPerShard: number, dtype?: ShardDtype): string {
+  return resolve(import.meta.dirname, "..", ".cache", "shards", `${modelNameOf(modelPath)}-n${neuronsPerShard}-${dtype ?? "native"}-f${SHARD_CACHE_FORMAT}`);
+}
+
 /** Makes sure the local R2 bucket holds the model's shard set; returns what it did. */
 export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult & { manifest: Manifest }> {
-  const prefix = opts.prefix ?? modelNameOf(opts.modelPath);
+  const dtype = opts.dtype;
+  const prefix = opts.prefix ?? modelNameOf(opts.modelPath) + (dtype ? `-${dtype}` : "");
   const n = opts.neuronsPerShard ?? 1;
-  // One folder per shard size, so a set is never replaced under a reader (launchers run in parallel).
-  const cacheDir = opts.cacheDir ?? resolve(import.meta.dirname, "..", ".cache", "shards", `${prefix}-n${n}-f${SHARD_CACHE_FORMAT}`);
+  const cacheDir = opts.cacheDir ?? shardCacheDir(opts.modelPath, n, dtype);
   const cached = (): Manifest | null => {
     const file = join(cacheDir, MANIFEST_KEY);
     if (!existsSync(file)) return null;
     const m = parseManifest(readFileSync(file, "utf8"));
-    return m.neuronsPerShard === n ? m : null; // the model file is trusted not to change under the same name
+    // The model file is trusted not to change under the same name.
+    return m.neuronsPerShard === n && (!dtype || m.dtype === dtype) ? m : null;
   };
   let manifest = cached();
   if (!manifest) {
@@ -175,11 +207,11 @@ export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult 
     // shards into its own folder and renames it into place, so none reads a half-written set.
     const tmp = `${cacheDir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     try {
-      await shardModelToFolder(opts.modelPath, tmp, { neuronsPerShard: n });
+      await shardModelToFolder(opts.modelPath, tmp, { neuronsPerShard: n, dtype });
       manifest = cached(); // another launcher may have finished first
       if (!manifest) {
         if (existsSync(join(cacheDir, MANIFEST_KEY))) {
-          throw new Error(`${cacheDir} holds a shard set of another size than ${n} neurons per shard: remove it or pick another cache folder`);
+          throw new Error(`${cacheDir} holds a shard set of another size than ${n} neurons per shard${dtype ? ` or another dtype than ${dtype}` : ""}: remove it or pick another cache folder`);
         }
         await mkdir(dirname(cacheDir), { recursive: true });
         try {
@@ -188,7 +220,7 @@ export async function seedLocalWeights(opts: SeedOptions): Promise<UploadResult 
           if (!cached()) throw e;
         }
         manifest = cached();
-        if (!manifest) throw new Error(`no shard set of ${n} neurons per shard in ${cacheDir} after sharding`);
+        if (!manifest) throw new Error(`no shard set of ${n} neurons per shard${dtype ? ` in ${dtype}` : ""} in ${cacheDir} after sharding`);
       }
     } finally {
       await rm(tmp, { recursive: true, force: true });

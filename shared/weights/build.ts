@@ -1,9 +1,14 @@
 // Cuts a loaded model into a base blob and per-layer FFN neuron shards, handing
 // each object to a sink (a folder, an R2 bucket, memory) and returning the manifest.
 import { kvDim } from "../model/config.ts";
+import { isQ8 } from "../model/q8.ts";
 import type { LoadedModel } from "../model/weights.ts";
+import type { EngineWeights, Matrix } from "../engine/engine-weights.ts";
+import { FfnBundles } from "../engine/ffn-bundles.ts";
+import { quantizeEngineWeights } from "../engine/quantize-weights.ts";
 import { tokenizerDataToJson, type TokenizerData } from "../tokenizer/tokenizer.ts";
-import { bytesPerElement, encodeInto, shardDtypeFor, type ShardDtype } from "./dtype-codec.ts";
+import { bytesFor, encodeInto, shardDtypeFor, type FloatDtype, type ShardDtype } from "./dtype-codec.ts";
+import { encodeQ8Matrix, encodeQ8Shard } from "./q8-codec.ts";
 import { sha256Hex } from "./hash.ts";
 import {
   MANIFEST_FORMAT, MANIFEST_VERSION, shardBytes, shardKey,
@@ -19,10 +24,33 @@ export interface ForwardProxy {
   gMean: Float32Array[];
 }
 
+/** A model in Q8_0 as the engine's --weights q8_0 holds it: its matrices and its neuron-major FFN bundles. */
+export interface Q8Weights {
+  weights: EngineWeights;
+  ffn: FfnBundles[];
+}
+
+/**
+ * The model in Q8_0 exactly as `--weights q8_0` quantizes it at load (quantizeEngineWeights and
+ * FfnBundles.fromDense, the same quantizer), so shard-loaded and file-loaded weights are identical.
+ */
+export function quantizeForShards(model: Pick<LoadedModel, "config" | "weights">): Q8Weights {
+  const c = model.config;
+  return {
+    weights: quantizeEngineWeights(model.weights, c),
+    ffn: model.weights.layers.map((l) => FfnBundles.fromDense(l, c.dim, c.hiddenDim, undefined, "q8_0")),
+  };
+}
+
 export interface BuildOptions {
   neuronsPerShard: number;
   /** Defaults to the model's own dtype when that round-trips exactly (f32 for stories260K). */
   dtype?: ShardDtype;
+  /**
+   * dtype q8_0: the Q8_0 weights to store as they are (a GGUF q8_0 file's, ../engine/q8-model.ts);
+   * default: `model` quantized once here (quantizeForShards).
+   */
+  q8?: Q8Weights;
   forwardProxy?: ForwardProxy;
   /** Per layer, the L2 norm of each W_down column (d_ff values): DART priors need it and it spans all shards. */
   downNorms?: Float32Array[];
@@ -36,10 +64,18 @@ export type ObjectSink = (key: string, bytes: Uint8Array) => Promise<void>;
 
 const align8 = (n: number) => (n + 7) & ~7;
 
-function baseTensors(model: LoadedModel, proxy: ForwardProxy | undefined, downNorms: Float32Array[] | undefined): { name: string; shape: number[]; data: Float32Array }[] {
-  const { config: c, weights: w } = model;
+interface BaseTensor {
+  name: string;
+  shape: number[];
+  data: Matrix;
+}
+
+/** The base blob's tensors; with `q8`, its matrices (attention, untied classifier) in Q8_0. */
+function baseTensors(model: LoadedModel, proxy: ForwardProxy | undefined, downNorms: Float32Array[] | undefined, q8?: EngineWeights): BaseTensor[] {
+  const { config: c } = model;
+  const w = q8 ?? model.weights;
   const kv = kvDim(c);
-  const out = [{ name: "token_embd", shape: [c.vocabSize, c.dim], data: w.tokenEmbedding }];
+  const out: BaseTensor[] = [{ name: "token_embd", shape: [c.vocabSize, c.dim], data: model.weights.tokenEmbedding }];
   w.layers.forEach((lw, l) => {
     out.push(
       { name: `blk.${l}.attn_norm`, shape: [c.dim], data: lw.attnNorm },
@@ -56,21 +92,24 @@ function baseTensors(model: LoadedModel, proxy: ForwardProxy | undefined, downNo
     if (downNorms) out.push({ name: `blk.${l}.ffn_down_norm`, shape: [c.hiddenDim], data: downNorms[l]! });
   });
   out.push({ name: "output_norm", shape: [c.dim], data: w.finalNorm });
-  if (w.classifier !== w.tokenEmbedding) out.push({ name: "output", shape: [c.vocabSize, c.dim], data: w.classifier });
+  if (!tiedClassifier(model)) out.push({ name: "output", shape: [c.vocabSize, c.dim], data: w.classifier });
   for (const t of out) {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== n) throw new RangeError(`tensor ${t.name} has ${t.data.length} values, expected ${n}`);
+    const len = isQ8(t.data) ? t.data.rows * t.data.cols : t.data.length;
+    if (len !== n) throw new RangeError(`tensor ${t.name} has ${len} values, expected ${n}`);
   }
   return out;
 }
 
+const tiedClassifier = (model: LoadedModel) => model.weights.classifier === model.weights.tokenEmbedding;
+
 /** Encodes the given neurons of one layer, in that order, as a shard: gate rows | up rows | down columns. */
-export function encodeShard(model: LoadedModel, layer: number, neurons: ArrayLike<number>, dtype: ShardDtype): Uint8Array {
+export function encodeShard(model: LoadedModel, layer: number, neurons: ArrayLike<number>, dtype: FloatDtype): Uint8Array {
   const count = neurons.length;
   const { dim, hiddenDim } = model.config;
   const lw = model.weights.layers[layer]!;
-  const bpe = bytesPerElement(dtype);
-  const out = new Uint8Array(shardBytes(dim, count, bpe));
+  const bpe = bytesFor(dtype, 1);
+  const out = new Uint8Array(shardBytes(dim, count, dtype));
   const section = count * dim * bpe;
   const col = new Float32Array(dim);
   for (let i = 0; i < count; i++) {
@@ -103,19 +142,25 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
     }
   });
   if (order && order.length !== c.nLayers) throw new RangeError(`order lists ${order.length} layers, the model ${c.nLayers}`);
-  const bpe = bytesPerElement(dtype);
+  const q8 = dtype === "q8_0" ? (opts.q8 ?? quantizeForShards(model)) : null;
+  if (q8 && (q8.ffn.length !== c.nLayers || q8.ffn.some((b) => b.format !== "q8_0" || !b.full))) throw new RangeError("q8 must hold every FFN neuron of every layer in Q8_0");
 
-  const tensors = baseTensors(model, opts.forwardProxy, opts.downNorms);
+  const tensors = baseTensors(model, opts.forwardProxy, opts.downNorms, q8?.weights);
   const refs: TensorRef[] = [];
   let size = 0;
   for (const t of tensors) {
-    const tdtype: ShardDtype = t.shape.length === 1 ? "f32" : dtype; // GGUF keeps vectors f32 too
-    const bytes = t.data.length * bytesPerElement(tdtype);
+    // GGUF keeps vectors f32 too; the embedding is read as fp32 rows (q8_0 matrices are Q8 already).
+    const tdtype: ShardDtype = isQ8(t.data) ? "q8_0" : t.shape.length === 1 || dtype === "q8_0" ? "f32" : dtype;
+    const bytes = bytesFor(tdtype, t.shape.reduce((a, b) => a * b, 1));
     refs.push({ name: t.name, shape: t.shape, dtype: tdtype, offset: size, bytes });
     size = align8(size + bytes);
   }
   const base = new Uint8Array(size);
-  tensors.forEach((t, i) => encodeInto(t.data, refs[i]!.dtype, base, refs[i]!.offset));
+  tensors.forEach((t, i) => {
+    const r = refs[i]!;
+    if (isQ8(t.data)) encodeQ8Matrix(t.data, base, r.offset);
+    else encodeInto(t.data, r.dtype as FloatDtype, base, r.offset);
+  });
   const baseRef = await put(sink, BASE_KEY, base);
   const tok = opts.tokenizer;
   const tokenizerRef = tok
@@ -129,7 +174,8 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
     for (let first = 0, s = 0; first < c.hiddenDim; first += n, s++) {
       const count = Math.min(n, c.hiddenDim - first);
       const ids = order ? order[l]!.slice(first, first + count) : Array.from({ length: count }, (_, i) => first + i);
-      const ref = await put(sink, shardKey(l, s), encodeShard(model, l, ids, dtype));
+      const bytes = q8 ? encodeQ8Shard(q8.ffn[l]!, ids) : encodeShard(model, l, ids, dtype as FloatDtype);
+      const ref = await put(sink, shardKey(l, s), bytes);
       shards.push({ ...ref, first, count });
       ffnBytes += ref.bytes;
     }
@@ -141,7 +187,7 @@ export async function buildShardSet(model: LoadedModel, opts: BuildOptions, sink
     config: { ...c },
     dtype,
     neuronsPerShard: n,
-    tiedClassifier: model.weights.classifier === model.weights.tokenEmbedding,
+    tiedClassifier: tiedClassifier(model),
     base: { ...baseRef, tensors: refs },
     forwardProxy: opts.forwardProxy !== undefined,
     downNorms: opts.downNorms !== undefined,

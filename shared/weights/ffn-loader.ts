@@ -2,7 +2,8 @@
 // shards not yet resident and rebuild each layer's CompactFfn from shard bytes.
 import { compactOf, type CompactFfn } from "../engine/compact-ffn.ts";
 import { FfnBundles } from "../engine/ffn-bundles.ts";
-import { bytesPerElement, decodeInto } from "./dtype-codec.ts";
+import { bytesFor, decodeInto } from "./dtype-codec.ts";
+import { adoptQ8Neuron } from "./q8-codec.ts";
 import { WeightStoreError } from "./source.ts";
 import type { ShardId, WeightStore } from "./store.ts";
 
@@ -123,7 +124,7 @@ export class FfnDeltaLoader {
   /** Bundles holding just the kept neurons (gate row, up row, down column each), decoded from their shards. */
   private assemble(layer: number, kept: Int32Array, shard: (index: number) => Uint8Array): CompactFfn {
     const { config } = this.store.manifest;
-    const b = new FfnBundles(config.dim, config.hiddenDim, kept.length);
+    const b = new FfnBundles(config.dim, config.hiddenDim, kept.length, undefined, this.store.manifest.dtype === "q8_0" ? "q8_0" : "f32");
     for (const j of kept) fillNeuron(this.store, layer, j, b, shard);
     return compactOf(b, kept);
   }
@@ -131,18 +132,29 @@ export class FfnDeltaLoader {
 
 /**
  * Decodes neuron j of `layer` from its shard's bytes into a slot of `b` (claimed with put):
- * how a node fills partially resident bundles from the shards it holds.
+ * how a node fills partially resident bundles from the shards it holds. A q8_0 shard goes into
+ * Q8_0 bundles as it is; a float shard into fp32 bundles, or into Q8_0 ones quantized row by
+ * row with the quantizer --weights q8_0 uses at load (the same values as from the model file).
  */
 export function fillNeuron(store: WeightStore, layer: number, j: number, b: FfnBundles, shard: (index: number) => Uint8Array): void {
   const { config, dtype, neuronsPerShard: n } = store.manifest;
   const dim = config.dim;
-  const bpe = bytesPerElement(dtype);
   const slot = store.slots[layer]![j]!;
   const s = Math.floor(slot / n);
   const bytes = shard(s);
   const count = store.shardRef({ layer, index: s }).count;
-  const row = (slot - s * n) * dim * bpe;
-  const section = count * dim * bpe;
+  if (dtype === "q8_0") return adoptQ8Neuron(bytes, count, slot - s * n, b, j);
+  const row = bytesFor(dtype, (slot - s * n) * dim);
+  const section = bytesFor(dtype, count * dim);
+  if (b.format === "q8_0") {
+    const v = new Float32Array(dim);
+    b.put(j);
+    for (const part of [0, 1, 2] as const) {
+      decodeInto(bytes, part * section + row, dtype, dim, v, 0);
+      b.setRow(j, part, v);
+    }
+    return;
+  }
   const o = b.put(j) * 3 * dim;
   decodeInto(bytes, row, dtype, dim, b.data, o);
   decodeInto(bytes, section + row, dtype, dim, b.data, o + dim);

@@ -2,11 +2,17 @@
 // (base blob, FFN neuron shards) with its byte size and sha256, so nothing
 // fetched afterwards is used before it matches the manifest.
 import { validateConfig, type ModelConfig } from "../model/config.ts";
-import { SHARD_DTYPES, type ShardDtype } from "./dtype-codec.ts";
+import { bytesFor, SHARD_DTYPES, type ShardDtype } from "./dtype-codec.ts";
 
 export const MANIFEST_KEY = "manifest.json";
 export const MANIFEST_FORMAT = "dart-edge-weights";
-export const MANIFEST_VERSION = 1;
+/**
+ * The version builders write. 2 added dtype "q8_0" (shards and base matrices in Q8_0,
+ * q8-codec.ts); version 1 sets (f32/f16/bf16, same layout) still load.
+ */
+export const MANIFEST_VERSION = 2;
+/** The versions this reader understands; any other is refused, never guessed at. */
+export const READABLE_MANIFEST_VERSIONS: readonly number[] = [1, 2];
 
 export interface ObjectRef {
   /** Object key, relative to the shard set's root (folder or bucket prefix). */
@@ -19,7 +25,10 @@ export interface ObjectRef {
 export interface TensorRef {
   name: string;
   shape: number[];
-  /** Matrices use the manifest dtype; vectors (norms, DART's per-neuron vectors) stay f32. */
+  /**
+   * Matrices use the manifest dtype; vectors (norms, DART's per-neuron vectors) stay f32, and so
+   * does token_embd (the engine reads it as fp32 rows; a tied classifier is quantized at load).
+   */
   dtype: ShardDtype;
   /** Byte offset inside the base blob (8-aligned). */
   offset: number;
@@ -28,9 +37,10 @@ export interface TensorRef {
 
 /**
  * Slots [first, first + count) of one layer: the neurons neuronOrder[l][first..]
- * (the neurons first.. themselves when the manifest has no order). The object holds three
- * sections, each `count x dim` in the manifest dtype: the gate rows, the up rows,
- * and the down_proj columns stored as rows (the CompactFfn layout).
+ * (the neurons first.. themselves when the manifest has no order). f32/f16/bf16: three
+ * sections, each `count x dim` in the manifest dtype: the gate rows, the up rows, and the
+ * down_proj columns stored as rows (the CompactFfn layout). q8_0: per neuron its gate row, up
+ * row and down column as int8s, then their block scales (q8-codec.ts).
  */
 export interface ShardRef extends ObjectRef {
   first: number;
@@ -39,7 +49,8 @@ export interface ShardRef extends ObjectRef {
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
-  version: typeof MANIFEST_VERSION;
+  /** MANIFEST_VERSION when written by this build; 1 for older f32/f16/bf16 sets. */
+  version: number;
   config: ModelConfig;
   dtype: ShardDtype;
   neuronsPerShard: number;
@@ -80,8 +91,8 @@ export function shardKey(layer: number, index: number): string {
 }
 
 /** Bytes of one shard holding `count` neurons. */
-export function shardBytes(dim: number, count: number, bytesPerElement: number): number {
-  return 3 * count * dim * bytesPerElement;
+export function shardBytes(dim: number, count: number, dtype: ShardDtype): number {
+  return bytesFor(dtype, 3 * count * dim);
 }
 
 /** Parses and checks a manifest; every later lookup relies on these invariants. */
@@ -93,13 +104,17 @@ export function parseManifest(text: string): Manifest {
     throw new ManifestError(`manifest is not JSON: ${(e as Error).message}`);
   }
   if (m?.format !== MANIFEST_FORMAT) throw new ManifestError(`not a ${MANIFEST_FORMAT} manifest (format ${JSON.stringify(m?.format)})`);
-  if (m.version !== MANIFEST_VERSION) throw new ManifestError(`manifest version ${m.version} is not supported (expected ${MANIFEST_VERSION})`);
+  if (!READABLE_MANIFEST_VERSIONS.includes(m.version)) {
+    throw new ManifestError(`manifest version ${JSON.stringify(m.version)} is not supported: this build reads versions ${READABLE_MANIFEST_VERSIONS.join(" and ")} (re-shard with this build's dart shard, or update the node)`);
+  }
   try {
     validateConfig(m.config);
   } catch (e) {
     throw new ManifestError((e as Error).message);
   }
   if (!SHARD_DTYPES.includes(m.dtype)) throw new ManifestError(`unknown dtype ${JSON.stringify(m.dtype)}`);
+  if (m.dtype === "q8_0" && m.version < 2) throw new ManifestError("dtype q8_0 needs manifest version 2 or later");
+  if (m.dtype === "q8_0" && m.config.dim % 32 !== 0) throw new ManifestError(`dtype q8_0 needs dim a multiple of 32, got ${m.config.dim}`);
   if (!Number.isInteger(m.neuronsPerShard) || m.neuronsPerShard < 1) throw new ManifestError(`invalid neuronsPerShard ${m.neuronsPerShard}`);
   const { nLayers, hiddenDim } = m.config;
   if (!Array.isArray(m.layers) || m.layers.length !== nLayers) throw new ManifestError(`manifest lists ${m.layers?.length} layers, config has ${nLayers}`);
@@ -111,7 +126,9 @@ export function parseManifest(text: string): Manifest {
   checkRef(m.base, "base");
   if (!Array.isArray(m.base.tensors)) throw new ManifestError("base lists no tensors");
   for (const t of m.base.tensors) {
-    if (!SHARD_DTYPES.includes(t.dtype) || !Number.isInteger(t.offset) || t.offset < 0 || t.offset + t.bytes > m.base.bytes) {
+    const n = Array.isArray(t.shape) ? t.shape.reduce((a, b) => a * b, 1) : NaN;
+    const fits = SHARD_DTYPES.includes(t.dtype) && (t.dtype !== "q8_0" || (t.shape.length === 2 && t.shape[1]! % 32 === 0)) && t.bytes === bytesFor(t.dtype, n);
+    if (!fits || !Number.isInteger(t.offset) || t.offset < 0 || t.offset + t.bytes > m.base.bytes) {
       throw new ManifestError(`base tensor ${t.name}: bad layout ${JSON.stringify(t)}`);
     }
   }
@@ -123,6 +140,8 @@ export function parseManifest(text: string): Manifest {
       if (s.first !== next || s.first !== i * m.neuronsPerShard || s.count < 1 || s.count > m.neuronsPerShard) {
         throw new ManifestError(`layer ${l} shard ${i} covers neurons ${s.first}+${s.count}, breaking the tiling`);
       }
+      // Readers cut shards by this size: a shard of another size is a broken manifest, not a fetch error later.
+      if (s.bytes !== shardBytes(m.config.dim, s.count, m.dtype)) throw new ManifestError(`layer ${l} shard ${i}: ${s.bytes} bytes, ${s.count} ${m.dtype} neurons take ${shardBytes(m.config.dim, s.count, m.dtype)}`);
       next += s.count;
     });
     if (next !== hiddenDim) throw new ManifestError(`layer ${l} shards cover ${next} neurons, hiddenDim is ${hiddenDim}`);

@@ -6,9 +6,16 @@
 // masks need; a full node's hold every neuron (loaded dense), and only a budget below the
 // FFN ever drops some.
 import { compactOf, type CompactFfn } from "../engine/compact-ffn.ts";
+import type { BundleFormat } from "../engine/ffn-bundles.ts";
+import { QK } from "../model/q8.ts";
 import type { Transformer } from "../engine/transformer.ts";
 import { fillNeuron } from "./ffn-loader.ts";
 import type { ShardId, ShardSink, WeightStore } from "./store.ts";
+
+/** Memory one neuron takes in FFN bundles: gate, up, down x dim as fp32, or as int8s plus their f32 block scales (q8_0). */
+export function bundleBytesPerNeuron(format: BundleFormat, dim: number): number {
+  return format === "q8_0" ? 3 * dim + ((3 * dim) / QK) * 4 : 3 * dim * 4;
+}
 
 export class ResidentFfn implements ShardSink {
   readonly store: WeightStore;
@@ -59,19 +66,24 @@ export class ResidentFfn implements ShardSink {
   /** The pruner's FFN builder: an index list over the resident neurons, no copy (a neuron not resident is an error). */
   build = (layer: number, kept: Int32Array): CompactFfn => compactOf(this.tf.ffn[layer]!, kept);
 
-  /** FFN bytes held in memory now: resident neurons x (gate, up, down) x dim x fp32. */
+  /** Memory of one neuron in the engine's bundles (fp32 or Q8_0). */
+  private get perNeuron(): number {
+    return bundleBytesPerNeuron(this.tf.ffn[0]!.format, this.tf.config.dim);
+  }
+
+  /** FFN bytes held in memory now: resident neurons x bundleBytesPerNeuron. */
   get residentBytes(): number {
-    return this.tf.ffn.reduce((n, b) => n + b.resident, 0) * 3 * this.tf.config.dim * 4;
+    return this.tf.ffn.reduce((n, b) => n + b.resident, 0) * this.perNeuron;
   }
 
   /** Address space reserved for FFN slots (a layer's whole room once it holds a neuron; pages are committed as slots fill). */
   get allocatedBytes(): number {
-    return this.tf.ffn.reduce((n, b) => n + b.capacity, 0) * 3 * this.tf.config.dim * 4;
+    return this.tf.ffn.reduce((n, b) => n + b.capacity, 0) * this.perNeuron;
   }
 
-  /** The whole FFN in memory, fp32. */
+  /** The whole FFN in memory, in the engine's format. */
   get ffnBytes(): number {
     const c = this.tf.config;
-    return c.nLayers * c.hiddenDim * 3 * c.dim * 4;
+    return c.nLayers * c.hiddenDim * this.perNeuron;
   }
 }

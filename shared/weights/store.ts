@@ -1,7 +1,10 @@
 // The weight-store client an inference node uses: manifest and base up front,
 // FFN neuron shards on demand into a resident set bounded by a byte budget (LRU).
 // Every object is checked against the manifest's sha256 before anyone sees it.
+import type { Matrix } from "../engine/engine-weights.ts";
+import { isQ8 } from "../model/q8.ts";
 import { decodeInto } from "./dtype-codec.ts";
+import { decodeQ8Matrix } from "./q8-codec.ts";
 import { sha256Hex } from "./hash.ts";
 import { MANIFEST_KEY, neuronSlots, parseManifest, type Manifest, type ObjectRef, type ShardRef } from "./manifest.ts";
 import { ShardIntegrityError, WeightBudgetError, WeightStoreError, type ObjectSource } from "./source.ts";
@@ -73,8 +76,8 @@ export class WeightStore {
   readonly slots: Int32Array[];
   private readonly concurrency: number;
   private readonly batchSize: number;
-  /** Base tensors decoded to fp32, by manifest name. */
-  private readonly baseTensors: Map<string, Float32Array>;
+  /** Base tensors decoded to fp32 (q8_0 matrices: to the engine's Q8_0 layout), by manifest name. */
+  private readonly baseTensors: Map<string, Matrix>;
   /** Map order is recency order: the first entry is the least recently used. */
   private readonly resident = new Map<string, Resident>();
   private residentBytes = 0;
@@ -83,7 +86,7 @@ export class WeightStore {
   private counters = { bytesFetched: 0, shardsFetched: 0, cacheHits: 0, evictions: 0, refetches: 0 };
   private sink: ShardSink | null = null;
 
-  private constructor(source: ObjectSource, manifest: Manifest, base: Map<string, Float32Array>, opts: WeightStoreOptions) {
+  private constructor(source: ObjectSource, manifest: Manifest, base: Map<string, Matrix>, opts: WeightStoreOptions) {
     this.source = source;
     this.manifest = manifest;
     this.baseTensors = base;
@@ -100,8 +103,12 @@ export class WeightStore {
     if (!raw) throw new WeightStoreError(`no ${MANIFEST_KEY} in ${source.description}`);
     const manifest = parseManifest(new TextDecoder().decode(raw));
     const base = await fetchVerified(source, manifest.base, () => {});
-    const tensors = new Map<string, Float32Array>();
+    const tensors = new Map<string, Matrix>();
     for (const t of manifest.base.tensors) {
+      if (t.dtype === "q8_0") {
+        tensors.set(t.name, decodeQ8Matrix(base, t.offset, t.shape[0]!, t.shape[1]!));
+        continue;
+      }
       const n = t.shape.reduce((a, b) => a * b, 1);
       const out = new Float32Array(n);
       decodeInto(base, t.offset, t.dtype, n, out, 0);
@@ -110,8 +117,15 @@ export class WeightStore {
     return new WeightStore(source, manifest, tensors, opts);
   }
 
-  /** A base tensor (fp32, engine layout); throws when the manifest has none of that name. */
+  /** A base tensor (fp32, engine layout); throws when the manifest has none of that name, or holds it in Q8_0 (see matrix()). */
   tensor(name: string): Float32Array {
+    const t = this.matrix(name);
+    if (isQ8(t)) throw new WeightStoreError(`base tensor ${name} is Q8_0: read it with matrix()`);
+    return t;
+  }
+
+  /** A base matrix as the engine holds it: fp32, or Q8_0 (int8s and scales, never dequantized) in a q8_0 set. */
+  matrix(name: string): Matrix {
     const t = this.baseTensors.get(name);
     if (!t) throw new WeightStoreError(`base blob has no tensor ${name}`);
     return t;
@@ -136,7 +150,7 @@ export class WeightStore {
   /** Bytes of decoded base tensors the store still references. */
   baseBytesHeld(): number {
     let n = 0;
-    for (const t of this.baseTensors.values()) n += t.byteLength;
+    for (const t of this.baseTensors.values()) n += isQ8(t) ? t.q.byteLength + t.d.byteLength : t.byteLength;
     return n;
   }
 

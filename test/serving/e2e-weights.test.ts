@@ -19,12 +19,12 @@ import { KvCache } from "../../workers/node/kv-cache.ts";
 import { runTurn } from "../../workers/node/run-turn.ts";
 import type { TurnWeightStats } from "../../workers/node/node-weights.ts";
 import { dataPath, stories } from "../helpers/model-dir.ts";
-import { SHARD_CACHE_FORMAT } from "../../cli/weights-seed.ts";
+import { shardCacheDir } from "../../cli/weights-seed.ts";
 import { KEY_A, MODEL, startFixture, disposeFixtures, type Fixture } from "./stack-fixture.ts";
 
 const { tf, tok } = stories();
 setTokenizer(tf, tok);
-const SHARDS = join(import.meta.dirname, `../../.cache/shards/stories260K-n1-f${SHARD_CACHE_FORMAT}`);
+const SHARDS = shardCacheDir(dataPath("stories260K.bin"), 1);
 
 interface NodeStats {
   turns: { sessionKey: string; weights?: TurnWeightStats }[];

@@ -5,14 +5,29 @@
 //   dot(w row, x) ~= sum_b  dw[b] * dx[b] * sum_{j<32} qw[32b+j] * qx[32b+j].
 // The FFN's down projection accumulates columns (neuron-major bundles): there the int8
 // weights are scaled in floats, out += a_i * dw[b] * qw, and the activations stay fp32.
-import { QK, quantizeInto, type Q8Matrix } from "../model/q8.ts";
+import { QK, type Q8Matrix } from "../model/q8.ts";
 import type { CompactFfn } from "./compact-ffn.ts";
 import type { FfnBundles } from "./ffn-bundles.ts";
 import { silu } from "./kernels.ts";
 
-/** x[0..n) quantized per block of 32 into q (n values in -127..127) and d (n/32 f32 scales) at qo, dOff. */
+/**
+ * x[0..n) quantized per block of 32 into q (n values in -127..127) and d (n/32 f32 scales) at qo, dOff:
+ * ggml's reference quantizer in f32 arithmetic, as the WASM kernel q8_quantize computes it bit for bit:
+ * d = max|x| / 127, q = round-half-away-from-zero(x * (1/d)), q = 0 where d = 0.
+ */
 export function quantizeActivations(x: ArrayLike<number>, n: number, q: Int8Array | Int16Array, d: Float32Array, qo = 0, dOff = 0): void {
-  quantizeInto(x, 0, n, q, qo, d, dOff, false);
+  const f = Math.fround;
+  for (let b = 0; b < n / QK; b++) {
+    let amax = 0;
+    for (let j = b * QK; j < (b + 1) * QK; j++) amax = Math.max(amax, Math.abs(x[j]!));
+    const scale = f(amax / 127);
+    const inv = scale ? f(1 / scale) : 0;
+    d[dOff + b] = scale;
+    for (let j = b * QK; j < (b + 1) * QK; j++) {
+      const y = f(x[j]! * inv);
+      q[qo + j] = y < 0 ? -Math.round(-y) : Math.round(y);
+    }
+  }
 }
 
 /** Integer dot of n values (a multiple of 32): weights at q[qo..], scales d[dOff..]; input xq, xd. */

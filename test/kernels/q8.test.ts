@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { compactOf } from "../../shared/engine/compact-ffn.ts";
 import { FfnBundles } from "../../shared/engine/ffn-bundles.ts";
 import { tsBackend, WasmBackend } from "../../shared/engine/backend/index.ts";
-import { q8Matvec } from "../../shared/engine/q8-kernels.ts";
+import { q8Matvec, quantizeActivations } from "../../shared/engine/q8-kernels.ts";
 import { ggufQ8Model } from "../../shared/engine/q8-model.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
 import { f16ToF32, GGML_TYPE, quantize } from "../../shared/model/dtypes.ts";
@@ -91,6 +91,56 @@ describe("WASM SIMD integer kernels", () => {
       expect(relErr(outs[1]!.hb, outs[0]!.hb)).toBeLessThan(1e-5);
       expect(relErr(outs[1]!.out, outs[0]!.out)).toBeLessThan(1e-5);
       const a = seeded(k, 8);
+      const [d0, d1] = [new Float32Array(dim), new Float32Array(dim)];
+      tsBackend.downSum(d0, ref, ref.slotsFor(kept), a);
+      wasm.downSum(d1, fast, fast.slotsFor(kept), a);
+      expect(relErr(d1, d0)).toBeLessThan(1e-5);
+    }
+  });
+
+  it("q8_quantize (WASM) gives quantizeActivations' int8s and scales bit for bit, halves rounded away from zero", () => {
+    const seg = wasm.arena.segments[0]!;
+    const n = 160; // five blocks
+    const x = seeded(n, 21).map((v, i) => v * (1 + (i >> 5) * 37));
+    x.fill(0, 64, 96); // an all-zero block: d = 0, q = 0
+    // Block 4 has max |x| = 127, so d = 1 and x itself is what gets rounded: halves go away from zero.
+    const halves = [2.5, -2.5, 0.5, -0.5, 126.5, -126.5, 0.49999997, -0, 1.5, -1.5];
+    x.fill(0.25, 128, 160);
+    x.set([127, ...halves], 128);
+    const xo = wasm.alloc(n);
+    xo.set(x);
+    const x16 = 1 << 16, xd = x16 + n * 2; // scratch bytes of the first slot
+    seg.kernels.q8_quantize(xo.byteOffset, n, x16, xd);
+    const got = new Int16Array(seg.buffer, x16, n), gotD = new Float32Array(seg.buffer, xd, n / 32);
+    const want = new Int16Array(n), wantD = new Float32Array(n / 32);
+    quantizeActivations(x, n, want, wantD);
+    expect(Array.from(got)).toEqual(Array.from(want));
+    expect(Array.from(gotD)).toEqual(Array.from(wantD));
+    expect(gotD[2]).toBe(0);
+    expect(Array.from(got.subarray(64, 96)).every((v) => v === 0)).toBe(true);
+    expect(gotD[4]).toBe(1);
+    expect(Array.from(got.subarray(128, 139))).toEqual([127, 3, -3, 1, -1, 127, -127, 0, 0, 2, -2]);
+    // Within half a step of x everywhere.
+    for (let i = 0; i < n; i++) expect(Math.abs(got[i]! * gotD[(i / 32) | 0]! - x[i]!)).toBeLessThanOrEqual(gotD[(i / 32) | 0]! * 0.5 * (1 + 1e-6));
+  });
+
+  it("the Q8_0 FFN and down sum agree with the reference for every slot count mod 4 (the kernels' one-slot tails)", () => {
+    const dim = 64, hidden = 40;
+    const layer = { wGate: seeded(hidden * dim, 31), wUp: seeded(hidden * dim, 32), wDown: seeded(dim * hidden, 33) };
+    const ref = FfnBundles.fromDense(layer, dim, hidden, undefined, "q8_0");
+    const fast = FfnBundles.fromDense(layer, dim, hidden, (n) => wasm.alloc(n), "q8_0");
+    const x = seeded(dim, 34);
+    for (const k of [1, 2, 3, 4, 5, 7, 33]) {
+      const kept = keepSome(hidden, k / hidden, k);
+      expect(kept.length).toBe(k);
+      const outs = [tsBackend, wasm].map((be, i) => {
+        const hb = new Float32Array(hidden), hb2 = new Float32Array(hidden), out = new Float32Array(dim);
+        be.compactFfn(compactOf(i ? fast : ref, kept, null), x, hb, hb2, out, dim);
+        return { hb: hb.slice(0, k), out };
+      });
+      expect(relErr(outs[1]!.hb, outs[0]!.hb)).toBeLessThan(1e-5);
+      expect(relErr(outs[1]!.out, outs[0]!.out)).toBeLessThan(1e-5);
+      const a = seeded(k, 35);
       const [d0, d1] = [new Float32Array(dim), new Float32Array(dim)];
       tsBackend.downSum(d0, ref, ref.slotsFor(kept), a);
       wasm.downSum(d1, fast, fast.slotsFor(kept), a);

@@ -33,6 +33,23 @@ describe("WASM SIMD kernels", () => {
     }
   });
 
+  it("the batched matmul (prefill) agrees with the reference for odd row counts and token counts not a multiple of 4", () => {
+    const be = new WasmBackend();
+    for (const [n, d, ntok] of [[172, 37, 5], [64, 1, 4], [768, 6, 7], [12, 3, 1]] as const) {
+      const w = be.adopt(seeded(n * d, n + d));
+      const x = seeded(n * ntok, 9);
+      const want = new Float32Array(d * ntok), got = new Float32Array(d * ntok);
+      ref.matmul(want, x, w, n, d, ntok);
+      be.matmul(got, x, w, n, d, ntok);
+      expect(relErr(got, want)).toBeLessThan(1e-6);
+      // independently: token t's row i is the plain dot product
+      const t = ntok - 1, i = d - 1;
+      let s = 0;
+      for (let j = 0; j < n; j++) s += w[i * n + j]! * x[t * n + j]!;
+      expect(got[t * d + i]!).toBeCloseTo(s, 4);
+    }
+  });
+
   it("matvec falls back to the reference for widths that are not a multiple of 4", () => {
     const be = new WasmBackend();
     const w = be.adopt(seeded(7 * 5, 3)), x = seeded(7, 4);

@@ -13,7 +13,7 @@ import type { Backend } from "./backend.ts";
 import { SLOT_FLOATS, WasmArena, type Segment } from "./wasm-arena.ts";
 import { kernelsModule, type WasmModule } from "./wasm-module.ts";
 import { allocQ8, QK, type Q8Matrix } from "../../model/q8.ts";
-import { q8Matvec, quantizeActivations } from "../q8-kernels.ts";
+import { q8Matvec } from "../q8-kernels.ts";
 
 interface Block {
   seg: Segment;
@@ -112,19 +112,28 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  /** x quantized per block of 32 into seg's SLOT_ACC as int16s then f32 scales: their byte offsets. */
-  protected quantizedInput(seg: Segment, x: Float32Array, n: number): { x16: number; xd: number } {
-    const x16 = seg.slot(SLOT_ACC);
-    const xd = x16 + n * 2;
-    quantizeActivations(x, n, int16View(seg), seg.f32, x16 >> 1, xd >> 2);
+  /**
+   * x (ntok rows of n) quantized per block of 32 by the q8_quantize kernel into the upper half of
+   * seg's SLOT_ACC (the lower half stays free for partial sums): int16s, then the f32 scales.
+   */
+  protected quantizedInput(seg: Segment, x: Float32Array, n: number, ntok = 1): { x16: number; xd: number } {
+    const xo = this.input(seg, x, n * ntok, SLOT_X);
+    const x16 = seg.slot(SLOT_ACC) + SLOT_FLOATS * 2;
+    const xd = x16 + n * ntok * 2;
+    seg.kernels.q8_quantize(xo, n * ntok, x16, xd);
     return { x16, xd };
+  }
+
+  /** Whether a Q8_0 input of ntok rows of n fits quantizedInput's half slot. */
+  protected q8InputFits(n: number, ntok = 1): boolean {
+    return n * ntok * 2 + (n * ntok) / 8 <= SLOT_FLOATS * 2 && n * ntok <= SLOT_FLOATS;
   }
 
   matvecQ8(out: Float32Array, x: Float32Array, w: Q8Matrix): void {
     const seg = this.arena.segmentOf(w.d);
     const { rows: d, cols: n } = w;
     const half = d >> 1;
-    if (!seg || w.q.buffer !== seg.buffer || n * 2 + n / 8 > SLOT_FLOATS * 4 || d > SLOT_FLOATS) return q8Matvec(out, x, w);
+    if (!seg || w.q.buffer !== seg.buffer || !this.q8InputFits(n) || d > SLOT_FLOATS) return q8Matvec(out, x, w);
     const { x16, xd } = this.quantizedInput(seg, x, n);
     const oo = this.output(seg, out, SLOT_OUT);
     // Rows i and half + i in one pass (they share each x load); an odd last row pairs with itself.
@@ -148,7 +157,7 @@ export class WasmBackend implements Backend {
     const h1 = this.output(seg, hb, SLOT_H1);
     const h2 = this.output(seg, hb2, SLOT_H2);
     const rowBytes = (dim / QK) * 4;
-    seg.kernels.q8_dots2(h1, h2, x16, xd, q.byteOffset, d.byteOffset, io, k, dim, 3 * dim, 3 * rowBytes, dim, rowBytes);
+    seg.kernels.q8_dots(h1, h2, x16, xd, q.byteOffset, d.byteOffset, io, k, dim, 3 * dim, 3 * rowBytes, 2);
     swiglu(seg.f32, h1 >> 2, h2 >> 2, k);
     const oo = this.output(seg, out, SLOT_OUT);
     seg.kernels.q8_accum(oo, h1, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes);
@@ -189,7 +198,7 @@ export class WasmBackend implements Backend {
   compactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
     const k = f.slots.length;
     if (!this.fits(k, dim)) return ref.compactFfn(f, x, hb, hb2, out, dim);
-    if (f.bundles.format === "q8_0") return this.compactFfnQ8(f, x, hb, hb2, out, dim);
+    if (f.bundles.format === "q8_0") return this.q8InputFits(dim) ? this.compactFfnQ8(f, x, hb, hb2, out, dim) : ref.compactFfn(f, x, hb, hb2, out, dim);
     const seg = this.upload(f.bundles);
     const kern = seg.kernels;
     const base = f.bundles.data.byteOffset;
@@ -318,16 +327,9 @@ export class WasmBackend implements Backend {
   }
 }
 
-const int16Views = new WeakMap<Segment, Int16Array>();
-function int16View(seg: Segment): Int16Array {
-  let v = int16Views.get(seg);
-  if (!v) int16Views.set(seg, (v = new Int16Array(seg.buffer)));
-  return v;
-}
-
 const iotas: Int32Array[] = [];
 /** 0, 1, ..., n-1 (the slot list of a row-major matrix's rows), cached. */
-function iota(n: number): Int32Array {
+export function iota(n: number): Int32Array {
   return (iotas[n] ??= Int32Array.from({ length: n }, (_, i) => i));
 }
 

@@ -46,6 +46,8 @@ export const op = {
   shl: [0x74],
   and: [0x71],
   ltU: [0x49],
+  /** select(a, b, c): a when c is non-zero, else b. */
+  select: [0x1b],
   geU: [0x4f],
   gtU: [0x4b],
   f32Load: (offset = 0) => [0x2a, 2, ...uleb(offset)],

@@ -4,7 +4,7 @@
 //   i32x4.dot_i16x8_s(v128.load8x8_s(weights), v128.load(x16))
 // (8 multiply-adds), four steps per block, then one f32 multiply by the two block scales.
 // These live beside the fp32 kernels in the same module (wasm-kernels.ts lists them).
-import { I32, op, uleb, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
+import { F32, I32, op, uleb, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
 
 const { get, set, i32, add, mul, shl, geU } = op;
 const simd = (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm];
@@ -15,12 +15,77 @@ const i32x4Add = simd(0xae);
 const f32x4FromI32x4 = simd(0xfa);
 const i32x4FromI16Low = simd(0xa7);
 const i32x4FromI16High = simd(0xa8);
+const shrU = [0x76];
+const select = [0x1b];
+const f32x4Abs = simd(0xe0);
+const f32x4Max = simd(0xe9);
+const f32x4Sub = simd(0xe5);
+const f32x4Trunc = simd(0x69);
+const f32x4Ge = simd(0x46);
+const f32x4Le = simd(0x45);
+const i32x4TruncSatF32x4 = simd(0xf8);
+const i32x4Sub = simd(0xb1);
+const i16x8NarrowI32x4 = simd(0x85);
+const f32Const = (v: number) => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)];
+const f32Max = [0x97];
+const f32Div = [0x95];
+const f32Ne = [0x5c];
 
 const addTo = (dst: number, a: number, b: number[]) => [...get(a), ...b, ...add, ...set(dst)];
 const hsum = (v: number) => [
   ...get(v), ...op.f32x4Lane(0), ...get(v), ...op.f32x4Lane(1), ...op.f32Add,
   ...get(v), ...op.f32x4Lane(2), ...get(v), ...op.f32x4Lane(3), ...op.f32Add, ...op.f32Add,
 ];
+
+/**
+ * q8_quantize(x, n, x16, xd): x[0..n) (n a multiple of 32) quantized per block of 32 as
+ * ../q8-kernels.ts quantizeActivations defines it, in f32 arithmetic: d = max|x| / 127,
+ * q = round-half-away-from-zero(x * (1/d)) (0 where d = 0), stored widened to int16 at x16
+ * and d at xd (one f32 per block). Rounding is exact: t = trunc(y), then +-1 where |y - t| >= 0.5.
+ *
+ *   for (b = 0; b < n/32; b++) {
+ *     v m = max over the block's 8 vectors of |x[j..j+4)|;  d = max of m's lanes / 127
+ *     inv = d != 0 ? 1/d : 0;  xd[b] = d
+ *     for each pair of vectors: y = x[j..] * splat(inv), t = trunc(y), i = i32(t) + (y - t >= 0.5) - (y - t <= -0.5)
+ *                              x16[j..j+8) = narrow_i16(i_0, i_1)
+ *   }
+ */
+function quantize(): FuncDef {
+  const [x, n, x16, xd] = [0, 1, 2, 3];
+  const [end, dv, inv] = [4, 5, 6];
+  const [m, sv] = [7, 8];
+  const roundAway = (off: number) => [
+    ...get(x), ...op.v128Load(off), ...get(sv), ...op.f32x4Mul, ...set(m), // y
+    ...get(m), ...f32x4Trunc, ...i32x4TruncSatF32x4,
+    ...get(m), ...get(m), ...f32x4Trunc, ...f32x4Sub, // frac = y - t (exact)
+    ...set(m),
+    ...get(m), ...f32Const(0.5), ...op.f32x4Splat, ...f32x4Ge, ...i32x4Sub, // masks are -1: subtracting adds 1
+    ...get(m), ...f32Const(-0.5), ...op.f32x4Splat, ...f32x4Le, ...simd(0xae), // adding -1 subtracts 1
+  ];
+  return {
+    name: "q8_quantize",
+    params: [I32, I32, I32, I32],
+    locals: [I32, F32, F32, V128, V128],
+    body: [
+      ...get(x), ...get(n), ...i32(2), ...shl, ...add, ...set(end),
+      ...whileNot([...get(x), ...get(end), ...geU], [
+        ...get(x), ...op.v128Load(0), ...f32x4Abs,
+        ...[1, 2, 3, 4, 5, 6, 7].flatMap((v) => [...get(x), ...op.v128Load(16 * v), ...f32x4Abs, ...f32x4Max]),
+        ...set(m),
+        ...get(m), ...op.f32x4Lane(0), ...get(m), ...op.f32x4Lane(1), ...f32Max,
+        ...get(m), ...op.f32x4Lane(2), ...get(m), ...op.f32x4Lane(3), ...f32Max, ...f32Max,
+        ...f32Const(127), ...f32Div, ...set(dv),
+        ...get(xd), ...get(dv), ...op.f32Store(),
+        ...f32Const(1), ...get(dv), ...f32Div, ...f32Const(0), ...get(dv), ...f32Const(0), ...f32Ne, ...select, ...set(inv),
+        ...get(inv), ...op.f32x4Splat, ...set(sv),
+        ...[0, 1, 2, 3].flatMap((pair) => [
+          ...get(x16), ...roundAway(32 * pair), ...roundAway(32 * pair + 16), ...i16x8NarrowI32x4, ...op.v128Store(16 * pair),
+        ]),
+        ...addTo(x, x, i32(128)), ...addTo(x16, x16, i32(64)), ...addTo(xd, xd, i32(4)),
+      ]),
+    ],
+  };
+}
 
 /**
  * q8_dots2(outA, outB, x16, xd, qbase, dbase, idx, k, n, qstride, dstride, qpair, dpair):
@@ -73,72 +138,153 @@ function dots2(): FuncDef {
 }
 
 /**
+ * q8_dots(outA, outB, x16, xd, qbase, dbase, idx, k, n, qstride, dstride, parts): for each listed
+ * slot i < k and part p < parts (1 or 2), the row at qbase + idx[i]*qstride + p*n (int8s) with
+ * scales at dbase + idx[i]*dstride + p*n/8: out_p[i] = dot(row, x), out_0 = outA, out_1 = outB.
+ * Four slots in flight, one accumulator each, x loaded once for the four; for an FFN bundle
+ * (parts 2: gate then up), each slot is read gate row then up row, one sequential piece.
+ * Measured against q8_dots2 (gate and up paired, one slot at a time) on stories110M-shaped
+ * bundles: dense 8.9 -> 11.1 GB/s, 30% kept 3.7 -> 6.3 GB/s; 6 or 8 in flight were no faster.
+ *
+ *   for (i = 0; i < k; i += 4)                  // then one slot at a time for k % 4
+ *     for (p = 0; p < parts; p++) {
+ *       w0..w3 = rows of slots idx[i..i+4), part p; v a0..a3 = 0
+ *       for (b = 0; b < n/32; b++) {            // x0..x3: the block's 32 int16 of x
+ *         for each r: a_r += f32(sum of dot_i16x8(load8x8_s(w_r + 8s), x_s), s < 4) * splat(dw_r[b] * xd[b])
+ *       }
+ *       out_p[i + r] = hsum(a_r)
+ *     }
+ */
+function dots(): FuncDef {
+  const R = 4;
+  const [outA, outB, x16, xd, qbase, dbase, idx, k, n, qstride, dstride, parts] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const [end, endR, p, xp, xdp, xend, db, o] = [12, 13, 14, 15, 16, 17, 18, 19];
+  const w = [20, 21, 22, 23], d = [24, 25, 26, 27];
+  const x = [28, 29, 30, 31], acc = [32, 33, 34, 35];
+  /** The r slots' rows, part p, through every block of x; then out_p[0..r) and the pointers past the r slots. */
+  const slotsPass = (r: number) => {
+    const rows = Array.from({ length: r }, (_, j) => j);
+    return [
+      ...i32(0), ...set(p),
+      ...whileNot([...get(p), ...get(parts), ...geU], [
+        ...rows.flatMap((j) => [
+          ...get(qbase), ...get(idx), ...op.i32Load(4 * j), ...get(qstride), ...mul, ...add, ...get(p), ...get(n), ...mul, ...add, ...set(w[j]!),
+          ...get(dbase), ...get(idx), ...op.i32Load(4 * j), ...get(dstride), ...mul, ...add, ...get(p), ...get(db), ...mul, ...add, ...set(d[j]!),
+          ...op.v128Zero, ...set(acc[j]!),
+        ]),
+        ...get(x16), ...set(xp), ...get(xd), ...set(xdp),
+        ...whileNot([...get(xp), ...get(xend), ...geU], [
+          ...[0, 1, 2, 3].flatMap((s) => [...get(xp), ...op.v128Load(s * 16), ...set(x[s]!)]),
+          ...rows.flatMap((j) => [
+            ...get(w[j]!), ...load8x8s(0), ...get(x[0]!), ...dotI16x8,
+            ...get(w[j]!), ...load8x8s(8), ...get(x[1]!), ...dotI16x8, ...i32x4Add,
+            ...get(w[j]!), ...load8x8s(16), ...get(x[2]!), ...dotI16x8, ...i32x4Add,
+            ...get(w[j]!), ...load8x8s(24), ...get(x[3]!), ...dotI16x8, ...i32x4Add,
+            ...f32x4FromI32x4,
+            ...get(d[j]!), ...op.f32Load(), ...get(xdp), ...op.f32Load(), ...op.f32Mul, ...op.f32x4Splat, ...op.f32x4Mul,
+            ...get(acc[j]!), ...op.f32x4Add, ...set(acc[j]!),
+            ...addTo(w[j]!, w[j]!, i32(32)), ...addTo(d[j]!, d[j]!, i32(4)),
+          ]),
+          ...addTo(xp, xp, i32(64)), ...addTo(xdp, xdp, i32(4)),
+        ]),
+        ...get(outB), ...get(outA), ...get(p), ...select, ...set(o), // o = p ? outB : outA
+        ...rows.flatMap((j) => [...get(o), ...hsum(acc[j]!), ...op.f32Store(4 * j)]),
+        ...addTo(p, p, i32(1)),
+      ]),
+      ...addTo(outA, outA, i32(4 * r)), ...addTo(outB, outB, i32(4 * r)), ...addTo(idx, idx, i32(4 * r)),
+    ];
+  };
+  return {
+    name: "q8_dots",
+    params: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, V128, V128],
+    body: [
+      ...get(n), ...i32(3), ...shrU, ...set(db), // scale bytes per row: n/32 floats
+      ...get(x16), ...get(n), ...i32(1), ...shl, ...add, ...set(xend),
+      ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
+      ...get(idx), ...get(k), ...i32(-R), ...op.and, ...i32(2), ...shl, ...add, ...set(endR),
+      ...whileNot([...get(idx), ...get(endR), ...geU], slotsPass(R)),
+      ...whileNot([...get(idx), ...get(end), ...geU], slotsPass(1)),
+    ],
+  };
+}
+
+/**
  * q8_accum(out, a, qbase, dbase, idx, k, dim, qstride, dstride): out[0..dim) = sum_i a[i] * column i,
  * column i the dim int8s at qbase + idx[i]*qstride with scales at dbase + idx[i]*dstride (an FFN
  * bundle's down column). Per block of 32: one splat of a[i] * scale, the int8s widened to f32.
- * Two columns per pass, so `out` is loaded and stored once per two.
+ * Four columns per pass (four pieces in flight; `out` loaded and stored once per four), then one
+ * at a time for k % 4. Measured on stories110M-shaped bundles against two per pass: dense about
+ * the same (7.4 GB/s: the int8 -> f32 widening bounds it), 30% kept 4.1 -> 5.5 GB/s.
+ *
+ *   out[0..dim) = 0
+ *   for (i = 0; i < k; i += 4) {                 // columns c0..c3 of slots idx[i..i+4)
+ *     for (b = 0; b < dim/32; b++) {
+ *       v s_r = splat(a[i+r] * dc_r[b])
+ *       for (j = 32b; j < 32b + 32; j += 4) out[j..] += sum over r of f32(c_r[j..j+4)) * s_r
+ *     }
+ *   }
  */
 function accum(): FuncDef {
+  const R = 4;
   const [out, a, qbase, dbase, idx, k, dim, qstride, dstride] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [end, end2, qa, da, qb, db, o, oend, sa, sb, wa, wb] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
-  const col = (q: number, d: number, off: number) => [
-    ...get(qbase), ...get(idx), ...op.i32Load(off), ...get(qstride), ...mul, ...add, ...set(q),
-    ...get(dbase), ...get(idx), ...op.i32Load(off), ...get(dstride), ...mul, ...add, ...set(d),
-  ];
-  const coef = (s: number, d: number, off: number) => [...get(a), ...op.f32Load(off), ...get(d), ...op.f32Load(), ...op.f32Mul, ...op.f32x4Splat, ...set(s)];
-  /** f32x4 of int8s at q + off (half 0: lanes 0..3 of the 8 loaded, 1: lanes 4..7), times splat s. */
-  const term = (w: number, half: number, s: number) => [...get(w), ...(half ? i32x4FromI16High : i32x4FromI16Low), ...f32x4FromI32x4, ...get(s), ...op.f32x4Mul];
-  /** out[o + 4*off ..] += the column terms for the 8 values at int8 offset `off`; `two`: both columns. */
-  const step = (off: number, two: boolean) => [
-    ...get(qa), ...load8x8s(off), ...set(wa),
-    ...(two ? [...get(qb), ...load8x8s(off), ...set(wb)] : []),
-    ...[0, 1].flatMap((half) => [
-      ...get(o),
-      ...get(o), ...op.v128Load(off * 4 + half * 16),
-      ...term(wa, half, sa), ...op.f32x4Add,
-      ...(two ? [...term(wb, half, sb), ...op.f32x4Add] : []),
-      ...op.v128Store(off * 4 + half * 16),
-    ]),
-  ];
-  const pass = (two: boolean) => [
-    ...get(out), ...set(o),
-    ...whileNot([...get(o), ...get(oend), ...geU], [
-      ...coef(sa, da, 0), ...(two ? coef(sb, db, 4) : []),
-      ...step(0, two), ...step(8, two), ...step(16, two), ...step(24, two),
-      ...addTo(qa, qa, i32(32)), ...addTo(da, da, i32(4)),
-      ...(two ? [...addTo(qb, qb, i32(32)), ...addTo(db, db, i32(4))] : []),
-      ...addTo(o, o, i32(128)),
-    ]),
-  ];
+  const [end, endR, o, oend] = [9, 10, 11, 12];
+  const q = [13, 14, 15, 16], d = [17, 18, 19, 20];
+  const s = [21, 22, 23, 24], wv = [25, 26, 27, 28];
+  /** f32x4 of int8s (half 0: lanes 0..3 of the 8 loaded in wv, 1: lanes 4..7), times splat s. */
+  const term = (w: number, half: number, sv: number) => [...get(w), ...(half ? i32x4FromI16High : i32x4FromI16Low), ...f32x4FromI32x4, ...get(sv), ...op.f32x4Mul];
+  const colsPass = (r: number) => {
+    const cols = Array.from({ length: r }, (_, j) => j);
+    /** out[o + 4*off ..] += the r columns' terms for the 8 values at int8 offset `off` of the block. */
+    const step = (off: number) => [
+      ...cols.flatMap((j) => [...get(q[j]!), ...load8x8s(off), ...set(wv[j]!)]),
+      ...[0, 1].flatMap((half) => [
+        ...get(o), ...get(o), ...op.v128Load(off * 4 + half * 16),
+        ...cols.flatMap((j) => [...term(wv[j]!, half, s[j]!), ...op.f32x4Add]),
+        ...op.v128Store(off * 4 + half * 16),
+      ]),
+    ];
+    return [
+      ...cols.flatMap((j) => [
+        ...get(qbase), ...get(idx), ...op.i32Load(4 * j), ...get(qstride), ...mul, ...add, ...set(q[j]!),
+        ...get(dbase), ...get(idx), ...op.i32Load(4 * j), ...get(dstride), ...mul, ...add, ...set(d[j]!),
+      ]),
+      ...get(out), ...set(o),
+      ...whileNot([...get(o), ...get(oend), ...geU], [
+        ...cols.flatMap((j) => [...get(a), ...op.f32Load(4 * j), ...get(d[j]!), ...op.f32Load(), ...op.f32Mul, ...op.f32x4Splat, ...set(s[j]!)]),
+        ...step(0), ...step(8), ...step(16), ...step(24),
+        ...cols.flatMap((j) => [...addTo(q[j]!, q[j]!, i32(32)), ...addTo(d[j]!, d[j]!, i32(4))]),
+        ...addTo(o, o, i32(128)),
+      ]),
+      ...addTo(a, a, i32(4 * r)), ...addTo(idx, idx, i32(4 * r)),
+    ];
+  };
   return {
     name: "q8_accum",
     params: [I32, I32, I32, I32, I32, I32, I32, I32, I32],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, V128, V128],
     body: [
       ...get(out), ...get(dim), ...i32(2), ...shl, ...add, ...set(oend),
       ...get(out), ...set(o),
       ...whileNot([...get(o), ...get(oend), ...geU], [...get(o), ...op.v128Zero, ...op.v128Store(), ...addTo(o, o, i32(16))]),
       ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
-      ...get(idx), ...get(k), ...i32(-2), ...op.and, ...i32(2), ...shl, ...add, ...set(end2),
-      ...whileNot([...get(idx), ...get(end2), ...geU], [
-        ...col(qa, da, 0), ...col(qb, db, 4), ...pass(true),
-        ...addTo(a, a, i32(8)), ...addTo(idx, idx, i32(8)),
-      ]),
-      ...whileNot([...get(idx), ...get(end), ...geU], [
-        ...col(qa, da, 0), ...pass(false),
-        ...addTo(a, a, i32(4)), ...addTo(idx, idx, i32(4)),
-      ]),
+      ...get(idx), ...get(k), ...i32(-R), ...op.and, ...i32(2), ...shl, ...add, ...set(endR),
+      ...whileNot([...get(idx), ...get(endR), ...geU], colsPass(R)),
+      ...whileNot([...get(idx), ...get(end), ...geU], colsPass(1)),
     ],
   };
 }
 
 /** The Q8_0 kernels, appended to the kernels module by wasm-kernels.ts. */
 export function q8Kernels(): FuncDef[] {
-  return [dots2(), accum()];
+  return [quantize(), dots2(), dots(), accum()];
 }
 
 export interface Q8KernelExports {
+  q8_quantize(x: number, n: number, x16: number, xd: number): void;
   q8_dots2(outA: number, outB: number, x16: number, xd: number, qbase: number, dbase: number, idx: number, k: number, n: number,
     qstride: number, dstride: number, qpair: number, dpair: number): void;
+  q8_dots(outA: number, outB: number, x16: number, xd: number, qbase: number, dbase: number, idx: number, k: number, n: number,
+    qstride: number, dstride: number, parts: number): void;
   q8_accum(out: number, a: number, qbase: number, dbase: number, idx: number, k: number, dim: number, qstride: number, dstride: number): void;
 }

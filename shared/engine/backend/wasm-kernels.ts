@@ -11,7 +11,7 @@
 // Each kernel's comment gives the loop it encodes in C-like pseudocode ("v" marks
 // f32x4 values, "hsum" the sum of a vector's four lanes); docs/performance.md says why
 // the kernels are written this way and not in AssemblyScript.
-import { encodeModule, F32, I32, op, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
+import { encodeModule, F32, I32, op, V128, whileNot, type FuncDef, type ValType } from "./wasm-encoder.ts";
 import { q8Kernels, type Q8KernelExports } from "./wasm-kernels-q8.ts";
 
 const { get, set, i32, add, shl, geU, gtU } = op;
@@ -52,47 +52,28 @@ const rowFma = (acc: number, row: number, j: number, xv: number) => [
 
 /**
  * matvec(out, x, w, n, d): out[i] = dot(w row i, x), rows of n floats.
- * Four rows at a time (four memory streams in flight, x loaded once for all four),
- * then the remaining rows one at a time with four accumulators.
+ * One row at a time, so the weights are read as one sequential stream (the hardware
+ * prefetcher's best case: on the Zen 5 cores measured here, 26-28 GB/s against 15 GB/s for
+ * four rows interleaved, see docs/performance.md), with four accumulators to hide the
+ * add latency.
  *
- *   for (i = 0; i + 4 <= d; i += 4) {              // rows i..i+3: r0..r3
+ *   for (i = 0; i < d; i++) {
  *     v a0..a3 = 0
- *     for (j = 0; j < n; j += 4) { v xv = x[j..j+4); a0 += r0[j..] * xv; ... a3 += r3[j..] * xv }
- *     out[i] = hsum(a0); ... out[i+3] = hsum(a3)
- *   }
- *   for (; i < d; i++) {                           // leftover rows
- *     v a0..a3 = 0
- *     for (j = 0; j + 16 <= n; j += 16) { a0 += w[j..] * x[j..]; a1 += w[j+4..] * x[j+4..]; ... }
+ *     for (j = 0; j + 16 <= n; j += 16) { a0 += w[j..] * x[j..]; a1 += w[j+4..] * x[j+4..]; ... a3 ... }
  *     for (; j < n; j += 4) a0 += w[j..] * x[j..]
- *     out[i] = hsum((a0 + a1) + (a2 + a3))
+ *     out[i] = hsum((a0 + a1) + (a2 + a3)); w += n
  *   }
  */
 function matvec(): FuncDef {
   const [out, x, w, n, d] = [0, 1, 2, 3, 4];
-  const [nb, end, j, a0, a1, a2, a3, r1, r2, r3, xv, end4] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-  const store = (acc: number, off: number) => [...get(out), ...hsum(acc), ...op.f32Store(off)];
+  const [nb, end, j, a0, a1, a2, a3] = [5, 6, 7, 8, 9, 10, 11];
   return {
     name: "matvec",
     params: [I32, I32, I32, I32, I32],
-    locals: [I32, I32, I32, V128, V128, V128, V128, I32, I32, I32, V128, I32],
+    locals: [I32, I32, I32, V128, V128, V128, V128],
     body: [
       ...get(n), ...i32(2), ...shl, ...set(nb),
       ...get(out), ...get(d), ...i32(2), ...shl, ...add, ...set(end),
-      // end4 = out + 4 * floor(d / 4) floats
-      ...get(out), ...get(d), ...i32(-4), ...op.and, ...i32(2), ...shl, ...add, ...set(end4),
-      ...whileNot([...get(out), ...get(end4), ...geU], [
-        ...addTo(r1, w, get(nb)), ...addTo(r2, r1, get(nb)), ...addTo(r3, r2, get(nb)),
-        ...op.v128Zero, ...set(a0), ...op.v128Zero, ...set(a1), ...op.v128Zero, ...set(a2), ...op.v128Zero, ...set(a3),
-        ...i32(0), ...set(j),
-        ...whileNot([...get(j), ...get(nb), ...geU], [
-          ...get(x), ...get(j), ...add, ...op.v128Load(), ...set(xv),
-          ...rowFma(a0, w, j, xv), ...rowFma(a1, r1, j, xv), ...rowFma(a2, r2, j, xv), ...rowFma(a3, r3, j, xv),
-          ...addTo(j, j, i32(16)),
-        ]),
-        ...store(a0, 0), ...store(a1, 4), ...store(a2, 8), ...store(a3, 12),
-        ...addTo(out, out, i32(16)),
-        ...addTo(w, r3, get(nb)),
-      ]),
       ...whileNot([...get(out), ...get(end), ...geU], [
         ...op.v128Zero, ...set(a0), ...op.v128Zero, ...set(a1), ...op.v128Zero, ...set(a2), ...op.v128Zero, ...set(a3),
         ...i32(0), ...set(j),
@@ -101,8 +82,9 @@ function matvec(): FuncDef {
           ...addTo(j, j, i32(64)),
         ]),
         ...whileNot([...get(j), ...get(nb), ...geU], [...fma(a0, w, x, j, 0), ...addTo(j, j, i32(16))]),
+        ...get(out),
         ...get(a0), ...get(a1), ...op.f32x4Add, ...get(a2), ...get(a3), ...op.f32x4Add, ...op.f32x4Add, ...set(a0),
-        ...store(a0, 0),
+        ...hsum(a0), ...op.f32Store(),
         ...addTo(out, out, i32(4)),
         ...addTo(w, w, get(nb)),
       ]),
@@ -141,80 +123,97 @@ function accumRows(): FuncDef {
 /**
  * bundle_dots(h1, h2, x, base, idx, k, dim): for each slot s = idx[i] (i < k) of the
  * neuron-major bundles at `base` (per slot [gate | up | down], dim floats each):
- * h1[i] = dot(gate row, x), h2[i] = dot(up row, x). Two neurons (four rows) at a time,
- * x loaded once for all four.
+ * h1[i] = dot(gate row, x), h2[i] = dot(up row, x). Four neurons at a time: eight rows
+ * read side by side, x loaded once for all eight. The rows are 1-2 KB pieces between
+ * gaps (the down column, other neurons), where one sequential stream stalls at every
+ * piece and several in flight keep memory busy (measured: 1 neuron 9 GB/s, 2: 11,
+ * 4: 14-15, in docs/performance.md).
  *
- *   for (i = 0; i + 2 <= k; i += 2) {
- *     g0, u0 = gate and up row of slot idx[i]; g1, u1 = those of slot idx[i+1]   // bundle = base + slot*3*dim
- *     v G0, U0, G1, U1 = 0
- *     for (j = 0; j < dim; j += 4) { v xv = x[j..]; G0 += g0[j..]*xv; U0 += u0[j..]*xv; G1 += g1[j..]*xv; U1 += u1[j..]*xv }
- *     h1[i] = hsum(G0); h1[i+1] = hsum(G1); h2[i] = hsum(U0); h2[i+1] = hsum(U1)
+ *   for (i = 0; i + 4 <= k; i += 4) {
+ *     g0..g3, u0..u3 = gate and up rows of slots idx[i..i+4)        // bundle = base + slot*3*dim
+ *     v G0..G3, U0..U3 = 0
+ *     for (j = 0; j < dim; j += 4) { v xv = x[j..]; G0 += g0[j..]*xv; U0 += u0[j..]*xv; ... G3, U3 }
+ *     h1[i..i+4) = hsum(G0..G3); h2[i..i+4) = hsum(U0..U3)
  *   }
- *   if (i < k) the same for the last neuron alone
+ *   for (; i < k; i++) the same for one neuron
  */
 function bundleDots(): FuncDef {
   const [h1, h2, x, base, idx, k, dim] = [0, 1, 2, 3, 4, 5, 6];
-  const [rb, stride, end, end2, p0, q0, p1, q1, j, g0, u0, g1, u1, xv] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
-  const slot = (dst: number, off: number) => [...get(base), ...get(idx), ...op.i32Load(off), ...get(stride), ...op.mul, ...add, ...set(dst)];
-  const zeros = (...v: number[]) => v.flatMap((r) => [...op.v128Zero, ...set(r)]);
+  const [rb, stride, end, end4, j] = [7, 8, 9, 10, 11];
+  const g = [12, 13, 14, 15], u = [16, 17, 18, 19];
+  const [xv, G, U] = [20, [21, 22, 23, 24], [25, 26, 27, 28]];
+  const slot = (p: number) => [
+    ...get(base), ...get(idx), ...op.i32Load(4 * p), ...get(stride), ...op.mul, ...add, ...set(g[p]!),
+    ...addTo(u[p]!, g[p]!, get(rb)),
+  ];
+  /** n neurons (1 or 4) from idx: their dots into h1[0..n), h2[0..n), then h1, h2, idx advance. */
+  const neurons = (n: number) => [
+    ...Array.from({ length: n }, (_, p) => slot(p)).flat(),
+    ...[...G.slice(0, n), ...U.slice(0, n)].flatMap((a) => [...op.v128Zero, ...set(a)]),
+    ...i32(0), ...set(j),
+    ...whileNot([...get(j), ...get(rb), ...geU], [
+      ...get(x), ...get(j), ...add, ...op.v128Load(), ...set(xv),
+      ...Array.from({ length: n }, (_, p) => [...rowFma(G[p]!, g[p]!, j, xv), ...rowFma(U[p]!, u[p]!, j, xv)]).flat(),
+      ...addTo(j, j, i32(16)),
+    ]),
+    ...G.slice(0, n).flatMap((a, p) => [...get(h1), ...hsum(a), ...op.f32Store(4 * p)]),
+    ...U.slice(0, n).flatMap((a, p) => [...get(h2), ...hsum(a), ...op.f32Store(4 * p)]),
+    ...addTo(h1, h1, i32(4 * n)), ...addTo(h2, h2, i32(4 * n)), ...addTo(idx, idx, i32(4 * n)),
+  ];
   return {
     name: "bundle_dots",
     params: [I32, I32, I32, I32, I32, I32, I32],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128],
+    locals: [...new Array<ValType>(13).fill(I32), ...new Array<ValType>(9).fill(V128)],
     body: [
       ...get(dim), ...i32(2), ...shl, ...set(rb),
       ...get(rb), ...i32(3), ...op.mul, ...set(stride),
       ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
-      ...get(idx), ...get(k), ...i32(-2), ...op.and, ...i32(2), ...shl, ...add, ...set(end2),
-      ...whileNot([...get(idx), ...get(end2), ...geU], [
-        ...slot(p0, 0), ...addTo(q0, p0, get(rb)), ...slot(p1, 4), ...addTo(q1, p1, get(rb)),
-        ...zeros(g0, u0, g1, u1), ...i32(0), ...set(j),
-        ...whileNot([...get(j), ...get(rb), ...geU], [
-          ...get(x), ...get(j), ...add, ...op.v128Load(), ...set(xv),
-          ...rowFma(g0, p0, j, xv), ...rowFma(u0, q0, j, xv), ...rowFma(g1, p1, j, xv), ...rowFma(u1, q1, j, xv),
-          ...addTo(j, j, i32(16)),
-        ]),
-        ...get(h1), ...hsum(g0), ...op.f32Store(0), ...get(h1), ...hsum(g1), ...op.f32Store(4),
-        ...get(h2), ...hsum(u0), ...op.f32Store(0), ...get(h2), ...hsum(u1), ...op.f32Store(4),
-        ...addTo(h1, h1, i32(8)), ...addTo(h2, h2, i32(8)), ...addTo(idx, idx, i32(8)),
-      ]),
-      ...whileNot([...get(idx), ...get(end), ...geU], [
-        ...slot(p0, 0), ...addTo(q0, p0, get(rb)),
-        ...zeros(g0, u0), ...i32(0), ...set(j),
-        ...whileNot([...get(j), ...get(rb), ...geU], [
-          ...get(x), ...get(j), ...add, ...op.v128Load(), ...set(xv),
-          ...rowFma(g0, p0, j, xv), ...rowFma(u0, q0, j, xv),
-          ...addTo(j, j, i32(16)),
-        ]),
-        ...get(h1), ...hsum(g0), ...op.f32Store(0), ...get(h2), ...hsum(u0), ...op.f32Store(0),
-        ...addTo(h1, h1, i32(4)), ...addTo(h2, h2, i32(4)), ...addTo(idx, idx, i32(4)),
-      ]),
+      ...get(idx), ...get(k), ...i32(-4), ...op.and, ...i32(2), ...shl, ...add, ...set(end4),
+      ...whileNot([...get(idx), ...get(end4), ...geU], neurons(4)),
+      ...whileNot([...get(idx), ...get(end), ...geU], neurons(1)),
     ],
   };
 }
 
 /**
  * bundle_accum(out, a, base, idx, k, dim): out[0..dim) = sum_i a[i] * (down column of slot idx[i]).
- * Four neurons at a time, so `out` is loaded and stored once per four columns.
+ * Eight neurons at a time: eight columns read side by side (as in bundle_dots, several
+ * pieces in flight), and `out` loaded and stored once per eight.
  *
  *   out[0..dim) = 0
- *   for (i = 0; i + 4 <= k; i += 4) {
- *     d0..d3 = down columns of slots idx[i..i+4)       // base + slot*3*dim + 2*dim
- *     v s0..s3 = splat(a[i]) .. splat(a[i+3])
- *     for (j = 0; j < dim; j += 4) out[j..] += (s0*d0[j..] + s1*d1[j..]) + (s2*d2[j..] + s3*d3[j..])
+ *   for (i = 0; i + 8 <= k; i += 8) {
+ *     d0..d7 = down columns of slots idx[i..i+8)       // base + slot*3*dim + 2*dim
+ *     v s0..s7 = splat(a[i]) .. splat(a[i+7])
+ *     for (j = 0; j < dim; j += 4) out[j..] += ((s0*d0[j..] + s1*d1[j..]) + (s2*d2[j..] + s3*d3[j..])) + (... s4..s7 ...)
  *   }
  *   for (; i < k; i++) { v s = splat(a[i]); for (j ...) out[j..] += s * (down column of idx[i])[j..] }
  */
 function bundleAccum(): FuncDef {
   const [out, a, base, idx, k, dim] = [0, 1, 2, 3, 4, 5];
-  const [rb, stride, end, end4, d0, d1, d2, d3, j, s0, s1, s2, s3] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
-  const col = (dst: number, off: number) => [...get(base), ...get(idx), ...op.i32Load(off), ...get(stride), ...op.mul, ...add, ...set(dst)];
-  const coef = (dst: number, off: number) => [...get(a), ...op.f32Load(off), ...op.f32x4Splat, ...set(dst)];
-  const term = (s: number, d: number) => [...get(s), ...get(d), ...get(j), ...add, ...op.v128Load(), ...op.f32x4Mul];
+  const [rb, stride, end, end8, j] = [6, 7, 8, 9, 10];
+  const d = [11, 12, 13, 14, 15, 16, 17, 18], s = [19, 20, 21, 22, 23, 24, 25, 26];
+  const col = (p: number) => [...get(base), ...get(idx), ...op.i32Load(4 * p), ...get(stride), ...op.mul, ...add, ...set(d[p]!)];
+  const coef = (p: number) => [...get(a), ...op.f32Load(4 * p), ...op.f32x4Splat, ...set(s[p]!)];
+  const term = (p: number) => [...get(s[p]!), ...get(d[p]!), ...get(j), ...add, ...op.v128Load(), ...op.f32x4Mul];
+  /** The terms p in [from, to) summed pairwise. */
+  const sum = (from: number, to: number): number[] =>
+    to - from === 1 ? term(from) : [...sum(from, (from + to) >> 1), ...sum((from + to) >> 1, to), ...op.f32x4Add];
+  /** n columns (1 or 8) from idx added into out, then a and idx advance. */
+  const columns = (n: number) => [
+    ...Array.from({ length: n }, (_, p) => [...col(p), ...coef(p)]).flat(),
+    ...i32(0), ...set(j),
+    ...whileNot([...get(j), ...get(rb), ...geU], [
+      ...get(out), ...get(j), ...add,
+      ...get(out), ...get(j), ...add, ...op.v128Load(), ...sum(0, n), ...op.f32x4Add,
+      ...op.v128Store(),
+      ...addTo(j, j, i32(16)),
+    ]),
+    ...addTo(a, a, i32(4 * n)), ...addTo(idx, idx, i32(4 * n)),
+  ];
   return {
     name: "bundle_accum",
     params: [I32, I32, I32, I32, I32, I32],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128],
+    locals: [...new Array<ValType>(13).fill(I32), ...new Array<ValType>(8).fill(V128)],
     body: [
       ...get(dim), ...i32(2), ...shl, ...set(rb),
       ...get(rb), ...i32(3), ...op.mul, ...set(stride),
@@ -222,26 +221,9 @@ function bundleAccum(): FuncDef {
       ...get(base), ...get(rb), ...i32(1), ...shl, ...add, ...set(base),
       ...zero(out, rb, j),
       ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
-      ...get(idx), ...get(k), ...i32(-4), ...op.and, ...i32(2), ...shl, ...add, ...set(end4),
-      ...whileNot([...get(idx), ...get(end4), ...geU], [
-        ...col(d0, 0), ...col(d1, 4), ...col(d2, 8), ...col(d3, 12),
-        ...coef(s0, 0), ...coef(s1, 4), ...coef(s2, 8), ...coef(s3, 12),
-        ...i32(0), ...set(j),
-        ...whileNot([...get(j), ...get(rb), ...geU], [
-          ...get(out), ...get(j), ...add,
-          ...get(out), ...get(j), ...add, ...op.v128Load(),
-          ...term(s0, d0), ...term(s1, d1), ...op.f32x4Add, ...term(s2, d2), ...term(s3, d3), ...op.f32x4Add, ...op.f32x4Add,
-          ...op.f32x4Add, ...op.v128Store(),
-          ...addTo(j, j, i32(16)),
-        ]),
-        ...addTo(a, a, i32(16)), ...addTo(idx, idx, i32(16)),
-      ]),
-      ...whileNot([...get(idx), ...get(end), ...geU], [
-        ...col(d0, 0), ...coef(s0, 0),
-        ...i32(0), ...set(j),
-        ...whileNot([...get(j), ...get(rb), ...geU], [...axpy(out, s0, d0, j), ...addTo(j, j, i32(16))]),
-        ...addTo(a, a, i32(4)), ...addTo(idx, idx, i32(4)),
-      ]),
+      ...get(idx), ...get(k), ...i32(-8), ...op.and, ...i32(2), ...shl, ...add, ...set(end8),
+      ...whileNot([...get(idx), ...get(end8), ...geU], columns(8)),
+      ...whileNot([...get(idx), ...get(end), ...geU], columns(1)),
     ],
   };
 }
@@ -250,54 +232,81 @@ function bundleAccum(): FuncDef {
  * rows_dot(out, ostride, x, n, ntok, base, idx, k, rstride): for each listed row i < k
  * (at base + idx[i] * rstride bytes, n floats) and each token t < ntok (x + t*n floats):
  * out[t*ostride + i] = dot(row, x_t). The batched (prefill) matmul: each weight row is
- * read from memory once per block of tokens and used for four tokens per pass.
+ * read from memory once per block of tokens. Two rows by four tokens per pass (eight
+ * accumulators): each step loads 2 + 4 vectors for 8 multiply-adds, where one row by four
+ * tokens loaded 5 for 4; with an odd k the last row pairs with itself.
  *
- *   for (i = 0; i < k; i++) {
- *     row = base + idx[i]*rstride
+ *   for (i = 0; i < k; i += 2) {
+ *     r0 = base + idx[i]*rstride; r1 = i + 1 < k ? base + idx[i+1]*rstride : r0
  *     for (t = 0; t + 4 <= ntok; t += 4) {           // tokens t..t+3: x0..x3
- *       v a0..a3 = 0
- *       for (j = 0; j < n; j += 4) { v wv = row[j..]; a0 += x0[j..]*wv; ... a3 += x3[j..]*wv }
- *       out[t*ostride + i] = hsum(a0); ... out[(t+3)*ostride + i] = hsum(a3)
+ *       v a00..a03, a10..a13 = 0
+ *       for (j = 0; j < n; j += 4) {
+ *         v w0 = r0[j..], w1 = r1[j..]
+ *         for each token u < 4: { v xv = x_u[j..]; a0u += w0*xv; a1u += w1*xv }
+ *       }
+ *       out[(t+u)*ostride + i] = hsum(a0u); out[(t+u)*ostride + i+1] = hsum(a1u)   (u < 4)
  *     }
- *     for (; t < ntok; t++) out[t*ostride + i] = hsum(sum over j of row[j..] * x_t[j..])
+ *     for (; t < ntok; t++) the same for one token
  *   }
  */
 function rowsDot(): FuncDef {
   const [out, ostride, x, n, ntok, base, idx, k, rstride] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [nb, os, end, row, o, xb, x1, x2, x3, t, ntok4, j, a0, a1, a2, a3, wv] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
-  const store = (acc: number, off: number[]) => [...get(o), ...off, ...add, ...hsum(acc), ...op.f32Store()];
+  const [nb, os, end, r0, r1, o, o1, xb, t, ntok4, j] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  const xs = [xb, 20, 21, 22]; // the four tokens' x rows
+  const [w0, w1] = [23, 24];
+  const A0 = [25, 26, 27, 28], A1 = [29, 30, 31, 32]; // row 0's and row 1's accumulators, per token
+  const xvs = [33, 34, 35, 36];
+  /** out[o + u*ostride] = hsum(A0[u]), out[o1 + u*ostride] = hsum(A1[u]) for u < tokens. */
+  const stores = (tokens: number) => Array.from({ length: tokens }, (_, u) => [
+    ...get(o), ...(u ? [...get(os), ...i32(u), ...op.mul, ...add] : []), ...hsum(A0[u]!), ...op.f32Store(),
+    ...get(o1), ...(u ? [...get(os), ...i32(u), ...op.mul, ...add] : []), ...hsum(A1[u]!), ...op.f32Store(),
+  ]).flat();
+  /** The pass over j for `tokens` tokens (4 or 1) starting at xb. */
+  const pass = (tokens: number) => [
+    ...[...A0.slice(0, tokens), ...A1.slice(0, tokens)].flatMap((a) => [...op.v128Zero, ...set(a)]),
+    ...i32(0), ...set(j),
+    ...whileNot([...get(j), ...get(nb), ...geU], [
+      ...get(r0), ...get(j), ...add, ...op.v128Load(), ...set(w0),
+      ...get(r1), ...get(j), ...add, ...op.v128Load(), ...set(w1),
+      ...Array.from({ length: tokens }, (_, u) => [
+        ...get(xs[u]!), ...get(j), ...add, ...op.v128Load(), ...set(xvs[u]!),
+        ...get(A0[u]!), ...get(w0), ...get(xvs[u]!), ...op.f32x4Mul, ...op.f32x4Add, ...set(A0[u]!),
+        ...get(A1[u]!), ...get(w1), ...get(xvs[u]!), ...op.f32x4Mul, ...op.f32x4Add, ...set(A1[u]!),
+      ]).flat(),
+      ...addTo(j, j, i32(16)),
+    ]),
+    ...stores(tokens),
+  ];
   return {
     name: "rows_dot",
     params: [I32, I32, I32, I32, I32, I32, I32, I32, I32],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128],
+    locals: [...new Array<ValType>(14).fill(I32), ...new Array<ValType>(14).fill(V128)],
     body: [
       ...get(n), ...i32(2), ...shl, ...set(nb),
       ...get(ostride), ...i32(2), ...shl, ...set(os),
       ...get(ntok), ...i32(-4), ...op.and, ...set(ntok4),
       ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
       ...whileNot([...get(idx), ...get(end), ...geU], [
-        ...get(base), ...get(idx), ...op.i32Load(), ...get(rstride), ...op.mul, ...add, ...set(row),
-        ...get(out), ...set(o), ...get(x), ...set(xb), ...i32(0), ...set(t),
+        ...get(base), ...get(idx), ...op.i32Load(), ...get(rstride), ...op.mul, ...add, ...set(r0),
+        // the next row, or this one again when it is the last (then o1 = o rewrites the same value)
+        ...get(base), ...get(idx), ...op.i32Load(4), ...get(rstride), ...op.mul, ...add,
+        ...get(r0),
+        ...get(idx), ...i32(4), ...add, ...get(end), ...op.ltU, ...op.select, ...set(r1),
+        ...get(out), ...set(o),
+        ...get(out), ...i32(4), ...add, ...get(out),
+        ...get(idx), ...i32(4), ...add, ...get(end), ...op.ltU, ...op.select, ...set(o1),
+        ...get(x), ...set(xb), ...i32(0), ...set(t),
         ...whileNot([...get(t), ...get(ntok4), ...geU], [
-          ...addTo(x1, xb, get(nb)), ...addTo(x2, x1, get(nb)), ...addTo(x3, x2, get(nb)),
-          ...op.v128Zero, ...set(a0), ...op.v128Zero, ...set(a1), ...op.v128Zero, ...set(a2), ...op.v128Zero, ...set(a3),
-          ...i32(0), ...set(j),
-          ...whileNot([...get(j), ...get(nb), ...geU], [
-            ...get(row), ...get(j), ...add, ...op.v128Load(), ...set(wv),
-            ...rowFma(a0, xb, j, wv), ...rowFma(a1, x1, j, wv), ...rowFma(a2, x2, j, wv), ...rowFma(a3, x3, j, wv),
-            ...addTo(j, j, i32(16)),
-          ]),
-          ...store(a0, i32(0)), ...store(a1, get(os)),
-          ...store(a2, [...get(os), ...i32(1), ...shl]), ...store(a3, [...get(os), ...i32(3), ...op.mul]),
-          ...addTo(o, o, [...get(os), ...i32(2), ...shl]), ...addTo(xb, x3, get(nb)), ...addTo(t, t, i32(4)),
+          ...addTo(xs[1]!, xb, get(nb)), ...addTo(xs[2]!, xs[1]!, get(nb)), ...addTo(xs[3]!, xs[2]!, get(nb)),
+          ...pass(4),
+          ...addTo(o, o, [...get(os), ...i32(2), ...shl]), ...addTo(o1, o1, [...get(os), ...i32(2), ...shl]),
+          ...addTo(xb, xs[3]!, get(nb)), ...addTo(t, t, i32(4)),
         ]),
         ...whileNot([...get(t), ...get(ntok), ...geU], [
-          ...op.v128Zero, ...set(a0), ...i32(0), ...set(j),
-          ...whileNot([...get(j), ...get(nb), ...geU], [...fma(a0, row, xb, j, 0), ...addTo(j, j, i32(16))]),
-          ...store(a0, i32(0)),
-          ...addTo(o, o, get(os)), ...addTo(xb, xb, get(nb)), ...addTo(t, t, i32(1)),
+          ...pass(1),
+          ...addTo(o, o, get(os)), ...addTo(o1, o1, get(os)), ...addTo(xb, xb, get(nb)), ...addTo(t, t, i32(1)),
         ]),
-        ...addTo(out, out, i32(4)), ...addTo(idx, idx, i32(4)),
+        ...addTo(out, out, i32(8)), ...addTo(idx, idx, i32(8)),
       ]),
     ],
   };

@@ -15,6 +15,7 @@ import { assertPortFree, freePort, listenLoopback, portOf } from "./ports.ts";
 import { apiKeyHashes, wranglerVars } from "./stack-secrets.ts";
 import { Child } from "./supervise.ts";
 import { modelNameOf, seedLocalWeights } from "./weights-seed.ts";
+import type { WeightFormat } from "../shared/engine/quantize-weights.ts";
 
 export { freePort } from "./ports.ts";
 
@@ -41,6 +42,12 @@ export interface StackOptions {
   ctx?: number;
   /** Resident FFN shard budget of each node in MiB (store mode; default unlimited). */
   weightsBudgetMb?: number;
+  /**
+   * "q8_0": the stack runs int8 end to end: the shard set is cut in Q8_0 (its own cache folder
+   * and R2 prefix, <model>-q8_0) and every node holds Q8_0 (--quant q8_0; file nodes quantize at
+   * load). Default f32.
+   */
+  quant?: WeightFormat;
   /** Where wrangler keeps Durable Object and R2 state. */
   persistDir: string;
   /** Simulated slow device on the nodes (ms per generated token); tests of abort and 409 use it. */
@@ -132,6 +139,7 @@ export async function startNode(name: string, opts: StackOptions, onLine: (l: st
   const socket = typeof listen === "number" ? await listenLoopback(listen) : listen;
   const args = ["workers/node/server.ts", ...source, "--listen-fd", "3", "--name", name, "--role", role];
   if (weightsUrl && opts.weightsBudgetMb !== undefined) args.push("--weights-budget-mb", String(opts.weightsBudgetMb));
+  if (opts.quant) args.push("--quant", opts.quant);
   if (opts.ctx !== undefined) args.push("--ctx", String(opts.ctx));
   if (priorsKey) args.push("--priors-key", priorsKey);
   if (opts.tokenDelayMs) args.push("--token-delay-ms", String(opts.tokenDelayMs));
@@ -178,7 +186,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // Sparse nodes always load from the store: they hold shards, never the model file.
     if (fromStore || sparseCount > 0) {
       // Shard the model once (.cache/shards) and upload it once into wrangler's local R2 state.
-      const seeded = await seedLocalWeights({ modelPath: opts.modelPath, persistDir: opts.persistDir });
+      const seeded = await seedLocalWeights({ modelPath: opts.modelPath, persistDir: opts.persistDir, dtype: opts.quant === "q8_0" ? "q8_0" : undefined });
       prefix = seeded.prefix;
       onLine(seeded.skipped ? `[stack] weights: local R2 already holds ${prefix}/` : `[stack] weights: seeded ${seeded.objects} objects (${seeded.bytes} B) into local R2 under ${prefix}/`);
     }

@@ -1,6 +1,7 @@
 // Two-thread WASM backend for Node ("wasm-mt"): the weights live in shared WASM
 // memories; a worker_threads helper runs half of each big kernel call on them
-// (rows of a matvec, half of an FFN's neuron slots) while the
+// (rows of a matvec or a prefill block's matmul, half of an FFN's neuron slots, half of
+// a prefill block's tokens in the down projection) while the
 // main thread runs the other half. Handshakes go through Atomics on a shared
 // control block: a few microseconds, against hundreds for the calls it splits.
 // Node-only (worker_threads); workerd runs the single-threaded "wasm" backend.
@@ -8,7 +9,7 @@ import { MessageChannel, Worker } from "node:worker_threads";
 import type { CompactFfn } from "../shared/engine/compact-ffn.ts";
 import type { Q8Matrix } from "../shared/model/q8.ts";
 import { SLOT_FLOATS, type Segment } from "../shared/engine/backend/wasm-arena.ts";
-import { addInto, q8RowCalls, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type Q8AccumArgs, type Q8DotsArgs, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
+import { addInto, iota, q8RowCalls, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type Q8AccumArgs, type Q8DotsArgs, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
 import { kernelsModule } from "../shared/engine/backend/wasm-module.ts";
 import { CONTROL_BYTES, OP, SLOT } from "./wasm-threads-protocol.ts";
 
@@ -101,6 +102,56 @@ export class ThreadedWasmBackend extends WasmBackend {
     if (f.bias) addInto(seg.f32, oo >> 2, f.bias, dim);
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
+  }
+
+  override matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void {
+    const seg = this.arena.segmentOf(w);
+    if (this.threads < 2 || !seg || n % 4 !== 0 || n * d < this.minSplit || d < 8 || n * ntok > SLOT_FLOATS || d * ntok > SLOT_FLOATS) {
+      return super.matmul(out, x, w, n, d, ntok);
+    }
+    const xo = this.input(seg, x, n * ntok, SLOT_X);
+    const oo = this.output(seg, out, SLOT_OUT);
+    const io = this.slotList(seg, iota(d));
+    const half = (d >> 1) & ~1;
+    // Rows [0, half) here, [half, d) on the helper: each writes its own columns of every token's output.
+    this.post(OP.rowsDot, this.arena.segments.indexOf(seg), [oo + half * 4, d, xo, n, ntok, w.byteOffset, io + half * 4, d - half, n * 4]);
+    seg.kernels.rows_dot(oo, d, xo, n, ntok, w.byteOffset, io, half, n * 4);
+    this.join();
+    this.copyBack(seg, out, oo, d * ntok);
+  }
+
+  override compactFfnBatch(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number, ntok: number): void {
+    const k = f.slots.length;
+    if (this.threads < 2 || f.bundles.format !== "f32" || k * dim < this.minSplit || k < 8 || ntok < 2 || !this.fits(k * ntok, dim * ntok)) {
+      return super.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
+    }
+    const seg = this.upload(f.bundles);
+    const si = this.arena.segments.indexOf(seg);
+    const kern = seg.kernels;
+    const base = f.bundles.data.byteOffset;
+    const io = this.slotList(seg, f.slots);
+    const xo = this.input(seg, x, dim * ntok, SLOT_X);
+    const h1 = this.output(seg, hb, SLOT_H1);
+    const h2 = this.output(seg, hb2, SLOT_H2);
+    const stride = 3 * dim * 4;
+    // Gate and up rows: half of the slots each. Down projection: half of the tokens each
+    // (every thread reads all kept columns, and no partial sums need adding up).
+    const half = (k >> 1) & ~1;
+    this.post(OP.rowsDot, si, [h1 + half * 4, k, xo, dim, ntok, base, io + half * 4, k - half, stride]);
+    kern.rows_dot(h1, k, xo, dim, ntok, base, io, half, stride);
+    this.join();
+    this.post(OP.rowsDot, si, [h2 + half * 4, k, xo, dim, ntok, base + dim * 4, io + half * 4, k - half, stride]);
+    kern.rows_dot(h2, k, xo, dim, ntok, base + dim * 4, io, half, stride);
+    this.join();
+    swiglu(seg.f32, h1 >> 2, h2 >> 2, k * ntok);
+    const oo = this.output(seg, out, SLOT_OUT);
+    const t0 = ntok >> 1;
+    this.post(OP.accumTokens, si, [oo + t0 * dim * 4, h1 + t0 * k * 4, k, ntok - t0, base, io, k, dim]);
+    kern.accum_tokens(oo, h1, k, t0, base, io, k, dim);
+    this.join();
+    if (f.bias) for (let t = 0; t < ntok; t++) addInto(seg.f32, (oo >> 2) + t * dim, f.bias, dim);
+    this.copyBack(seg, hb, h1, k * ntok);
+    this.copyBack(seg, out, oo, dim * ntok);
   }
 
   // Q8_0: the main thread quantizes x once (quantizedInput), then each thread takes half of

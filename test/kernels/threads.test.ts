@@ -32,4 +32,28 @@ describe("wasm-mt backend", () => {
       mt.releaseState(a);
     }
   });
+
+  it("splits a prefill block's matmuls and FFN (rows, slots, tokens) with logits and KV cache equal to the reference", () => {
+    const { model, tok } = stories();
+    const mt = new Transformer(model, { backend: be });
+    const ts = new Transformer(model, { backend: "ts" });
+    const c = model.config;
+    const ids = tok.encode("Once upon a time, there was a little dog who liked to run in the park with his friends.", { bos: true });
+    expect(ids.length).toBeGreaterThan(8);
+    for (const keep of [null, 0.3]) {
+      const [a, b] = [mt.newState(), ts.newState()];
+      if (keep !== null) {
+        for (let l = 0; l < c.nLayers; l++) {
+          const kept = keepSome(c.hiddenDim, keep, l);
+          a.ffn[l] = compactOf(mt.ffn[l]!, kept);
+          b.ffn[l] = compactFromDense(model.weights.layers[l]!, c.dim, c.hiddenDim, kept);
+        }
+      }
+      expect(relErr(mt.prefill(a, ids, 0), ts.prefill(b, ids, 0))).toBeLessThan(1e-4);
+      const kvEnd = c.nLayers * c.seqLen * c.nKvHeads * (c.dim / c.nHeads);
+      expect(relErr(a.keyCache.subarray(0, kvEnd), b.keyCache.subarray(0, kvEnd))).toBeLessThan(1e-4);
+      expect(relErr(a.valueCache.subarray(0, kvEnd), b.valueCache.subarray(0, kvEnd))).toBeLessThan(1e-4);
+      mt.releaseState(a);
+    }
+  });
 });

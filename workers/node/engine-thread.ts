@@ -8,7 +8,7 @@
 // resident (async, before the synchronous generation), decoded once into the engine's FFN
 // bundles, and the pruner's masks are index lists over them (node-weights.ts, sparse-ffn.ts).
 import { parentPort, workerData } from "node:worker_threads";
-import { loadBundle } from "../../cli/model-files.ts";
+import { loadEngineBundle } from "../../cli/model-files.ts";
 import { preparePriorsByKey } from "../../cli/priors-cache.ts";
 import { DEFAULT_DART_SETTINGS } from "../../shared/dart/index.ts";
 import { setTokenizer } from "../../shared/dart/priors.ts";
@@ -17,6 +17,9 @@ import type { WeightCounters } from "../../shared/metrics/node-metrics.ts";
 import type { NodeRole, NodeTraceRequest, NodeTraceResult, NodeTurnRequest, TurnError } from "../../shared/serving/protocol.ts";
 import type { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
 import { openModelFromStore } from "../../shared/weights/open-model.ts";
+import type { WeightFormat } from "../../shared/engine/quantize-weights.ts";
+import { bundleBytesPerNeuron } from "../../shared/weights/resident-ffn.ts";
+import type { ShardDtype } from "../../shared/weights/dtype-codec.ts";
 import type { WeightStoreStats } from "../../shared/weights/store.ts";
 import { sourceFor } from "../weights/open-source.ts";
 import { KvCache } from "./kv-cache.ts";
@@ -40,6 +43,12 @@ export interface EngineThreadOptions {
   weightsToken?: string;
   /** Resident FFN shard budget in bytes (Infinity: unlimited). */
   weightsBudgetBytes?: number;
+  /**
+   * The weight format the engine holds (--quant): q8_0 keeps matrices and FFN in Q8_0 and runs
+   * int8 kernels (a model file or an f32 set quantized at load, a q8_0 set as stored). Default:
+   * f32 for a model file, the shard set's own for a store (q8_0 for a q8_0 set).
+   */
+  quant?: WeightFormat;
   kvBudgetBytes: number;
   /** KV cache positions (--ctx); default DEFAULT_CONTEXT, never above the model's context length. */
   maxContext?: number;
@@ -54,6 +63,8 @@ export interface EngineThreadOptions {
 /** Where the model came from and what the store did (GET /stats `weights`). */
 export interface WeightsInfo {
   source: string;
+  /** The shard set's dtype (f32, f16, bf16 or q8_0): what its shards move per neuron. */
+  dtype: ShardDtype;
   manifestSha256Checked: boolean;
   neuronsPerShard: number;
   ffnShards: number;
@@ -66,8 +77,10 @@ export interface WeightsInfo {
   store: WeightStoreStats;
 }
 
-/** The model's whole FFN in bytes (fp32), the FFN bytes this node holds now, and what its FFN bundles have room for. */
+/** The model's whole FFN in bytes (in the node's format), the FFN bytes this node holds now, and what its FFN bundles have room for. */
 export interface FfnBytes {
+  /** The format the engine holds its weights in: f32, or q8_0 (int8 kernels). */
+  format: WeightFormat;
   total: number;
   resident: number;
   /** Address space reserved for FFN slots: a layer's whole room once it holds a neuron, committed page by page as slots fill (RSS tells). */
@@ -80,7 +93,7 @@ export type ToEngine =
   | { kind: "drop"; sessionKey: string };
 
 export type FromEngine =
-  | { kind: "ready"; warmUpMs: number; priors?: { computed: string[]; cached: string[] }; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number }; weights: WeightsInfo | null; ffn: FfnBytes; residency: Uint8Array | null }
+  | { kind: "ready"; warmUpMs: number; priors?: { computed: string[]; cached: string[] }; model: { seqLen: number; vocabSize: number; nLayers: number; hiddenDim: number; weightFormat: WeightFormat }; weights: WeightsInfo | null; ffn: FfnBytes; residency: Uint8Array | null }
   | { kind: "event"; id: number; event: import("../../shared/serving/protocol.ts").NodeEvent }
   | { kind: "end"; id: number; record: import("./run-turn.ts").TurnRecord; cache: { entries: number; bytes: number }; weightCounters: WeightCounters; weights: WeightStoreStats | null; ffn: FfnBytes; residency: Uint8Array | null }
   | { kind: "traced"; id: number; result: NodeTraceResult | TurnError; ffn: FfnBytes }
@@ -96,7 +109,7 @@ const send = (m: FromEngine) => port.postMessage(m);
 async function load(): Promise<{ tf: Transformer; tok: Tokenizer; weights: NodeWeights | null; sparse: SparseFfn | null; info: WeightsInfo | null }> {
   if (!opts.weights) {
     if (!opts.modelPath) throw new Error("no --model and no --weights");
-    const { transformer, tokenizer } = loadBundle(opts.modelPath, opts.tokenizerPath, { maxContext: opts.maxContext });
+    const { transformer, tokenizer } = loadEngineBundle(opts.modelPath, opts.tokenizerPath, { maxContext: opts.maxContext, weights: opts.quant });
     return { tf: transformer, tok: tokenizer, weights: null, sparse: null, info: null };
   }
   const t0 = performance.now();
@@ -104,12 +117,13 @@ async function load(): Promise<{ tf: Transformer; tok: Tokenizer; weights: NodeW
   const source = sourceFor(opts.weights, headers);
   const budget = opts.weightsBudgetBytes ?? Infinity;
   const sparseRole = opts.role === "sparse";
-  const { store, transformer, tokenizer } = await openModelFromStore(source, { budgetBytes: budget, denseFfn: !sparseRole, maxContext: opts.maxContext });
+  const { store, transformer, tokenizer } = await openModelFromStore(source, { budgetBytes: budget, denseFfn: !sparseRole, maxContext: opts.maxContext, weights: opts.quant });
   if (!tokenizer) throw new Error(`the shard set at ${opts.weights} has no tokenizer`);
   const m = store.manifest;
   const s = store.stats();
   const info: WeightsInfo = {
     source: source.description,
+    dtype: m.dtype,
     manifestSha256Checked: true,
     neuronsPerShard: m.neuronsPerShard,
     ffnShards: m.layers.flat().length,
@@ -134,6 +148,7 @@ try {
 }
 const { tf, tok, weights, sparse, info } = loaded!;
 const store = weights?.store ?? sparse?.store ?? null;
+const weightFormat: WeightFormat = tf.ffn[0]!.format;
 const cache = new KvCache(opts.kvBudgetBytes, (state) => tf.releaseState(state));
 // A node on the weight store reports its store's counters (GET /metrics); a file node fetches nothing.
 const weightCounters: WeightCounters = store ? storeCounters(store) : fileCounters();
@@ -141,14 +156,14 @@ const weightCounters: WeightCounters = store ? storeCounters(store) : fileCounte
 /** The FFN in memory: the engine's neuron-major bundles hold the only copy (a store keeps no shard bytes, resident-ffn.ts). */
 function ffnBytes(): FfnBytes {
   const c = tf.config;
-  const perNeuron = 3 * c.dim * 4;
+  const perNeuron = bundleBytesPerNeuron(weightFormat, c.dim);
   let resident = 0;
   let allocated = 0;
   for (const b of tf.ffn) {
     resident += b.resident * perNeuron;
     allocated += b.capacity * perNeuron;
   }
-  return { total: c.nLayers * c.hiddenDim * perNeuron, resident, allocated };
+  return { format: weightFormat, total: c.nLayers * c.hiddenDim * perNeuron, resident, allocated };
 }
 
 /** A sparse node's resident neurons (GET /v1/residency); null on a full node, which holds them all. */
@@ -244,7 +259,9 @@ try {
   // A full node's default generic prior comes from the launcher's cache when it has one (dart prepare).
   if (opts.priorsKey && !sparse) {
     try {
-      priors = preparePriorsByKey(tf, tok, opts.priorsKey, { generic: [DEFAULT_DART_SETTINGS.prior] });
+      // Priors computed on Q8_0 weights are not the fp32 model's: cached under their own key.
+      const key = weightFormat === "q8_0" ? `${opts.priorsKey}-q8_0` : opts.priorsKey;
+      priors = preparePriorsByKey(tf, tok, key, { generic: [DEFAULT_DART_SETTINGS.prior] });
     } catch (e) {
       console.error(`DART priors cache not used: ${(e as Error).message}`); // the warm-up turn computes them in memory
     }
@@ -268,7 +285,7 @@ send({
   kind: "ready",
   warmUpMs,
   ...(priors ? { priors } : {}),
-  model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim },
+  model: { seqLen: tf.config.seqLen, vocabSize: tf.config.vocabSize, nLayers: tf.config.nLayers, hiddenDim: tf.config.hiddenDim, weightFormat },
   weights: info ? { ...info, store: store!.stats() } : null,
   ffn: ffnBytes(),
   residency: residency(),

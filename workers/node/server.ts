@@ -30,7 +30,7 @@ import { validateHandoff, validateStatePush, validateTraceRequest, validateTurnR
 import { bitsEtag } from "./residency.ts";
 import { toBase64 } from "../../shared/serving/base64.ts";
 
-const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>])
+const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <file>] | --weights <url|dir> [--weights-budget-mb <n>]) [--quant f32|q8_0]
   [--role full|sparse] [--port <n>] [--host <ip>] [--listen-fd <fd>] [--name <id>] [--kv-budget-mb <n>] [--state-cache-mb <n>] [--token-delay-ms <n>] [--trace-delay-ms <n>]
   [--max-queue <n>] [--max-queue-wait-ms <n>] [--handoff-mb <n>] [--handoff-ttl-s <n>] [--ctx <n>] [--priors-key <hex>]
   --ctx: positions of each session's KV cache (default 4096, never above the model's own
@@ -48,6 +48,12 @@ const usage = `usage: node workers/node/server.ts (--model <file> [--tokenizer <
   --weights loads base and FFN shards from the weight store: the weights route of a running
   gateway or weights Worker (http://host/weights/<prefix>/) or a shard folder, checking every
   sha256; --weights-budget-mb bounds the resident FFN shards between turns (default: unlimited).
+  --quant: the weight format the engine holds (--weights names the store, so not that flag).
+  q8_0 keeps the matrices and FFN in Q8_0 and runs int8 kernels: a model file or an f32 shard set
+  is quantized at load (as dart generate --weights q8_0), a q8_0 shard set (dart shard --dtype
+  q8_0) is adopted as stored. Default: f32 for a model file, the set's own for a store (q8_0
+  for a q8_0 set, which cannot be served as f32). /healthz model.weightFormat and /stats
+  ffn.format say which a node holds.
   --role full (default): the whole model; decodes, and traces for sparse nodes (POST /v1/trace).
   --role sparse (needs --weights): base weights and only the FFN shards of the masks in force, no
   dense FFN; decodes turns whose masks a full node traced.
@@ -71,6 +77,7 @@ const { values: v } = parseArgs({
     "trace-delay-ms": { type: "string" },
     weights: { type: "string" },
     "weights-budget-mb": { type: "string" },
+    quant: { type: "string" },
     "max-queue": { type: "string" },
     "max-queue-wait-ms": { type: "string" },
     "handoff-mb": { type: "string" },
@@ -92,6 +99,10 @@ if (maxContext !== undefined && !(Number.isInteger(maxContext) && maxContext >= 
   process.stderr.write(`--ctx must be a positive integer, got ${v.ctx}\n`);
   process.exit(2);
 }
+if (v.quant !== undefined && v.quant !== "f32" && v.quant !== "q8_0") {
+  process.stderr.write(`--quant must be f32 or q8_0, got ${v.quant}\n`);
+  process.exit(2);
+}
 if (v["priors-key"] !== undefined && !/^[0-9a-f]{16}$/.test(v["priors-key"])) {
   process.stderr.write(`--priors-key must be 16 hex digits, got ${v["priors-key"]}\n`);
   process.exit(2);
@@ -108,6 +119,7 @@ const threadOptions: EngineThreadOptions = {
   weights: v.weights,
   weightsToken: process.env.DART_WEIGHTS_TOKEN || token,
   weightsBudgetBytes: v["weights-budget-mb"] !== undefined ? Number(v["weights-budget-mb"]) * 1024 * 1024 : undefined,
+  quant: v.quant as EngineThreadOptions["quant"],
   kvBudgetBytes: Number(v["kv-budget-mb"] ?? 256) * 1024 * 1024,
   tokenDelayMs: Number(v["token-delay-ms"] ?? 0),
   maxContext,
@@ -129,7 +141,7 @@ const states = new PrunerStateCache(Number(v["state-cache-mb"] ?? 64) * 1024 * 1
 const handoffs = new HandoffStore(Number(v["handoff-mb"] ?? 512) * 1024 * 1024, Number(v["handoff-ttl-s"] ?? 60) * 1000);
 let model: Extract<FromEngine, { kind: "ready" }>["model"] | null = null;
 let weightsInfo: Extract<FromEngine, { kind: "ready" }>["weights"] = null;
-let ffn: FfnBytes = { total: 0, resident: 0, allocated: 0 };
+let ffn: FfnBytes = { format: "f32", total: 0, resident: 0, allocated: 0 };
 /** A sparse node's resident neurons after its last turn, and their ETag. */
 let residency: { bits: Uint8Array; etag: string } | null = null;
 const setResidency = (bits: Uint8Array | null) => void (residency = bits && { bits, etag: bitsEtag(bits) });
@@ -150,10 +162,10 @@ const ready = new Promise<void>((resolve, reject) => {
       if (m.weights) {
         const w = m.weights;
         weightCounters = { source: "store", bytesFetched: w.store.bytesFetched, shardHits: w.store.cacheHits, shardMisses: w.store.shardsFetched };
-        process.stderr.write(`loaded from ${w.source}: base ${w.baseBytes} B + ${w.ffnShards} FFN shards (${w.ffnBytes} B), ${w.verifiedBytesAtLoad} B sha256-verified, ${w.loadMs.toFixed(0)} ms\n`);
+        process.stderr.write(`loaded from ${w.source}: base ${w.baseBytes} B + ${w.ffnShards} FFN shards (${w.ffnBytes} B, ${w.dtype}), ${w.verifiedBytesAtLoad} B sha256-verified, ${w.loadMs.toFixed(0)} ms\n`);
       }
       const priors = m.priors ? `; DART priors ${[...m.priors.cached.map((p) => `${p} cached`), ...m.priors.computed.map((p) => `${p} computed`)].join(", ")}` : "";
-      process.stderr.write(`engine ready (warm-up ${m.warmUpMs.toFixed(0)} ms${priors})\n`);
+      process.stderr.write(`engine ready (weights ${m.model.weightFormat}, warm-up ${m.warmUpMs.toFixed(0)} ms${priors})\n`);
       resolve();
       return;
     }

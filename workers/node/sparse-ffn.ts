@@ -40,7 +40,7 @@ export class SparseFfn {
     this.before = store.stats();
   }
 
-  /** Bytes of the model's whole FFN in memory (fp32). */
+  /** Bytes of the model's whole FFN in memory (in the engine's weight format). */
   get ffnBytes(): number {
     return this.ffn.ffnBytes;
   }

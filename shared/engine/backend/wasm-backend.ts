@@ -176,7 +176,15 @@ export class WasmBackend implements Backend {
 
   matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void {
     const seg = this.arena.segmentOf(w);
-    if (!seg || n % 4 !== 0 || n * ntok > SLOT_FLOATS || d * ntok > SLOT_FLOATS) return ref.matmul(out, x, w, n, d, ntok);
+    if (!seg || n % 4 !== 0 || n > SLOT_FLOATS || d > SLOT_FLOATS) return ref.matmul(out, x, w, n, d, ntok);
+    const most = Math.floor(SLOT_FLOATS / Math.max(n, d));
+    if (ntok > most) {
+      for (let t = 0; t < ntok; t += most) {
+        const m = Math.min(most, ntok - t);
+        this.matmul(out.subarray(t * d, (t + m) * d), x.subarray(t * n, (t + m) * n), w, n, d, m);
+      }
+      return;
+    }
     const xo = this.input(seg, x, n * ntok, SLOT_X);
     const oo = this.output(seg, out, SLOT_OUT);
     seg.kernels.rows_dot(oo, d, xo, n, ntok, w.byteOffset, this.slotList(seg, iota(d)), d, n * 4);
@@ -225,7 +233,17 @@ export class WasmBackend implements Backend {
 
   compactFfnBatch(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number, ntok: number): void {
     const k = f.slots.length;
-    if (!this.fits(k * ntok, dim * ntok)) return ref.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
+    if (!this.fits(k, dim)) return ref.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
+    // A block's activations must fit a scratch slot: wide FFNs (8B: 14,336 neurons) take the block in parts.
+    const most = Math.floor(SLOT_FLOATS / Math.max(k, dim));
+    if (ntok > most) {
+      for (let t = 0; t < ntok; t += most) {
+        const m = Math.min(most, ntok - t);
+        const part = (v: Float32Array, w: number) => v.subarray(t * w, (t + m) * w);
+        this.compactFfnBatch(f, part(x, dim), part(hb, k), part(hb2, k), part(out, dim), dim, m);
+      }
+      return;
+    }
     if (f.bundles.format === "q8_0") {
       for (let t = 0; t < ntok; t++) {
         this.compactFfnQ8(f, x.subarray(t * dim, (t + 1) * dim), hb.subarray(t * k, (t + 1) * k), hb2.subarray(t * k, (t + 1) * k),

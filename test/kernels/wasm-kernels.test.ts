@@ -7,6 +7,7 @@ import { WasmBackend } from "../../shared/engine/backend/index.ts";
 import { kernelsWasmBytes } from "../../shared/engine/backend/wasm-kernels.ts";
 import { compactFromDense, compactOf, packedWeights } from "../../shared/engine/compact-ffn.ts";
 import { FfnBundles } from "../../shared/engine/ffn-bundles.ts";
+import { SLOT_FLOATS } from "../../shared/engine/backend/wasm-arena.ts";
 import * as ref from "../../shared/engine/kernels.ts";
 import { keepSome, relErr, seeded } from "./helpers.ts";
 
@@ -104,6 +105,25 @@ describe("WASM SIMD kernels", () => {
     }
     // A mask is an index list: building one uploaded nothing and copied no weights.
     expect(be.compactResidentBytes).toBe(0);
+  });
+
+  it("a prefill block wider than a scratch slot (8B-like FFN) runs on the WASM kernels in parts, equal to the reference", () => {
+    const be = new WasmBackend();
+    const dim = 64, hidden = 8192, ntok = 40; // hidden * ntok = 327,680 activations > SLOT_FLOATS (262,144)
+    expect(hidden * ntok).toBeGreaterThan(SLOT_FLOATS);
+    const layer = { wGate: seeded(hidden * dim, 1), wUp: seeded(hidden * dim, 2), wDown: seeded(dim * hidden, 3) };
+    const outside = FfnBundles.fromDense(layer, dim, hidden, (n) => new Float32Array(n)); // as a node builds them from shards
+    const all = Int32Array.from({ length: hidden }, (_, i) => i);
+    const f = compactOf(outside, all);
+    const x = seeded(dim * ntok, 5);
+    const want = { hb: new Float32Array(hidden * ntok), out: new Float32Array(dim * ntok) };
+    ref.compactFfnBatch(compactFromDense({ ...layer } as never, dim, hidden, all), x, want.hb, new Float32Array(hidden * ntok), want.out, dim, ntok);
+    const got = { hb: new Float32Array(hidden * ntok), out: new Float32Array(dim * ntok) };
+    be.compactFfnBatch(f, x, got.hb, new Float32Array(hidden * ntok), got.out, dim, ntok);
+    expect(relErr(got.out, want.out)).toBeLessThan(1e-5);
+    expect(relErr(got.hb, want.hb)).toBeLessThan(1e-5);
+    // The WASM path ran (the reference fallback uploads nothing): the bundles are now resident.
+    expect(be.compactResidentBytes).toBe(hidden * 3 * dim * 4);
   });
 
   it("downSum is the weighted sum of the listed neurons' W_down columns", () => {

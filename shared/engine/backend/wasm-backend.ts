@@ -12,6 +12,7 @@ import type { AttentionShape } from "../kernels.ts";
 import type { Backend } from "./backend.ts";
 import { SLOT_FLOATS, WasmArena, type Segment } from "./wasm-arena.ts";
 import { kernelsModule, type WasmModule } from "./wasm-module.ts";
+import type { Q8KernelExports } from "./wasm-kernels-q8.ts";
 import { allocQ8, QK, type Q8Matrix } from "../../model/q8.ts";
 import { q8Matvec } from "../q8-kernels.ts";
 
@@ -132,19 +133,26 @@ export class WasmBackend implements Backend {
   matvecQ8(out: Float32Array, x: Float32Array, w: Q8Matrix): void {
     const seg = this.arena.segmentOf(w.d);
     const { rows: d, cols: n } = w;
-    const half = d >> 1;
     if (!seg || w.q.buffer !== seg.buffer || !this.q8InputFits(n) || d > SLOT_FLOATS) return q8Matvec(out, x, w);
     const { x16, xd } = this.quantizedInput(seg, x, n);
     const oo = this.output(seg, out, SLOT_OUT);
-    // Rows i and half + i in one pass (they share each x load); an odd last row pairs with itself.
-    const rowBytes = (n / QK) * 4;
-    seg.kernels.q8_dots2(oo, oo + half * 4, x16, xd, w.q.byteOffset, w.d.byteOffset, this.slotList(seg, iota(half)), half, n,
-      n, rowBytes, half * n, half * rowBytes);
-    if (d & 1) {
-      const last = this.slotList(seg, Int32Array.of(d - 1));
-      seg.kernels.q8_dots2(oo + (d - 1) * 4, oo + (d - 1) * 4, x16, xd, w.q.byteOffset, w.d.byteOffset, last, 1, n, n, rowBytes, 0, 0);
-    }
+    this.runQ8Rows(seg, oo, x16, xd, w, this.slotList(seg, iota((d + 1) >> 1)));
     this.copyBack(seg, out, oo, d);
+  }
+
+  /** out (byte offset oo) = w x for x quantized at x16/xd; io lists 0, 1, ... (at least (rows + 1) / 2 of them). */
+  protected runQ8Rows(seg: Segment, oo: number, x16: number, xd: number, w: Q8Matrix, io: number): void {
+    for (const args of q8RowCalls(oo, x16, xd, w, io, 0, w.rows)) seg.kernels.q8_dots2(...args);
+  }
+
+  /** q8_dots (gate and up rows of the listed slots): `args` as the kernel takes them. */
+  protected runQ8Dots(seg: Segment, args: Q8DotsArgs): void {
+    seg.kernels.q8_dots(...args);
+  }
+
+  /** q8_accum (down columns of the listed slots): `args` as the kernel takes them. */
+  protected runQ8Accum(seg: Segment, args: Q8AccumArgs): void {
+    seg.kernels.q8_accum(...args);
   }
 
   /** The Q8_0 FFN: gate and up rows by integer dots against the quantized x, down columns scaled in f32. */
@@ -157,10 +165,10 @@ export class WasmBackend implements Backend {
     const h1 = this.output(seg, hb, SLOT_H1);
     const h2 = this.output(seg, hb2, SLOT_H2);
     const rowBytes = (dim / QK) * 4;
-    seg.kernels.q8_dots(h1, h2, x16, xd, q.byteOffset, d.byteOffset, io, k, dim, 3 * dim, 3 * rowBytes, 2);
+    this.runQ8Dots(seg, [h1, h2, x16, xd, q.byteOffset, d.byteOffset, io, k, dim, 3 * dim, 3 * rowBytes, 2]);
     swiglu(seg.f32, h1 >> 2, h2 >> 2, k);
     const oo = this.output(seg, out, SLOT_OUT);
-    seg.kernels.q8_accum(oo, h1, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes);
+    this.runQ8Accum(seg, [oo, h1, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes]);
     if (f.bias) addInto(seg.f32, oo >> 2, f.bias, dim);
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
@@ -168,7 +176,15 @@ export class WasmBackend implements Backend {
 
   matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void {
     const seg = this.arena.segmentOf(w);
-    if (!seg || n % 4 !== 0 || n * ntok > SLOT_FLOATS || d * ntok > SLOT_FLOATS) return ref.matmul(out, x, w, n, d, ntok);
+    if (!seg || n % 4 !== 0 || n > SLOT_FLOATS || d > SLOT_FLOATS) return ref.matmul(out, x, w, n, d, ntok);
+    const most = Math.floor(SLOT_FLOATS / Math.max(n, d));
+    if (ntok > most) {
+      for (let t = 0; t < ntok; t += most) {
+        const m = Math.min(most, ntok - t);
+        this.matmul(out.subarray(t * d, (t + m) * d), x.subarray(t * n, (t + m) * n), w, n, d, m);
+      }
+      return;
+    }
     const xo = this.input(seg, x, n * ntok, SLOT_X);
     const oo = this.output(seg, out, SLOT_OUT);
     seg.kernels.rows_dot(oo, d, xo, n, ntok, w.byteOffset, this.slotList(seg, iota(d)), d, n * 4);
@@ -217,7 +233,17 @@ export class WasmBackend implements Backend {
 
   compactFfnBatch(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number, ntok: number): void {
     const k = f.slots.length;
-    if (!this.fits(k * ntok, dim * ntok)) return ref.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
+    if (!this.fits(k, dim)) return ref.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
+    // A block's activations must fit a scratch slot: wide FFNs (8B: 14,336 neurons) take the block in parts.
+    const most = Math.floor(SLOT_FLOATS / Math.max(k, dim));
+    if (ntok > most) {
+      for (let t = 0; t < ntok; t += most) {
+        const m = Math.min(most, ntok - t);
+        const part = (v: Float32Array, w: number) => v.subarray(t * w, (t + m) * w);
+        this.compactFfnBatch(f, part(x, dim), part(hb, k), part(hb2, k), part(out, dim), dim, m);
+      }
+      return;
+    }
     if (f.bundles.format === "q8_0") {
       for (let t = 0; t < ntok; t++) {
         this.compactFfnQ8(f, x.subarray(t * dim, (t + 1) * dim), hb.subarray(t * k, (t + 1) * k), hb2.subarray(t * k, (t + 1) * k),
@@ -253,7 +279,7 @@ export class WasmBackend implements Backend {
     if (b.format === "q8_0") {
       const { q, d } = b.q8;
       const rowBytes = (b.dim / QK) * 4;
-      seg.kernels.q8_accum(oo, ao, q.byteOffset + 2 * b.dim, d.byteOffset + 2 * rowBytes, io, k, b.dim, 3 * b.dim, 3 * rowBytes);
+      this.runQ8Accum(seg, [oo, ao, q.byteOffset + 2 * b.dim, d.byteOffset + 2 * rowBytes, io, k, b.dim, 3 * b.dim, 3 * rowBytes]);
     } else seg.kernels.bundle_accum(oo, ao, b.data.byteOffset, io, k, b.dim);
     this.copyBack(seg, out, oo, b.dim);
   }
@@ -325,6 +351,28 @@ export class WasmBackend implements Backend {
     }
     b.owner = null;
   }
+}
+
+export type Q8DotsArgs = Parameters<Q8KernelExports["q8_dots"]>;
+export type Q8AccumArgs = Parameters<Q8KernelExports["q8_accum"]>;
+type Q8Dots2Args = Parameters<Q8KernelExports["q8_dots2"]>;
+
+/**
+ * q8_dots2 calls for rows r0..r1 of w into out (byte offset oo): rows r0 + i and r0 + half + i in
+ * one pass (two far-apart streams sharing each x load: as fast as one row at a time here, and
+ * adjacent rows were 2x slower); an odd last row pairs with itself. io lists 0, 1, ...
+ */
+export function q8RowCalls(oo: number, x16: number, xd: number, w: Q8Matrix, io: number, r0: number, r1: number): Q8Dots2Args[] {
+  const n = w.cols, rowBytes = (n / QK) * 4;
+  const m = r1 - r0, half = m >> 1;
+  const q = w.q.byteOffset + r0 * n, d = w.d.byteOffset + r0 * rowBytes, o = oo + r0 * 4;
+  const calls: Q8Dots2Args[] = [];
+  if (half) calls.push([o, o + half * 4, x16, xd, q, d, io, half, n, n, rowBytes, half * n, half * rowBytes]);
+  if (m & 1) {
+    const last = m - 1;
+    calls.push([o + last * 4, o + last * 4, x16, xd, q + last * n, d + last * rowBytes, io, 1, n, n, rowBytes, 0, 0]);
+  }
+  return calls;
 }
 
 const iotas: Int32Array[] = [];

@@ -7,15 +7,16 @@
 // Node-only (worker_threads); workerd runs the single-threaded "wasm" backend.
 import { MessageChannel, Worker } from "node:worker_threads";
 import type { CompactFfn } from "../shared/engine/compact-ffn.ts";
+import type { Q8Matrix } from "../shared/model/q8.ts";
 import { SLOT_FLOATS, type Segment } from "../shared/engine/backend/wasm-arena.ts";
-import { addInto, iota, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
+import { addInto, iota, q8RowCalls, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type Q8AccumArgs, type Q8DotsArgs, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
 import { kernelsModule } from "../shared/engine/backend/wasm-module.ts";
-import { OP, SLOT } from "./wasm-threads-protocol.ts";
+import { CONTROL_BYTES, OP, SLOT } from "./wasm-threads-protocol.ts";
 
 
 export class ThreadedWasmBackend extends WasmBackend {
   override readonly name = "wasm-mt";
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(64));
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   private readonly worker: Worker;
   private readonly port: MessageChannel["port1"];
   private seq = 0;
@@ -151,6 +152,47 @@ export class ThreadedWasmBackend extends WasmBackend {
     if (f.bias) for (let t = 0; t < ntok; t++) addInto(seg.f32, (oo >> 2) + t * dim, f.bias, dim);
     this.copyBack(seg, hb, h1, k * ntok);
     this.copyBack(seg, out, oo, dim * ntok);
+  }
+
+  // Q8_0: the main thread quantizes x once (quantizedInput), then each thread takes half of
+  // the rows or slots of each kernel call, as for fp32.
+
+  /** Q8_0 kernel calls split between the threads so far. */
+  q8Splits = 0;
+
+  /** Matrix rows: the helper takes the last rows, an even number of them (one q8_dots2 call). */
+  protected override runQ8Rows(seg: Segment, oo: number, x16: number, xd: number, w: Q8Matrix, io: number): void {
+    const d = w.rows;
+    if (this.threads < 2 || w.rows * w.cols < this.minSplit || d < 8) return super.runQ8Rows(seg, oo, x16, xd, w, io);
+    const split = d - ((d - (d >> 1)) & ~1);
+    this.q8Splits++;
+    this.post(OP.q8Dots2, this.arena.segments.indexOf(seg), q8RowCalls(oo, x16, xd, w, io, split, d)[0]!);
+    for (const args of q8RowCalls(oo, x16, xd, w, io, 0, split)) seg.kernels.q8_dots2(...args);
+    this.join();
+  }
+
+  /** Gate and up rows: the helper takes the second half of the slots. */
+  protected override runQ8Dots(seg: Segment, args: Q8DotsArgs): void {
+    const [outA, outB, x16, xd, qbase, dbase, idx, k, n, qstride, dstride, parts] = args;
+    if (this.threads < 2 || k * n * parts < this.minSplit || k < 8) return super.runQ8Dots(seg, args);
+    const half = (k >> 1) & ~3;
+    this.q8Splits++;
+    this.post(OP.q8Dots, this.arena.segments.indexOf(seg), [outA + half * 4, outB + half * 4, x16, xd, qbase, dbase, idx + half * 4, k - half, n, qstride, dstride, parts]);
+    seg.kernels.q8_dots(outA, outB, x16, xd, qbase, dbase, idx, half, n, qstride, dstride, parts);
+    this.join();
+  }
+
+  /** Down columns: the helper sums the second half of the slots into SLOT_ACC, added after. */
+  protected override runQ8Accum(seg: Segment, args: Q8AccumArgs): void {
+    const [out, a, qbase, dbase, idx, k, dim, qstride, dstride] = args;
+    if (this.threads < 2 || k * dim < this.minSplit || k < 8) return super.runQ8Accum(seg, args);
+    const half = (k >> 1) & ~3;
+    const acc = seg.slot(SLOT_ACC);
+    this.q8Splits++;
+    this.post(OP.q8Accum, this.arena.segments.indexOf(seg), [acc, a + half * 4, qbase, dbase, idx + half * 4, k - half, dim, qstride, dstride]);
+    seg.kernels.q8_accum(out, a, qbase, dbase, idx, half, dim, qstride, dstride);
+    this.join();
+    addInto(seg.f32, out >> 2, seg.f32.subarray(acc >> 2), dim);
   }
 
   /** Stops the helper thread. */

@@ -12,6 +12,7 @@ import type { AttentionShape } from "../kernels.ts";
 import type { Backend } from "./backend.ts";
 import { SLOT_FLOATS, WasmArena, type Segment } from "./wasm-arena.ts";
 import { kernelsModule, type WasmModule } from "./wasm-module.ts";
+import type { Q8KernelExports } from "./wasm-kernels-q8.ts";
 import { allocQ8, QK, type Q8Matrix } from "../../model/q8.ts";
 import { q8Matvec } from "../q8-kernels.ts";
 
@@ -132,19 +133,26 @@ export class WasmBackend implements Backend {
   matvecQ8(out: Float32Array, x: Float32Array, w: Q8Matrix): void {
     const seg = this.arena.segmentOf(w.d);
     const { rows: d, cols: n } = w;
-    const half = d >> 1;
     if (!seg || w.q.buffer !== seg.buffer || !this.q8InputFits(n) || d > SLOT_FLOATS) return q8Matvec(out, x, w);
     const { x16, xd } = this.quantizedInput(seg, x, n);
     const oo = this.output(seg, out, SLOT_OUT);
-    // Rows i and half + i in one pass (they share each x load); an odd last row pairs with itself.
-    const rowBytes = (n / QK) * 4;
-    seg.kernels.q8_dots2(oo, oo + half * 4, x16, xd, w.q.byteOffset, w.d.byteOffset, this.slotList(seg, iota(half)), half, n,
-      n, rowBytes, half * n, half * rowBytes);
-    if (d & 1) {
-      const last = this.slotList(seg, Int32Array.of(d - 1));
-      seg.kernels.q8_dots2(oo + (d - 1) * 4, oo + (d - 1) * 4, x16, xd, w.q.byteOffset, w.d.byteOffset, last, 1, n, n, rowBytes, 0, 0);
-    }
+    this.runQ8Rows(seg, oo, x16, xd, w, this.slotList(seg, iota((d + 1) >> 1)));
     this.copyBack(seg, out, oo, d);
+  }
+
+  /** out (byte offset oo) = w x for x quantized at x16/xd; io lists 0, 1, ... (at least (rows + 1) / 2 of them). */
+  protected runQ8Rows(seg: Segment, oo: number, x16: number, xd: number, w: Q8Matrix, io: number): void {
+    for (const args of q8RowCalls(oo, x16, xd, w, io, 0, w.rows)) seg.kernels.q8_dots2(...args);
+  }
+
+  /** q8_dots (gate and up rows of the listed slots): `args` as the kernel takes them. */
+  protected runQ8Dots(seg: Segment, args: Q8DotsArgs): void {
+    seg.kernels.q8_dots(...args);
+  }
+
+  /** q8_accum (down columns of the listed slots): `args` as the kernel takes them. */
+  protected runQ8Accum(seg: Segment, args: Q8AccumArgs): void {
+    seg.kernels.q8_accum(...args);
   }
 
   /** The Q8_0 FFN: gate and up rows by integer dots against the quantized x, down columns scaled in f32. */
@@ -157,10 +165,10 @@ export class WasmBackend implements Backend {
     const h1 = this.output(seg, hb, SLOT_H1);
     const h2 = this.output(seg, hb2, SLOT_H2);
     const rowBytes = (dim / QK) * 4;
-    seg.kernels.q8_dots(h1, h2, x16, xd, q.byteOffset, d.byteOffset, io, k, dim, 3 * dim, 3 * rowBytes, 2);
+    this.runQ8Dots(seg, [h1, h2, x16, xd, q.byteOffset, d.byteOffset, io, k, dim, 3 * dim, 3 * rowBytes, 2]);
     swiglu(seg.f32, h1 >> 2, h2 >> 2, k);
     const oo = this.output(seg, out, SLOT_OUT);
-    seg.kernels.q8_accum(oo, h1, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes);
+    this.runQ8Accum(seg, [oo, h1, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes]);
     if (f.bias) addInto(seg.f32, oo >> 2, f.bias, dim);
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
@@ -283,7 +291,7 @@ export class WasmBackend implements Backend {
     if (b.format === "q8_0") {
       const { q, d } = b.q8;
       const rowBytes = (b.dim / QK) * 4;
-      seg.kernels.q8_accum(oo, ao, q.byteOffset + 2 * b.dim, d.byteOffset + 2 * rowBytes, io, k, b.dim, 3 * b.dim, 3 * rowBytes);
+      this.runQ8Accum(seg, [oo, ao, q.byteOffset + 2 * b.dim, d.byteOffset + 2 * rowBytes, io, k, b.dim, 3 * b.dim, 3 * rowBytes]);
     } else seg.kernels.bundle_accum(oo, ao, b.data.byteOffset, io, k, b.dim);
     this.copyBack(seg, out, oo, b.dim);
   }
@@ -363,6 +371,28 @@ function headOffsets(a: AttentionShape): Int32Array {
   let offs = headOffsetCache.get(a);
   if (!offs) headOffsetCache.set(a, (offs = Int32Array.from({ length: a.nHeads }, (_, h) => ((h / a.kvMul) | 0) * a.headSize * 4)));
   return offs;
+}
+
+export type Q8DotsArgs = Parameters<Q8KernelExports["q8_dots"]>;
+export type Q8AccumArgs = Parameters<Q8KernelExports["q8_accum"]>;
+type Q8Dots2Args = Parameters<Q8KernelExports["q8_dots2"]>;
+
+/**
+ * q8_dots2 calls for rows r0..r1 of w into out (byte offset oo): rows r0 + i and r0 + half + i in
+ * one pass (two far-apart streams sharing each x load: as fast as one row at a time here, and
+ * adjacent rows were 2x slower); an odd last row pairs with itself. io lists 0, 1, ...
+ */
+export function q8RowCalls(oo: number, x16: number, xd: number, w: Q8Matrix, io: number, r0: number, r1: number): Q8Dots2Args[] {
+  const n = w.cols, rowBytes = (n / QK) * 4;
+  const m = r1 - r0, half = m >> 1;
+  const q = w.q.byteOffset + r0 * n, d = w.d.byteOffset + r0 * rowBytes, o = oo + r0 * 4;
+  const calls: Q8Dots2Args[] = [];
+  if (half) calls.push([o, o + half * 4, x16, xd, q, d, io, half, n, n, rowBytes, half * n, half * rowBytes]);
+  if (m & 1) {
+    const last = m - 1;
+    calls.push([o + last * 4, o + last * 4, x16, xd, q + last * n, d + last * rowBytes, io, 1, n, n, rowBytes, 0, 0]);
+  }
+  return calls;
 }
 
 const iotas: Int32Array[] = [];

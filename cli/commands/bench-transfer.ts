@@ -7,19 +7,23 @@ import { intervalMagnitudePruner, INTERVAL_PRUNER_NAME } from "../../shared/weig
 import { runConversation, runDrift, type PrunerMaker } from "../../shared/weights/bench/protocols.ts";
 import { activationOrder } from "../../shared/weights/neuron-order.ts";
 import { measureTransfer, randomMasksLike, type TransferStats } from "../../shared/weights/transfer.ts";
+import { SHARD_DTYPES, type ShardDtype } from "../../shared/weights/dtype-codec.ts";
 import { loadBundle } from "../model-files.ts";
 import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 import { progress } from "../progress.ts";
 
 export const usage = `dart bench --transfer --model <file> [--method M] [--sparsity S] [--masking-step N]
-           [--neurons-per-shard N] [--shard-sizes 1,4,16,64] [--data-dir DIR] [--json]
+           [--neurons-per-shard N] [--shard-sizes 1,4,16,64] [--dtype f32[,q8_0]] [--data-dir DIR] [--json]
   Runs the drift protocol (a TinyStories story, then a State of the Union passage) and a
   four-turn conversation with the pruner of --method (default dart; "${INTERVAL_PRUNER_NAME}"
   is a bench stand-in that re-masks every 32 tokens, not a DART method), records every mask,
   and reports per shard size the bytes per context shift: deltaBytesPerShift (shards the new
   mask needs that the previous mask lacks, median), newMaskBytes (the whole new mask, median),
   ffnBytes, and the same masks through an LRU store. Texts come from --data-dir (default:
-  the model's folder): tinystories-valid-dev.txt and sotu-2016-2019.txt.`;
+  the model's folder): tinystories-valid-dev.txt and sotu-2016-2019.txt.
+  --dtype: the shard sets' dtype (default f32); a list (f32,q8_0) replays the same masks
+  through a set of each and adds \`dtypes\`: per dtype and shard size the bytes per shard,
+  per shift and per first mask (the first dtype fills the fields above).`;
 
 /** The `index`-th story starting "Once upon a time", cut at a sentence end near `maxChars`. */
 function story(text: string, index: number, maxChars: number): string {
@@ -58,6 +62,7 @@ export async function run(argv: string[]): Promise<void> {
     "masking-step": { type: "string" },
     "neurons-per-shard": { type: "string" },
     "shard-sizes": { type: "string" },
+    dtype: { type: "string" },
     "data-dir": { type: "string" },
     json: { type: "boolean" },
   });
@@ -65,6 +70,8 @@ export async function run(argv: string[]): Promise<void> {
   const n = numberFlag(v, "neurons-per-shard", 1, { integer: true, min: 1 });
   const sizes = [...new Set([...(v["shard-sizes"] ?? "1,4,16,64").split(",").map((x) => Number(x)), n])].sort((a, b) => a - b);
   if (sizes.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError("--shard-sizes must be positive integers, comma-separated");
+  const dtypes = (v.dtype ?? "f32").split(",") as ShardDtype[];
+  if (dtypes.some((d) => !SHARD_DTYPES.includes(d))) throw new UsageError(`--dtype must list some of ${SHARD_DTYPES.join(", ")}`);
   const method = v.method ?? "dart";
   const sparsity = numberFlag(v, "sparsity", 0.5, { min: 0, max: 0.9 });
   const raw: Record<string, unknown> = { sparsity };
@@ -91,7 +98,7 @@ export async function run(argv: string[]): Promise<void> {
   const sotu = readText(dataDir, "sotu-2016-2019.txt").replace(/\s+/g, " ");
   const show = progress("bench", v.json === true);
   // Steps: the drift protocol, the conversation, the activation order, then 3 measurements per shard size.
-  const steps = 3 + 3 * sizes.length;
+  const steps = 3 + (2 + dtypes.length) * sizes.length;
   let step = 0;
   const tick = () => show(++step, steps, "steps");
   show(0, steps, "steps");
@@ -115,14 +122,22 @@ export async function run(argv: string[]): Promise<void> {
     newMaskOverFfn: s.newMaskOverFfn, lruFetchedBytesPerShift: s.lru.fetchedBytesPerShift,
   });
   const perSize = [];
+  const byDtype: Pick<TransferStats, "dtype" | "neuronsPerShard" | "shardBytes" | "ffnBytes" | "deltaBytesPerShift" | "newMaskBytes" | "firstMaskBytes">[] = [];
   for (const size of sizes) {
-    const real = summary(await measureTransfer(model, sequences, size));
+    const real = summary(await measureTransfer(model, sequences, size, 0.75, undefined, dtypes[0]));
     tick();
-    const ordered = summary(await measureTransfer(model, sequences, size, 0.75, order));
+    const ordered = summary(await measureTransfer(model, sequences, size, 0.75, order, dtypes[0]));
     tick();
-    const rnd = summary(await measureTransfer(model, sequences.map((s, i) => randomMasksLike(s, tf.config.hiddenDim, 7 + i)), size));
+    const rnd = summary(await measureTransfer(model, sequences.map((s, i) => randomMasksLike(s, tf.config.hiddenDim, 7 + i)), size, 0.75, undefined, dtypes[0]));
     tick();
     perSize.push({ ...real, activationOrdered: brief(ordered), randomMasks: brief(rnd) });
+    for (const dtype of dtypes) {
+      // The same masks through a set of each dtype: what moves per shift is the dtype's bytes of the same shards.
+      const s = dtype === dtypes[0] ? real : await measureTransfer(model, sequences, size, 0.75, undefined, dtype);
+      if (dtype !== dtypes[0]) tick();
+      const { shardBytes, ffnBytes, deltaBytesPerShift, newMaskBytes, firstMaskBytes } = s;
+      byDtype.push({ dtype, neuronsPerShard: size, shardBytes, ffnBytes, deltaBytesPerShift, newMaskBytes, firstMaskBytes });
+    }
   }
   show.done();
   const chosen = perSize.find((p) => p.neuronsPerShard === n)!;
@@ -142,6 +157,7 @@ export async function run(argv: string[]): Promise<void> {
       conversation: { tokens: convo.tokens, denseTokens: convo.denseTokens, masks: convo.masks.length, maskPositions: convo.positions },
     },
     shardSizes: perSize,
+    ...(dtypes.length > 1 ? { dtypes: byDtype } : {}),
     seconds: (performance.now() - t0) / 1000,
   };
   if (v.json) {
@@ -160,5 +176,10 @@ export async function run(argv: string[]): Promise<void> {
         `         activation-ordered layout: delta/shift ${kb(p.activationOrdered.deltaBytesPerShift)}, new mask ${kb(p.activationOrdered.newMaskBytes)} ` +
         `(${(100 * p.activationOrdered.newMaskOverFfn).toFixed(0)}% of FFN)\n`,
     );
+  }
+  if (dtypes.length > 1) {
+    for (const d of byDtype) {
+      process.stdout.write(`  ${d.dtype.padEnd(5)} N=${String(d.neuronsPerShard).padStart(3)}: ${d.shardBytes} B a shard, delta/shift ${kb(d.deltaBytesPerShift)}, new mask ${kb(d.newMaskBytes)}, FFN ${kb(d.ffnBytes)}\n`);
+    }
   }
 }

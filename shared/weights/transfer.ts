@@ -3,13 +3,17 @@
 // strict "hold only the current mask" delta by set difference.
 import type { LoadedModel } from "../model/weights.ts";
 import { buildShardSet } from "./build.ts";
+import type { ShardDtype } from "./dtype-codec.ts";
 import { FfnDeltaLoader, shardsForKept } from "./ffn-loader.ts";
 import { neuronSlots, type Manifest } from "./manifest.ts";
 import { MemorySource } from "./source.ts";
 import { WeightStore } from "./store.ts";
 
 export interface TransferStats {
+  dtype: ShardDtype;
   neuronsPerShard: number;
+  /** Bytes of one full shard (N neurons) in this dtype. */
+  shardBytes: number;
   ffnBytes: number;
   /** Mask changes after the first mask. */
   shifts: number;
@@ -48,7 +52,7 @@ function maskShardBytes(manifest: Manifest, slots: Int32Array[], mask: Int32Arra
 /**
  * `sequences`: one mask sequence per conversation (each starts on a cold node).
  * `budgetFraction` sizes the LRU store as a fraction of the FFN (never below the
- * largest mask, which must fit).
+ * largest mask, which must fit). `dtype`: the shard set's (q8_0: the bytes a Q8_0 node moves).
  */
 export async function measureTransfer(
   model: Pick<LoadedModel, "config" | "weights" | "source">,
@@ -56,9 +60,10 @@ export async function measureTransfer(
   neuronsPerShard: number,
   budgetFraction = 0.75,
   order?: Int32Array[],
+  dtype: ShardDtype = "f32",
 ): Promise<TransferStats> {
   const mem = new MemorySource();
-  const manifest = await buildShardSet(model as LoadedModel, { neuronsPerShard, order }, mem.put);
+  const manifest = await buildShardSet(model as LoadedModel, { neuronsPerShard, order, dtype }, mem.put);
   const slots = neuronSlots(manifest);
   const byKey = new Map(manifest.layers.flat().map((r) => [r.key, r.bytes]));
   const deltas: number[] = [];
@@ -99,7 +104,9 @@ export async function measureTransfer(
   }
   lru.fetchedBytesPerShift = median(fetched);
   return {
+    dtype,
     neuronsPerShard,
+    shardBytes: manifest.layers[0]![0]!.bytes,
     ffnBytes: manifest.ffnBytes,
     shifts: deltas.length,
     deltaBytesPerShift: median(deltas),

@@ -80,6 +80,26 @@ describe("WASM SIMD kernels", () => {
     }
   });
 
+  it("attention over more positions than a scratch slot holds for all heads' scores takes the per-head path and agrees", () => {
+    const be = new WasmBackend();
+    const shape = { nHeads: 4, kvMul: 1, headSize: 4, kvDim: 16 };
+    const seqLen = (SLOT_FLOATS >> 2) + 10; // nHeads * (pos + 1) > SLOT_FLOATS at the last positions
+    const block = be.alloc(2 * seqLen * shape.kvDim + 16 + 16 + seqLen);
+    const kc = block.subarray(0, seqLen * 16), vc = block.subarray(seqLen * 16, 2 * seqLen * 16);
+    kc.set(seeded(kc.length, 21));
+    vc.set(seeded(vc.length, 22));
+    const q = block.subarray(2 * seqLen * 16, 2 * seqLen * 16 + 16);
+    q.set(seeded(16, 23));
+    const out = block.subarray(2 * seqLen * 16 + 16, 2 * seqLen * 16 + 32);
+    const att = block.subarray(2 * seqLen * 16 + 32);
+    for (const pos of [100, seqLen - 1]) {
+      const want = new Float32Array(16), attRef = new Float32Array(seqLen);
+      ref.attention(want, q, kc, vc, attRef, 0, pos, shape);
+      be.attention(out, q, kc, vc, att, 0, pos, shape);
+      expect(relErr(out, want)).toBeLessThan(1e-5);
+    }
+  });
+
   it("a compacted FFN agrees with the reference, dense and over an index list, with the mean-compensation bias", () => {
     const be = new WasmBackend();
     const dim = 48, hidden = 128;

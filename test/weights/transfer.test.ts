@@ -9,6 +9,7 @@ import { dataPath, MODEL_DIR, stories } from "../helpers/model-dir.ts";
 import { randomKept } from "./shard-set.ts";
 
 const NEURON_BYTES = 3 * 64 * 4; // gate row + up row + down column, f32, dim 64
+const Q8_NEURON_BYTES = 3 * 64 + (3 * 64 / 32) * 2; // the same as int8s and one f16 scale per 32
 
 describe("bytes per context shift", () => {
   it("counts new shards by set difference and the whole new mask, per shard size", async () => {
@@ -54,7 +55,7 @@ describe("bytes per context shift", () => {
     const out = execFileSync(
       process.execPath,
       [resolve(import.meta.dirname, "../../cli/dart.ts"), "bench", "--transfer", "--model", dataPath("stories260K.bin"),
-        "--method", "interval-magnitude", "--sparsity", "0.5", "--neurons-per-shard", "1", "--shard-sizes", "1,64", "--data-dir", MODEL_DIR, "--json"],
+        "--method", "interval-magnitude", "--sparsity", "0.5", "--neurons-per-shard", "1", "--shard-sizes", "1,64", "--dtype", "f32,q8_0", "--data-dir", MODEL_DIR, "--json"],
       { encoding: "utf8" },
     );
     const r = JSON.parse(out);
@@ -65,5 +66,21 @@ describe("bytes per context shift", () => {
     expect(r.deltaBytesPerShift).toBeLessThanOrEqual(r.newMaskBytes);
     const n64 = r.shardSizes.find((s: { neuronsPerShard: number }) => s.neuronsPerShard === 64);
     expect(n64.newMaskBytes).toBe(r.ffnBytes); // a scattered 50% mask touches every 64-neuron shard
+    // The same masks through a q8_0 set: the same shards, 204 bytes a neuron (int8s + f16 scales) instead of 768.
+    const q8 = r.dtypes.find((d: { dtype: string; neuronsPerShard: number }) => d.dtype === "q8_0" && d.neuronsPerShard === 1);
+    expect(q8).toMatchObject({ shardBytes: Q8_NEURON_BYTES, ffnBytes: 5 * 172 * Q8_NEURON_BYTES, newMaskBytes: 5 * 86 * Q8_NEURON_BYTES });
+    expect(q8.deltaBytesPerShift).toBe((r.deltaBytesPerShift / NEURON_BYTES) * Q8_NEURON_BYTES);
+  });
+
+  it("a q8_0 shard set moves the same shards per shift in 204 bytes a neuron, through the real store too", async () => {
+    const { model } = stories();
+    const masks = Array.from({ length: 5 }, (_, i) => Array.from({ length: 5 }, (_, l) => randomKept(172, 86, i * 5 + l + 3)));
+    const f32 = await measureTransfer(model, [masks], 1);
+    const q8 = await measureTransfer(model, [masks], 1, 0.75, undefined, "q8_0");
+    expect(q8.shardBytes).toBe(Q8_NEURON_BYTES);
+    expect(q8.deltaBytesPerShift * NEURON_BYTES).toBe(f32.deltaBytesPerShift * Q8_NEURON_BYTES);
+    expect(q8.lru.shardsFetched).toBe(f32.lru.shardsFetched);
+    expect(q8.lru.bytesFetched).toBe(q8.lru.shardsFetched * Q8_NEURON_BYTES);
+    expect(f32.lru.bytesFetched / q8.lru.bytesFetched).toBeCloseTo(768 / 204, 9);
   });
 });

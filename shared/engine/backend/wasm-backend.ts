@@ -254,6 +254,18 @@ export class WasmBackend implements Backend {
     const hs = a.headSize;
     const scale = 1 / Math.sqrt(hs);
     const stride = a.kvDim * 4;
+    const n = pos + 1;
+    if (a.nHeads * n <= SLOT_FLOATS) {
+      // All heads at once, position-major (each cache row read once, in order): scores into
+      // a scratch slot, one row of n per head, softmax per head, then the weighted values.
+      const scores = seg.slot(SLOT_ACC);
+      const offs = this.slotList(seg, headOffsets(a));
+      const kb = keyCache.byteOffset + layerBase * 4, vb = valueCache.byteOffset + layerBase * 4;
+      k.attn_scores_heads(scores, n, q.byteOffset, kb, stride, hs, n, scale, a.nHeads, offs);
+      for (let h = 0; h < a.nHeads; h++) ref.softmax(seg.f32.subarray((scores >> 2) + h * n, (scores >> 2) + (h + 1) * n), n);
+      k.attn_mix_heads(out.byteOffset, scores, n, vb, stride, hs, n, a.nHeads, offs);
+      return;
+    }
     for (let h = 0; h < a.nHeads; h++) {
       const qo = h * hs;
       const kvo = layerBase + ((h / a.kvMul) | 0) * hs;
@@ -400,6 +412,14 @@ export class WasmBackend implements Backend {
     }
     b.owner = null;
   }
+}
+
+const headOffsetCache = new WeakMap<AttentionShape, Int32Array>();
+/** Byte offset of each query head's key/value inside a cache row (grouped-query heads share one). */
+function headOffsets(a: AttentionShape): Int32Array {
+  let offs = headOffsetCache.get(a);
+  if (!offs) headOffsetCache.set(a, (offs = Int32Array.from({ length: a.nHeads }, (_, h) => ((h / a.kvMul) | 0) * a.headSize * 4)));
+  return offs;
 }
 
 export type Q8DotsArgs = Parameters<Q8KernelExports["q8_dots"]>;

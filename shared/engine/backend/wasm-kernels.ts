@@ -432,15 +432,98 @@ function attnMix(): FuncDef {
   };
 }
 
+/**
+ * attn_scores_heads(att, astride, q, k, stride, hs, n, scale, heads, offs): every head's
+ * scores at once, att[h*astride + t] = scale * dot(q_h, k_t + offs[h]) for t < n, h < heads
+ * (q_h = q + h*hs floats; offs[h] the byte offset of head h's key inside a cache row, so
+ * grouped-query heads share one). Position-major: each cache row (all heads' keys) is read
+ * once, in order, so the whole layer's keys are one sequential stream; the per-head
+ * kernel above reads a head's few hundred bytes of every row and skips the rest.
+ *
+ *   for (t = 0; t < n; t++) for (h = 0; h < heads; h++) {
+ *     v acc = 0; for (j = 0; j < hs; j += 4) acc += q_h[j..] * (k_t + offs[h])[j..]
+ *     att[h*astride + t] = scale * hsum(acc)
+ *   }
+ */
+function attnScoresHeads(): FuncDef {
+  const [att, astride, q, k, stride, hs, n, scale, heads, offs] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [hb, as, end, oend, o, qh, kh, ah, j, acc] = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  return {
+    name: "attn_scores_heads",
+    params: [I32, I32, I32, I32, I32, I32, I32, F32, I32, I32],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, V128],
+    body: [
+      ...get(hs), ...i32(2), ...shl, ...set(hb),
+      ...get(astride), ...i32(2), ...shl, ...set(as),
+      ...get(att), ...get(n), ...i32(2), ...shl, ...add, ...set(end),
+      ...get(offs), ...get(heads), ...i32(2), ...shl, ...add, ...set(oend),
+      ...whileNot([...get(att), ...get(end), ...geU], [
+        ...get(offs), ...set(o), ...get(q), ...set(qh), ...get(att), ...set(ah),
+        ...whileNot([...get(o), ...get(oend), ...geU], [
+          ...get(k), ...get(o), ...op.i32Load(), ...add, ...set(kh),
+          ...op.v128Zero, ...set(acc), ...i32(0), ...set(j),
+          ...whileNot([...get(j), ...get(hb), ...geU], [...fma(acc, qh, kh, j, 0), ...addTo(j, j, i32(16))]),
+          ...get(ah), ...get(scale), ...hsum(acc), ...op.f32Mul, ...op.f32Store(),
+          ...addTo(o, o, i32(4)), ...addTo(qh, qh, get(hb)), ...addTo(ah, ah, get(as)),
+        ]),
+        ...addTo(att, att, i32(4)),
+        ...addTo(k, k, get(stride)),
+      ]),
+    ],
+  };
+}
+
+/**
+ * attn_mix_heads(out, att, astride, v, stride, hs, n, heads, offs): every head's output at
+ * once, out_h = sum_t att[h*astride + t] * (v_t + offs[h]) for h < heads (out_h = out + h*hs
+ * floats), reading each value-cache row once, in order (see attn_scores_heads).
+ *
+ *   out[0..heads*hs) = 0
+ *   for (t = 0; t < n; t++) for (h = 0; h < heads; h++) {
+ *     v s = splat(att[h*astride + t]); for (j = 0; j < hs; j += 4) out_h[j..] += s * (v_t + offs[h])[j..]
+ *   }
+ */
+function attnMixHeads(): FuncDef {
+  const [out, att, astride, v, stride, hs, n, heads, offs] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [hb, as, total, end, oend, o, oh, vh, ah, j, sv] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  return {
+    name: "attn_mix_heads",
+    params: [I32, I32, I32, I32, I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128],
+    body: [
+      ...get(hs), ...i32(2), ...shl, ...set(hb),
+      ...get(astride), ...i32(2), ...shl, ...set(as),
+      ...get(hb), ...get(heads), ...op.mul, ...set(total),
+      ...zero(out, total, j),
+      ...get(att), ...get(n), ...i32(2), ...shl, ...add, ...set(end),
+      ...get(offs), ...get(heads), ...i32(2), ...shl, ...add, ...set(oend),
+      ...whileNot([...get(att), ...get(end), ...geU], [
+        ...get(offs), ...set(o), ...get(out), ...set(oh), ...get(att), ...set(ah),
+        ...whileNot([...get(o), ...get(oend), ...geU], [
+          ...get(v), ...get(o), ...op.i32Load(), ...add, ...set(vh),
+          ...get(ah), ...op.f32Load(), ...op.f32x4Splat, ...set(sv),
+          ...i32(0), ...set(j),
+          ...whileNot([...get(j), ...get(hb), ...geU], [...axpy(oh, sv, vh, j), ...addTo(j, j, i32(16))]),
+          ...addTo(o, o, i32(4)), ...addTo(oh, oh, get(hb)), ...addTo(ah, ah, get(as)),
+        ]),
+        ...addTo(att, att, i32(4)),
+        ...addTo(v, v, get(stride)),
+      ]),
+    ],
+  };
+}
+
 /** The kernels module's bytes (deterministic: the committed kernels.wasm is exactly this). */
 export function kernelsWasmBytes(opts: { sharedMemory?: boolean } = {}): Uint8Array {
-  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum(), rowsDot(), accumTokens(), ...q8Kernels()], opts);
+  return encodeModule([matvec(), accumRows(), attnScores(), attnMix(), bundleDots(), bundleAccum(), rowsDot(), accumTokens(), attnScoresHeads(), attnMixHeads(), ...q8Kernels()], opts);
 }
 
 export interface KernelExports extends Q8KernelExports {
   matvec(out: number, x: number, w: number, n: number, d: number): void;
   accum_rows(out: number, a: number, w: number, k: number, dim: number): void;
   attn_scores(att: number, q: number, k: number, stride: number, hs: number, n: number, scale: number): void;
+  attn_scores_heads(att: number, astride: number, q: number, k: number, stride: number, hs: number, n: number, scale: number, heads: number, offs: number): void;
+  attn_mix_heads(out: number, att: number, astride: number, v: number, stride: number, hs: number, n: number, heads: number, offs: number): void;
   attn_mix(out: number, att: number, v: number, stride: number, hs: number, n: number): void;
   bundle_dots(h1: number, h2: number, x: number, base: number, idx: number, k: number, dim: number): void;
   bundle_accum(out: number, a: number, base: number, idx: number, k: number, dim: number): void;

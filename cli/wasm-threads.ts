@@ -9,7 +9,7 @@ import { MessageChannel, Worker } from "node:worker_threads";
 import type { CompactFfn } from "../shared/engine/compact-ffn.ts";
 import type { Q8Matrix } from "../shared/model/q8.ts";
 import { SLOT_FLOATS, type Segment } from "../shared/engine/backend/wasm-arena.ts";
-import { addInto, iota, q8RowCalls, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type Q8AccumArgs, type Q8DotsArgs, type Q8RowsTokensArgs, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
+import { addInto, iota, q8RowCalls, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type Q8AccumArgs, type Q8DotsArgs, type Q8FfnArgs, type Q8RowsTokensArgs, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
 import { kernelsModule } from "../shared/engine/backend/wasm-module.ts";
 import { CONTROL_BYTES, OP, SLOT } from "./wasm-threads-protocol.ts";
 
@@ -202,6 +202,19 @@ export class ThreadedWasmBackend extends WasmBackend {
     const acc = seg.slot(SLOT_ACC);
     this.post(OP.q8Accum, si, [acc, a + half * 4, astride, 1, qbase, dbase, idx + half * 4, k - half, dim, qstride, dstride]);
     seg.kernels.q8_accum(out, a, astride, 1, qbase, dbase, idx, half, dim, qstride, dstride);
+    this.join();
+    addInto(seg.f32, out >> 2, seg.f32.subarray(acc >> 2), dim);
+  }
+
+  /** A masked FFN's sweep: the helper takes the second half of the slots into SLOT_ACC, added after. */
+  protected override runQ8Ffn(seg: Segment, args: Q8FfnArgs): void {
+    const [out, h, x16, xd, qbase, dbase, idx, k, dim] = args;
+    if (this.threads < 2 || k * dim * 3 < this.minSplit || k < 8) return super.runQ8Ffn(seg, args);
+    const half = (k >> 1) & ~3;
+    const acc = seg.slot(SLOT_ACC);
+    this.q8Splits++;
+    this.post(OP.q8Ffn, this.arena.segments.indexOf(seg), [acc, h + half * 4, x16, xd, qbase, dbase, idx + half * 4, k - half, dim]);
+    seg.kernels.q8_ffn(out, h, x16, xd, qbase, dbase, idx, half, dim);
     this.join();
     addInto(seg.f32, out >> 2, seg.f32.subarray(acc >> 2), dim);
   }

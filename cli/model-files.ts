@@ -49,6 +49,12 @@ export function checkNotTokenizer(modelPath: string, bytes?: Uint8Array): void {
 }
 
 export function loadBundle(modelPath: string, tokenizerPath?: string, opts: { maxContext?: number } = {}): ModelBundle {
+  const { model, tokenizer, bytes } = loadModelFiles(modelPath, tokenizerPath, opts);
+  return { model, transformer: new Transformer(model, { backend: backendFromEnv() }), tokenizer, bytes };
+}
+
+/** The model (fp32) and its tokenizer, without an engine (what sharding needs). */
+export function loadModelFiles(modelPath: string, tokenizerPath?: string, opts: { maxContext?: number } = {}): Omit<ModelBundle, "transformer"> {
   const bytes = readFile(modelPath, "model file");
   checkNotTokenizer(modelPath, bytes);
   const model = loadModel(bytes, opts);
@@ -59,8 +65,7 @@ export function loadBundle(modelPath: string, tokenizerPath?: string, opts: { ma
     if (!found) throw new UsageError(`no tokenizer for ${modelPath}: pass --tokenizer <tokenizer.bin>`);
     tokBytes = readFile(found, "tokenizer file");
   }
-  const tokenizer = loadTokenizer(model, bytes, tokBytes);
-  return { model, transformer: new Transformer(model, { backend: backendFromEnv() }), tokenizer, bytes };
+  return { model, tokenizer: loadTokenizer(model, bytes, tokBytes), bytes };
 }
 
 /**
@@ -72,7 +77,8 @@ export function loadEngineBundle(modelPath: string, tokenizerPath?: string,
   if (opts.weights !== "q8_0") return loadBundle(modelPath, tokenizerPath, opts);
   const bytes = readFile(modelPath, "model file");
   if (!isGguf(bytes)) {
-    const b = loadBundle(modelPath, tokenizerPath, opts);
+    // No fp32 engine first: the Q8_0 one quantizes the loaded matrices straight into its memory.
+    const b = loadModelFiles(modelPath, tokenizerPath, opts);
     return { transformer: new Transformer(b.model, { backend: backendFromEnv(), weights: "q8_0" }), tokenizer: b.tokenizer, bytes };
   }
   const model = ggufQ8Model(bytes, opts);

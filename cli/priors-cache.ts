@@ -1,12 +1,13 @@
 // On-disk cache of per-model DART priors (forward proxy, generic statistics), keyed by
-// the model file's sha256 and PRIORS_FORMAT, under $DART_CACHE_DIR or .cache/dart in the
-// repository.
+// the model file's sha256, the engine's weight format and PRIORS_FORMAT, under
+// $DART_CACHE_DIR or .cache/dart in the repository.
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { concatArrays, decodeState, encodeState, splitRows } from "../shared/dart/state-codec.ts";
 import { forwardProxy, genericStats, setForwardProxy, setGenericStats, setTokenizer, type PriorSource } from "../shared/dart/priors.ts";
 import type { Transformer } from "../shared/engine/transformer.ts";
+import type { WeightFormat } from "../shared/engine/quantize-weights.ts";
 import type { Tokenizer } from "../shared/tokenizer/tokenizer.ts";
 
 /**
@@ -45,9 +46,13 @@ export async function priorsKeyOfFile(path: string): Promise<string> {
   return h.digest("hex").slice(0, 16);
 }
 
-/** Where each prior of a model is (or would be) cached. */
-export function priorsPath(key: string, what: "proxy" | `generic-${PriorSource}`): string {
-  return join(cacheDir(), `${key}.v${PRIORS_FORMAT}.${what}.bin`);
+/**
+ * Where each prior of a model is (or would be) cached. `format`: the engine's weight format;
+ * priors computed on Q8_0 weights (--weights / --quant q8_0) are not the fp32 model's, so they
+ * have files of their own (<key>-q8_0...).
+ */
+export function priorsPath(key: string, what: "proxy" | `generic-${PriorSource}`, format: WeightFormat = "f32"): string {
+  return join(cacheDir(), `${key}${format === "f32" ? "" : `-${format}`}.v${PRIORS_FORMAT}.${what}.bin`);
 }
 
 /**
@@ -64,7 +69,7 @@ export function preparePriorsByKey(
   const L = tf.config.nLayers;
   const layers = (a: unknown) => splitRows(a as Float32Array, (a as Float32Array).length / L);
   const joinLayers = (arrs: Float32Array[]) => concatArrays(arrs, (n) => new Float32Array(n));
-  const path = (what: "proxy" | `generic-${PriorSource}`) => priorsPath(key, what);
+  const path = (what: "proxy" | `generic-${PriorSource}`) => priorsPath(key, what, tf.ffn[0]!.format);
   const save = (what: "proxy" | `generic-${PriorSource}`, arrays: Record<string, Float32Array>, header: unknown = {}) => {
     mkdirSync(dir, { recursive: true });
     const tmp = `${path(what)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`; // nodes of parallel stacks may save at once

@@ -15,7 +15,7 @@ import type { ShardDtype } from "../shared/weights/dtype-codec.ts";
 import { MANIFEST_KEY, MANIFEST_VERSION, parseManifest, type Manifest } from "../shared/weights/manifest.ts";
 import { joinKey } from "../shared/weights/source.ts";
 import { FolderSource } from "../workers/weights/folder-source.ts";
-import { loadBundle } from "./model-files.ts";
+import { loadModelFiles } from "./model-files.ts";
 import { UsageError } from "./usage.ts";
 
 /** The root wrangler.toml binds this bucket as WEIGHTS. */
@@ -55,7 +55,7 @@ function q8WeightsOf(modelPath: string, model: Parameters<typeof quantizeForShar
 /** Writes the shard set of a model file into `out` (stale shards removed first). */
 export async function shardModelToFolder(modelPath: string, out: string, opts: ShardFolderOptions = {}): Promise<Manifest> {
   // The shard set records the file's own context length; nodes bound their KV cache with --ctx.
-  const { model } = loadBundle(modelPath, opts.tokenizerPath, { maxContext: Number.MAX_SAFE_INTEGER });
+  const { model } = loadModelFiles(modelPath, opts.tokenizerPath, { maxContext: Number.MAX_SAFE_INTEGER });
   const q8 = opts.dtype === "q8_0" ? q8WeightsOf(modelPath, model) : undefined;
   const folder = new FolderSource(out);
   await rm(join(folder.root, "ffn"), { recursive: true, force: true });

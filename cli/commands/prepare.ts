@@ -7,7 +7,8 @@ import { GENERIC_TOKENS, setTokenizer } from "../../shared/dart/priors.ts";
 import { computeForwardProxy, PROXY_VOCAB_ROWS } from "../../shared/dart/forward-proxy.ts";
 import { STATE_SHAPES } from "../../shared/dart/state-shape.ts";
 import { Tokenizer } from "../../shared/tokenizer/tokenizer.ts";
-import { loadBundle } from "../model-files.ts";
+import { loadEngineBundle } from "../model-files.ts";
+import { weightsFlag } from "../weights-flag.ts";
 import { preparePriorsByKey, priorsKey, priorsPath } from "../priors-cache.ts";
 import { progress } from "../progress.ts";
 import { synthFill } from "../synth-model.ts";
@@ -15,12 +16,14 @@ import { numberFlag, parseFlags, required, UsageError } from "../usage.ts";
 import type { ModelConfig } from "../../shared/model/config.ts";
 import type { LoadedModel } from "../../shared/model/weights.ts";
 
-export const usage = `dart prepare --model <file> [--tokenizer <file>] [--json]
+export const usage = `dart prepare --model <file> [--tokenizer <file>] [--weights f32|q8_0] [--json]
 dart prepare --estimate <${Object.keys(STATE_SHAPES).join("|")}> [--layers <n>] [--tokens <n>] [--json]
   Computes DART's forward proxy (over at most ${PROXY_VOCAB_ROWS} vocabulary rows, an even-stride
   sample of larger vocabularies) and the "self" and "text" generic priors of a model once, with
   progress on stderr, and caches them under .cache/dart by the file's sha256 ($DART_CACHE_DIR).
   dart serve's nodes and dart generate/eval read them from there instead of computing them.
+  --weights q8_0: the priors of the Q8_0 engine (dart serve --quant q8_0, generate/eval
+  --weights q8_0), cached apart from the fp32 ones.
   --estimate times that work on random weights at a real model's shape with --layers layers
   (default 1 and 2, to separate the per-layer cost from the classifier's) over --tokens
   tokens (default 4), and extrapolates to the whole model. Measured, not modelled: run it on
@@ -28,13 +31,14 @@ dart prepare --estimate <${Object.keys(STATE_SHAPES).join("|")}> [--layers <n>] 
 
 export async function run(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
-    model: { type: "string" }, tokenizer: { type: "string" }, json: { type: "boolean" },
+    model: { type: "string" }, tokenizer: { type: "string" }, json: { type: "boolean" }, weights: { type: "string" },
     estimate: { type: "string" }, layers: { type: "string" }, tokens: { type: "string" },
   });
   if (v.estimate !== undefined) return estimate(v.estimate, numberFlag(v, "layers", 2, { integer: true, min: 2, max: 8 }), numberFlag(v, "tokens", 4, { integer: true, min: 1, max: 256 }), v.json === true);
   const modelPath = required(v, "model");
   const t0 = performance.now();
-  const { transformer, tokenizer, bytes } = loadBundle(modelPath, v.tokenizer);
+  const weights = weightsFlag(v.weights);
+  const { transformer, tokenizer, bytes } = loadEngineBundle(modelPath, v.tokenizer, { weights });
   const loadSeconds = (performance.now() - t0) / 1000;
   const key = priorsKey(bytes);
   const c = transformer.config;
@@ -70,8 +74,8 @@ export async function run(argv: string[]): Promise<void> {
     "generic-self": timed("generic-self", { generic: ["self"] }),
     "generic-text": timed("generic-text", { generic: ["text"] }),
   };
-  const files = Object.fromEntries((["proxy", "generic-self", "generic-text"] as const).map((w) => [w, priorsPath(key, w)]));
-  const out = { model: modelPath, key, loadSeconds, seconds, cached, files, vocabRows: Math.min(c.vocabSize, PROXY_VOCAB_ROWS), genericTokens: GENERIC_TOKENS };
+  const files = Object.fromEntries((["proxy", "generic-self", "generic-text"] as const).map((w) => [w, priorsPath(key, w, weights)]));
+  const out = { model: modelPath, key, weights, loadSeconds, seconds, cached, files, vocabRows: Math.min(c.vocabSize, PROXY_VOCAB_ROWS), genericTokens: GENERIC_TOKENS };
   if (v.json) process.stdout.write(JSON.stringify(out) + "\n");
   else for (const [w, f] of Object.entries(files)) process.stdout.write(`${w}: ${cached[w as keyof typeof cached] ? "cached" : `computed in ${seconds[w]!.toFixed(1)} s`}, ${f}\n`);
 }

@@ -45,6 +45,21 @@ describe("dart prepare", () => {
     expect(r.stderr).not.toMatch(/generic prior/);
   });
 
+  it("--weights q8_0 computes the Q8_0 engine's priors into files of their own, never the fp32 ones", () => {
+    const f32 = JSON.parse(prepare(["--model", model, "--json"]).stdout);
+    const r = prepare(["--model", model, "--weights", "q8_0", "--json"]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.weights).toBe("q8_0");
+    expect(out.cached).toEqual({ proxy: false, "generic-self": false, "generic-text": false });
+    for (const w of ["proxy", "generic-self", "generic-text"]) {
+      expect(out.files[w].startsWith(join(cache, `${key}-q8_0.`))).toBe(true);
+      // Computed on Q8_0 weights: other values than the fp32 model's.
+      expect(readFileSync(out.files[w]).equals(readFileSync(f32.files[w]))).toBe(false);
+    }
+    expect(JSON.parse(prepare(["--model", model, "--weights", "q8_0", "--json"]).stdout).cached).toEqual({ proxy: true, "generic-self": true, "generic-text": true });
+  });
+
   it("a missing --model is a usage error", () => {
     const r = prepare([]);
     expect(r.code).toBe(2);

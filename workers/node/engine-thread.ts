@@ -259,9 +259,8 @@ try {
   // A full node's default generic prior comes from the launcher's cache when it has one (dart prepare).
   if (opts.priorsKey && !sparse) {
     try {
-      // Priors computed on Q8_0 weights are not the fp32 model's: cached under their own key.
-      const key = weightFormat === "q8_0" ? `${opts.priorsKey}-q8_0` : opts.priorsKey;
-      priors = preparePriorsByKey(tf, tok, key, { generic: [DEFAULT_DART_SETTINGS.prior] });
+      // (priors computed on Q8_0 weights are cached apart from the fp32 model's: priorsPath)
+      priors = preparePriorsByKey(tf, tok, opts.priorsKey, { generic: [DEFAULT_DART_SETTINGS.prior] });
     } catch (e) {
       console.error(`DART priors cache not used: ${(e as Error).message}`); // the warm-up turn computes them in memory
     }

@@ -28,7 +28,8 @@ for (;;) {
   else if (op === OP.accumTokens) kernels[ctrl[SLOT.segment]!]!.accum_tokens(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7));
   else if (op === OP.q8Dots2) kernels[ctrl[SLOT.segment]!]!.q8_dots2(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12));
   else if (op === OP.q8Dots) kernels[ctrl[SLOT.segment]!]!.q8_dots(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11));
-  else if (op === OP.q8Accum) kernels[ctrl[SLOT.segment]!]!.q8_accum(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8));
+  else if (op === OP.q8Accum) kernels[ctrl[SLOT.segment]!]!.q8_accum(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10));
+  else if (op === OP.q8RowsTokens) kernels[ctrl[SLOT.segment]!]!.q8_rows_tokens(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), a(12));
   Atomics.store(ctrl, SLOT.done, seen);
   Atomics.notify(ctrl, SLOT.done);
 }

@@ -9,7 +9,7 @@ import { MessageChannel, Worker } from "node:worker_threads";
 import type { CompactFfn } from "../shared/engine/compact-ffn.ts";
 import type { Q8Matrix } from "../shared/model/q8.ts";
 import { SLOT_FLOATS, type Segment } from "../shared/engine/backend/wasm-arena.ts";
-import { addInto, iota, q8RowCalls, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type Q8AccumArgs, type Q8DotsArgs, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
+import { addInto, iota, q8RowCalls, SLOT_ACC, SLOT_H1, SLOT_H2, SLOT_OUT, SLOT_X, swiglu, WasmBackend, type Q8AccumArgs, type Q8DotsArgs, type Q8RowsTokensArgs, type WasmBackendOptions } from "../shared/engine/backend/wasm-backend.ts";
 import { kernelsModule } from "../shared/engine/backend/wasm-module.ts";
 import { CONTROL_BYTES, OP, SLOT } from "./wasm-threads-protocol.ts";
 
@@ -182,17 +182,39 @@ export class ThreadedWasmBackend extends WasmBackend {
     this.join();
   }
 
-  /** Down columns: the helper sums the second half of the slots into SLOT_ACC, added after. */
+  /**
+   * Down columns: for one token the helper sums the second half of the slots into SLOT_ACC,
+   * added after; for a batch it takes the second half of the tokens (no partial sums to add).
+   */
   protected override runQ8Accum(seg: Segment, args: Q8AccumArgs): void {
-    const [out, a, qbase, dbase, idx, k, dim, qstride, dstride] = args;
+    const [out, a, astride, ntok, qbase, dbase, idx, k, dim, qstride, dstride] = args;
     if (this.threads < 2 || k * dim < this.minSplit || k < 8) return super.runQ8Accum(seg, args);
+    const si = this.arena.segments.indexOf(seg);
+    this.q8Splits++;
+    if (ntok > 1) {
+      const t0 = ntok >> 1;
+      this.post(OP.q8Accum, si, [out + t0 * dim * 4, a + t0 * astride * 4, astride, ntok - t0, qbase, dbase, idx, k, dim, qstride, dstride]);
+      seg.kernels.q8_accum(out, a, astride, t0, qbase, dbase, idx, k, dim, qstride, dstride);
+      this.join();
+      return;
+    }
     const half = (k >> 1) & ~3;
     const acc = seg.slot(SLOT_ACC);
-    this.q8Splits++;
-    this.post(OP.q8Accum, this.arena.segments.indexOf(seg), [acc, a + half * 4, qbase, dbase, idx + half * 4, k - half, dim, qstride, dstride]);
-    seg.kernels.q8_accum(out, a, qbase, dbase, idx, half, dim, qstride, dstride);
+    this.post(OP.q8Accum, si, [acc, a + half * 4, astride, 1, qbase, dbase, idx + half * 4, k - half, dim, qstride, dstride]);
+    seg.kernels.q8_accum(out, a, astride, 1, qbase, dbase, idx, half, dim, qstride, dstride);
     this.join();
     addInto(seg.f32, out >> 2, seg.f32.subarray(acc >> 2), dim);
+  }
+
+  /** Batched rows (prefill): the helper takes the second half of the rows, for every token. */
+  protected override runQ8RowsTokens(seg: Segment, args: Q8RowsTokensArgs): void {
+    const [out, ostride, x16, xd, xdT, n, ntok, qbase, dbase, idx, k, qstride, dstride] = args;
+    if (this.threads < 2 || k * n < this.minSplit || k < 8) return super.runQ8RowsTokens(seg, args);
+    const half = k >> 1;
+    this.q8Splits++;
+    this.post(OP.q8RowsTokens, this.arena.segments.indexOf(seg), [out + half * 4, ostride, x16, xd, xdT, n, ntok, qbase, dbase, idx + half * 4, k - half, qstride, dstride]);
+    seg.kernels.q8_rows_tokens(out, ostride, x16, xd, xdT, n, ntok, qbase, dbase, idx, half, qstride, dstride);
+    this.join();
   }
 
   /** Stops the helper thread. */

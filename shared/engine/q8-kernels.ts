@@ -51,6 +51,11 @@ export function q8Matvec(out: Float32Array, x: Float32Array, w: Q8Matrix): void 
   for (let r = 0; r < w.rows; r++) out[r] = q8Dot(w.q, r * n, w.d, (r * n) / QK, xq, xd, n);
 }
 
+/** matvec for ntok tokens (prefill): x ntok rows of w.cols, out ntok rows of w.rows. */
+export function q8Matmul(out: Float32Array, x: Float32Array, w: Q8Matrix, ntok: number): void {
+  for (let t = 0; t < ntok; t++) q8Matvec(out.subarray(t * w.rows, (t + 1) * w.rows), x.subarray(t * w.cols, (t + 1) * w.cols), w);
+}
+
 /** The SwiGLU FFN over f's slots of Q8_0 bundles (compactFfn of kernels.ts in Q8). */
 export function q8CompactFfn(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number): void {
   const { q, d } = f.bundles.q8;

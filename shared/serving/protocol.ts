@@ -82,6 +82,12 @@ export interface KvHandoff {
   values: string;
   /** Logits of the last position (the first generated token is sampled from them). */
   logits: string;
+  /**
+   * The weight format of the engine that computed them ("f32" or "q8_0"; absent: f32, older
+   * nodes). A node of another format does not install them (it prefills itself): KV entries
+   * of an fp32 and a Q8_0 engine never mix in one cache.
+   */
+  weightFormat?: string;
 }
 
 /** Session object -> full node: trace a turn's new tokens (dense prefill, DART statistics, masks). */

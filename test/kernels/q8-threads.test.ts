@@ -57,6 +57,34 @@ describe("Q8_0 on wasm-mt", () => {
     }
   });
 
+  it("batched (prefill) Q8_0 calls split rows and tokens and equal one thread bit for bit", () => {
+    const [rows, cols, ntok] = [45, 64, 7];
+    const m = quantizeQ8(seeded(rows * cols, 61), rows, cols);
+    const x = seeded(cols * ntok, 62);
+    const [a, b] = [new Float32Array(rows * ntok), new Float32Array(rows * ntok)];
+    let before = mt.q8Splits;
+    mt.matmulQ8(a, x, mt.adoptQ8(m), ntok);
+    one.matmulQ8(b, x, one.adoptQ8(m), ntok);
+    expect(mt.q8Splits).toBe(before + 1);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    const dim = 64, hidden = 96;
+    const layer = { wGate: seeded(hidden * dim, 63), wUp: seeded(hidden * dim, 64), wDown: seeded(dim * hidden, 65) };
+    const bm = FfnBundles.fromDense(layer, dim, hidden, (n) => mt.alloc(n), "q8_0");
+    const b1 = FfnBundles.fromDense(layer, dim, hidden, (n) => one.alloc(n), "q8_0");
+    const kept = keepSome(hidden, 0.4, 66);
+    const k = kept.length;
+    const xs = seeded(dim * ntok, 67);
+    before = mt.q8Splits;
+    const outs = [[mt, bm], [one, b1]].map(([be, bb]) => {
+      const hb = new Float32Array(k * ntok), hb2 = new Float32Array(k * ntok), out = new Float32Array(dim * ntok);
+      (be as WasmBackend).compactFfnBatch(compactOf(bb as FfnBundles, kept, null), xs, hb, hb2, out, dim, ntok);
+      return [hb, out];
+    });
+    expect(mt.q8Splits).toBe(before + 3);
+    expect(Array.from(outs[0]![0]!)).toEqual(Array.from(outs[1]![0]!));
+    expect(Array.from(outs[0]![1]!)).toEqual(Array.from(outs[1]![1]!));
+  });
+
   it("a Q8_0 Transformer on two threads gives one thread's logits, dense and masked", () => {
     const { model } = stories();
     const c = model.config;

@@ -7,7 +7,7 @@ import { FfnBundles } from "../../shared/engine/ffn-bundles.ts";
 import { tsBackend, WasmBackend } from "../../shared/engine/backend/index.ts";
 import { q8Matvec, quantizeActivations } from "../../shared/engine/q8-kernels.ts";
 import { ggufQ8Model } from "../../shared/engine/q8-model.ts";
-import { Transformer } from "../../shared/engine/transformer.ts";
+import { PREFILL_BLOCK, Transformer } from "../../shared/engine/transformer.ts";
 import { f16ToF32, GGML_TYPE, quantize } from "../../shared/model/dtypes.ts";
 import { parseGguf } from "../../shared/model/gguf.ts";
 import { writeLlamaGguf } from "../../shared/model/gguf-writer.ts";
@@ -148,6 +148,35 @@ describe("WASM SIMD integer kernels", () => {
     }
   });
 
+  it("batched (prefill) matmulQ8 and Q8_0 FFN agree with the per-token reference for token counts and slot counts of every size mod 4", () => {
+    for (const [rows, cols] of [[37, 64], [8, 96]] as const) {
+      const w = wasm.adoptQ8(quantizeQ8(seeded(rows * cols, rows + 1), rows, cols));
+      for (const ntok of [1, 2, 3, 5, 8, 9]) {
+        const x = seeded(cols * ntok, ntok);
+        const [got, want] = [new Float32Array(rows * ntok), new Float32Array(rows * ntok)];
+        wasm.matmulQ8(got, x, w, ntok);
+        tsBackend.matmulQ8(want, x, w, ntok);
+        expect(relErr(got, want)).toBeLessThan(1e-5);
+      }
+    }
+    const dim = 64, hidden = 40;
+    const layer = { wGate: seeded(hidden * dim, 51), wUp: seeded(hidden * dim, 52), wDown: seeded(dim * hidden, 53) };
+    const ref = FfnBundles.fromDense(layer, dim, hidden, undefined, "q8_0");
+    const fast = FfnBundles.fromDense(layer, dim, hidden, (n) => wasm.alloc(n), "q8_0");
+    const bias = seeded(dim, 54);
+    for (const [k, ntok] of [[40, 7], [5, 4], [3, 2], [33, 9]] as const) {
+      const kept = keepSome(hidden, k / hidden, k + 1);
+      const x = seeded(dim * ntok, 55 + k);
+      const outs = [tsBackend, wasm].map((be, i) => {
+        const hb = new Float32Array(k * ntok), hb2 = new Float32Array(k * ntok), out = new Float32Array(dim * ntok);
+        be.compactFfnBatch(compactOf(i ? fast : ref, kept, bias), x, hb, hb2, out, dim, ntok);
+        return { hb, out };
+      });
+      expect(relErr(outs[1]!.hb, outs[0]!.hb)).toBeLessThan(1e-5);
+      expect(relErr(outs[1]!.out, outs[0]!.out)).toBeLessThan(1e-5);
+    }
+  });
+
   it("bundles quantize each gate row, up row and down column along dim, within half a step of the fp32 weights", () => {
     const { model } = stories();
     const { dim, hiddenDim } = model.config;
@@ -217,6 +246,17 @@ describe("the Q8_0 engine on stories260K", () => {
     });
     expect(relErr(logits[1]!, logits[0]!)).toBeLessThan(0.05);
     expect(argmax(logits[1]!)).toBe(argmax(logits[0]!));
+  });
+
+  it("batched prefill at Q8_0 (wasm) equals forward() token by token: logits and KV cache, across a block boundary", () => {
+    const tf = new Transformer(model, { backend: "wasm", weights: "q8_0" });
+    const ids = Array.from({ length: PREFILL_BLOCK + 5 }, (_, i) => (i * 131 + 1) % model.config.vocabSize);
+    const [a, b] = [tf.newState(), tf.newState()];
+    let want = new Float32Array(0);
+    ids.forEach((t, pos) => (want = tf.forward(a, t, pos).slice()));
+    expect(relErr(tf.prefill(b, ids, 0), want)).toBeLessThan(1e-4);
+    expect(relErr(b.keyCache, a.keyCache)).toBeLessThan(1e-4);
+    expect(relErr(b.valueCache, a.valueCache)).toBeLessThan(1e-4);
   });
 
   it("a GGUF q8_0 file's tensors load as they are: the file's int8s and f16 scales, never via fp32", () => {

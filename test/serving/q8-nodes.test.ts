@@ -17,6 +17,7 @@ import type { NodeEvent, NodeTurnRequest, TurnDone, TurnStart } from "../../shar
 import { signSessionKey } from "../../shared/serving/session-key.ts";
 import { KvCache } from "../../workers/node/kv-cache.ts";
 import { runTurn } from "../../workers/node/run-turn.ts";
+import { installKv, packKv } from "../../workers/node/kv-handoff.ts";
 import { routeTurn, type SplitEnv } from "../../workers/session/split-turn.ts";
 import { dataPath, stories } from "../helpers/model-dir.ts";
 
@@ -90,5 +91,23 @@ describe("int8 nodes", () => {
     expect(w.shardsFetched).toBeGreaterThanOrEqual(5 * 86);
     expect(w.bytesFetched).toBe(w.shardsFetched * 204);
     expect(stats.ffn.resident).toBe(stats.weights.store.residentShards * (3 * 64 + 6 * 4));
+  });
+
+  it("KV entries an fp32 engine computed are never installed into a Q8_0 engine's cache (it prefills itself), nor the reverse", () => {
+    const { model, tok, tf: f32 } = stories();
+    const q8 = new Transformer(model, { weights: "q8_0" });
+    const ids = tok.encode("Once upon a time", { bos: true });
+    const handoff = (tf: Transformer) => {
+      const s = tf.newState();
+      let logits = new Float32Array(0) as Float32Array;
+      ids.forEach((t, pos) => (logits = tf.forward(s, t, pos)));
+      return packKv(tf, s, ids, 0, logits);
+    };
+    const [fromF32, fromQ8] = [handoff(f32), handoff(q8)];
+    expect([fromF32.weightFormat, fromQ8.weightFormat]).toEqual(["f32", "q8_0"]);
+    expect(installKv(q8, q8.newState(), ids, fromF32, 0)).toBeNull();
+    expect(installKv(f32, f32.newState(), ids, fromQ8, 0)).toBeNull();
+    expect(installKv(q8, q8.newState(), ids, fromQ8, 0)).not.toBeNull();
+    expect(installKv(f32, f32.newState(), ids, { ...fromF32, weightFormat: undefined }, 0)).not.toBeNull(); // an older node's handoff is fp32
   });
 });

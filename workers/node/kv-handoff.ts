@@ -17,19 +17,20 @@ export function packKv(tf: Transformer, state: InferenceState, promptIds: number
     keys.set(state.keyCache.subarray(src, src + n * kv), l * n * kv);
     values.set(state.valueCache.subarray(src, src + n * kv), l * n * kv);
   }
-  return { from, ids: promptIds.slice(from), keys: f32ToB64(keys), values: f32ToB64(values), logits: f32ToB64(logits) };
+  return { from, ids: promptIds.slice(from), keys: f32ToB64(keys), values: f32ToB64(values), logits: f32ToB64(logits), weightFormat: tf.ffn[0]!.format };
 }
 
 /**
  * Installs positions `start`..end of a handoff that matches `promptIds` (same ids from kv.from
  * to the end); returns the last position's logits, or null when the handoff does not fit
- * (other ids, wrong sizes): the caller then prefills itself.
+ * (other ids, wrong sizes, another weight format): the caller then prefills itself.
  */
 export function installKv(tf: Transformer, state: InferenceState, promptIds: number[], kv: KvHandoff, start: number): Float32Array | null {
   const c = tf.config;
   const dim = kvDim(c);
   const n = promptIds.length - kv.from;
   if (!(Number.isInteger(kv.from) && kv.from >= 0 && n >= 1 && kv.ids.length === n && start >= kv.from && start < promptIds.length)) return null;
+  if ((kv.weightFormat ?? "f32") !== tf.ffn[0]!.format) return null; // another engine's numbers (fp32 vs Q8_0)
   for (let i = 0; i < n; i++) if (kv.ids[i] !== promptIds[kv.from + i]) return null;
   let keys: Float32Array, values: Float32Array, logits: Float32Array;
   try {

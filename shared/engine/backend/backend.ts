@@ -6,7 +6,7 @@ import type { FfnBundles } from "../ffn-bundles.ts";
 import { attention, compactFfn, compactFfnBatch, downSum, matmul, matvec, type AttentionShape } from "../kernels.ts";
 import type { EngineWeights, Matrix } from "../engine-weights.ts";
 import { isQ8, type Q8Matrix } from "../../model/q8.ts";
-import { q8Matvec } from "../q8-kernels.ts";
+import { q8Matmul, q8Matvec } from "../q8-kernels.ts";
 
 export type BackendName = "ts" | "wasm";
 
@@ -24,6 +24,8 @@ export interface Backend {
   adoptQ8(m: Q8Matrix): Q8Matrix;
   /** out[0..w.rows) = W x for a Q8_0 matrix, x quantized per block of 32 (see ../q8-kernels.ts). */
   matvecQ8(out: Float32Array, x: Float32Array, w: Q8Matrix): void;
+  /** matvecQ8 for ntok tokens at once (prefill): x ntok rows of w.cols, out ntok rows of w.rows. */
+  matmulQ8(out: Float32Array, x: Float32Array, w: Q8Matrix, ntok: number): void;
   /** matvec for ntok tokens at once (prefill): x is ntok rows of n, out ntok rows of d. */
   matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, ntok: number): void;
   attention(out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
@@ -51,6 +53,7 @@ export const tsBackend: Backend = {
   matvec,
   adoptQ8: (m) => m,
   matvecQ8: q8Matvec,
+  matmulQ8: q8Matmul,
   matmul,
   attention,
   compactFfn,
@@ -82,8 +85,8 @@ export function matvecAny(b: Backend, out: Float32Array, x: Float32Array, w: Mat
   else b.matvec(out, x, w, n, d);
 }
 
-/** matmul for either kind of matrix: Q8_0 runs token by token (its kernels are decode kernels). */
+/** matmul for either kind of matrix. */
 export function matmulAny(b: Backend, out: Float32Array, x: Float32Array, w: Matrix, n: number, d: number, ntok: number): void {
-  if (!isQ8(w)) return b.matmul(out, x, w, n, d, ntok);
-  for (let t = 0; t < ntok; t++) b.matvecQ8(out.subarray(t * d, (t + 1) * d), x.subarray(t * n, (t + 1) * n), w);
+  if (isQ8(w)) b.matmulQ8(out, x, w, ntok);
+  else b.matmul(out, x, w, n, d, ntok);
 }

@@ -14,7 +14,7 @@ import { SLOT_FLOATS, WasmArena, type Segment } from "./wasm-arena.ts";
 import { kernelsModule, type WasmModule } from "./wasm-module.ts";
 import type { Q8KernelExports } from "./wasm-kernels-q8.ts";
 import { allocQ8, QK, type Q8Matrix } from "../../model/q8.ts";
-import { q8Matvec } from "../q8-kernels.ts";
+import { q8Matmul, q8Matvec } from "../q8-kernels.ts";
 
 interface Block {
   seg: Segment;
@@ -125,9 +125,22 @@ export class WasmBackend implements Backend {
     return { x16, xd };
   }
 
-  /** Whether a Q8_0 input of ntok rows of n fits quantizedInput's half slot. */
+  /**
+   * After quantizedInput's scales (ntok tokens of n/32), each group of four tokens' scales side by
+   * side per block (q8_rows_tokens' xdT): its byte offset.
+   */
+  protected groupScales(seg: Segment, xd: number, n: number, ntok: number): number {
+    const nb = n / QK, xdT = xd + ntok * nb * 4;
+    const f = seg.f32, src = xd >> 2, dst = xdT >> 2;
+    for (let g = 0; g < ntok >> 2; g++) {
+      for (let b = 0; b < nb; b++) for (let j = 0; j < 4; j++) f[dst + (g * nb + b) * 4 + j] = f[src + (4 * g + j) * nb + b]!;
+    }
+    return xdT;
+  }
+
+  /** Whether a Q8_0 input of ntok rows of n (with its grouped scales) fits quantizedInput's half slot. */
   protected q8InputFits(n: number, ntok = 1): boolean {
-    return n * ntok * 2 + (n * ntok) / 8 <= SLOT_FLOATS * 2 && n * ntok <= SLOT_FLOATS;
+    return n * ntok * 2 + (n * ntok) / 4 <= SLOT_FLOATS * 2 && n * ntok <= SLOT_FLOATS;
   }
 
   matvecQ8(out: Float32Array, x: Float32Array, w: Q8Matrix): void {
@@ -150,9 +163,48 @@ export class WasmBackend implements Backend {
     seg.kernels.q8_dots(...args);
   }
 
-  /** q8_accum (down columns of the listed slots): `args` as the kernel takes them. */
+  /** q8_accum (down columns of the listed slots, for ntok tokens): `args` as the kernel takes them. */
   protected runQ8Accum(seg: Segment, args: Q8AccumArgs): void {
     seg.kernels.q8_accum(...args);
+  }
+
+  /** q8_rows_tokens (listed rows by ntok quantized tokens, prefill): `args` as the kernel takes them. */
+  protected runQ8RowsTokens(seg: Segment, args: Q8RowsTokensArgs): void {
+    seg.kernels.q8_rows_tokens(...args);
+  }
+
+  /** matvecQ8 for ntok tokens (prefill): x ntok rows of w.cols, out ntok rows of w.rows. */
+  matmulQ8(out: Float32Array, x: Float32Array, w: Q8Matrix, ntok: number): void {
+    const seg = this.arena.segmentOf(w.d);
+    const { rows: d, cols: n } = w;
+    if (ntok === 1) return this.matvecQ8(out, x, w);
+    if (!seg || w.q.buffer !== seg.buffer || !this.q8InputFits(n, ntok) || d * ntok > SLOT_FLOATS) return q8Matmul(out, x, w, ntok);
+    const { x16, xd } = this.quantizedInput(seg, x, n, ntok);
+    const oo = this.output(seg, out, SLOT_OUT);
+    const xdT = this.groupScales(seg, xd, n, ntok);
+    this.runQ8RowsTokens(seg, [oo, d, x16, xd, xdT, n, ntok, w.q.byteOffset, w.d.byteOffset, this.slotList(seg, iota(d)), d, n, (n / QK) * 4]);
+    this.copyBack(seg, out, oo, d * ntok);
+  }
+
+  /** compactFfnQ8 for ntok tokens: each gate and up row and each down column read once per block of tokens. */
+  protected compactFfnBatchQ8(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, out: Float32Array, dim: number, ntok: number): void {
+    const k = f.slots.length;
+    const seg = this.upload(f.bundles);
+    const { q, d } = f.bundles.q8;
+    const io = this.slotList(seg, f.slots);
+    const { x16, xd } = this.quantizedInput(seg, x, dim, ntok);
+    const h1 = this.output(seg, hb, SLOT_H1);
+    const h2 = this.output(seg, hb2, SLOT_H2);
+    const rowBytes = (dim / QK) * 4;
+    const xdT = this.groupScales(seg, xd, dim, ntok);
+    this.runQ8RowsTokens(seg, [h1, k, x16, xd, xdT, dim, ntok, q.byteOffset, d.byteOffset, io, k, 3 * dim, 3 * rowBytes]);
+    this.runQ8RowsTokens(seg, [h2, k, x16, xd, xdT, dim, ntok, q.byteOffset + dim, d.byteOffset + rowBytes, io, k, 3 * dim, 3 * rowBytes]);
+    swiglu(seg.f32, h1 >> 2, h2 >> 2, k * ntok);
+    const oo = this.output(seg, out, SLOT_OUT);
+    this.runQ8Accum(seg, [oo, h1, k, ntok, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes]);
+    if (f.bias) for (let t = 0; t < ntok; t++) addInto(seg.f32, (oo >> 2) + t * dim, f.bias, dim);
+    this.copyBack(seg, hb, h1, k * ntok);
+    this.copyBack(seg, out, oo, dim * ntok);
   }
 
   /** The Q8_0 FFN: gate and up rows by integer dots against the quantized x, down columns scaled in f32. */
@@ -168,7 +220,7 @@ export class WasmBackend implements Backend {
     this.runQ8Dots(seg, [h1, h2, x16, xd, q.byteOffset, d.byteOffset, io, k, dim, 3 * dim, 3 * rowBytes, 2]);
     swiglu(seg.f32, h1 >> 2, h2 >> 2, k);
     const oo = this.output(seg, out, SLOT_OUT);
-    this.runQ8Accum(seg, [oo, h1, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes]);
+    this.runQ8Accum(seg, [oo, h1, k, 1, q.byteOffset + 2 * dim, d.byteOffset + 2 * rowBytes, io, k, dim, 3 * dim, 3 * rowBytes]);
     if (f.bias) addInto(seg.f32, oo >> 2, f.bias, dim);
     this.copyBack(seg, hb, h1, k);
     this.copyBack(seg, out, oo, dim);
@@ -257,11 +309,8 @@ export class WasmBackend implements Backend {
       return;
     }
     if (f.bundles.format === "q8_0") {
-      for (let t = 0; t < ntok; t++) {
-        this.compactFfnQ8(f, x.subarray(t * dim, (t + 1) * dim), hb.subarray(t * k, (t + 1) * k), hb2.subarray(t * k, (t + 1) * k),
-          out.subarray(t * dim, (t + 1) * dim), dim);
-      }
-      return;
+      if (!this.q8InputFits(dim, ntok)) return ref.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
+      return this.compactFfnBatchQ8(f, x, hb, hb2, out, dim, ntok);
     }
     const seg = this.upload(f.bundles);
     const kern = seg.kernels;
@@ -291,7 +340,7 @@ export class WasmBackend implements Backend {
     if (b.format === "q8_0") {
       const { q, d } = b.q8;
       const rowBytes = (b.dim / QK) * 4;
-      this.runQ8Accum(seg, [oo, ao, q.byteOffset + 2 * b.dim, d.byteOffset + 2 * rowBytes, io, k, b.dim, 3 * b.dim, 3 * rowBytes]);
+      this.runQ8Accum(seg, [oo, ao, k, 1, q.byteOffset + 2 * b.dim, d.byteOffset + 2 * rowBytes, io, k, b.dim, 3 * b.dim, 3 * rowBytes]);
     } else seg.kernels.bundle_accum(oo, ao, b.data.byteOffset, io, k, b.dim);
     this.copyBack(seg, out, oo, b.dim);
   }
@@ -375,6 +424,7 @@ function headOffsets(a: AttentionShape): Int32Array {
 
 export type Q8DotsArgs = Parameters<Q8KernelExports["q8_dots"]>;
 export type Q8AccumArgs = Parameters<Q8KernelExports["q8_accum"]>;
+export type Q8RowsTokensArgs = Parameters<Q8KernelExports["q8_rows_tokens"]>;
 type Q8Dots2Args = Parameters<Q8KernelExports["q8_dots2"]>;
 
 /**

@@ -26,6 +26,8 @@ const f32x4Le = simd(0x45);
 const i32x4TruncSatF32x4 = simd(0xf8);
 const i32x4Sub = simd(0xb1);
 const i16x8NarrowI32x4 = simd(0x85);
+/** i8x16.shuffle picking i32 lanes (0..3 of the first operand, 4..7 of the second). */
+const shuffle32 = (...lanes: number[]) => simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
 const f32Const = (v: number) => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)];
 const f32Max = [0x97];
 const f32Div = [0x95];
@@ -210,27 +212,29 @@ function dots(): FuncDef {
 }
 
 /**
- * q8_accum(out, a, qbase, dbase, idx, k, dim, qstride, dstride): out[0..dim) = sum_i a[i] * column i,
- * column i the dim int8s at qbase + idx[i]*qstride with scales at dbase + idx[i]*dstride (an FFN
- * bundle's down column). Per block of 32: one splat of a[i] * scale, the int8s widened to f32.
- * Four columns per pass (four pieces in flight; `out` loaded and stored once per four), then one
- * at a time for k % 4. Measured on stories110M-shaped bundles against two per pass: dense about
- * the same (7.4 GB/s: the int8 -> f32 widening bounds it), 30% kept 4.1 -> 5.5 GB/s.
+ * q8_accum(out, a, astride, ntok, qbase, dbase, idx, k, dim, qstride, dstride): for each token
+ * t < ntok, out[t*dim ..+dim) = sum_i a[t*astride + i] * column i, column i the dim int8s at
+ * qbase + idx[i]*qstride with scales at dbase + idx[i]*dstride (an FFN bundle's down column).
+ * Per block of 32: one splat of a * scale, the int8s widened to f32. Four columns per pass
+ * (four pieces in flight; `out` loaded and stored once per four), then one at a time for
+ * k % 4; a batch (prefill) runs every token over the same four columns while they sit in L1.
+ * Measured on stories110M-shaped bundles against two columns per pass: dense about the same
+ * (7.4 GB/s: the int8 -> f32 widening bounds it), 30% kept 4.1 -> 5.5 GB/s.
  *
- *   out[0..dim) = 0
- *   for (i = 0; i < k; i += 4) {                 // columns c0..c3 of slots idx[i..i+4)
- *     for (b = 0; b < dim/32; b++) {
- *       v s_r = splat(a[i+r] * dc_r[b])
- *       for (j = 32b; j < 32b + 32; j += 4) out[j..] += sum over r of f32(c_r[j..j+4)) * s_r
- *     }
- *   }
+ *   out[0..ntok*dim) = 0
+ *   for (i = 0; i < k; i += 4)                  // columns c0..c3 of slots idx[i..i+4)
+ *     for (t = 0; t < ntok; t++)
+ *       for (b = 0; b < dim/32; b++) {
+ *         v s_r = splat(a[t*astride + i+r] * dc_r[b])
+ *         for (j = 32b; j < 32b + 32; j += 4) out[t*dim + j..] += sum over r of f32(c_r[j..j+4)) * s_r
+ *       }
  */
 function accum(): FuncDef {
   const R = 4;
-  const [out, a, qbase, dbase, idx, k, dim, qstride, dstride] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [end, endR, o, oend] = [9, 10, 11, 12];
-  const q = [13, 14, 15, 16], d = [17, 18, 19, 20];
-  const s = [21, 22, 23, 24], wv = [25, 26, 27, 28];
+  const [out, a, astride, ntok, qbase, dbase, idx, k, dim, qstride, dstride] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [end, endR, o, oend, t, ot, at, q0, d0] = [11, 12, 13, 14, 15, 16, 17, 18, 19];
+  const q = [20, 21, 22, 23], d = [24, 25, 26, 27];
+  const s = [28, 29, 30, 31], wv = [32, 33, 34, 35];
   /** f32x4 of int8s (half 0: lanes 0..3 of the 8 loaded in wv, 1: lanes 4..7), times splat s. */
   const term = (w: number, half: number, sv: number) => [...get(w), ...(half ? i32x4FromI16High : i32x4FromI16Low), ...f32x4FromI32x4, ...get(sv), ...op.f32x4Mul];
   const colsPass = (r: number) => {
@@ -245,26 +249,30 @@ function accum(): FuncDef {
       ]),
     ];
     return [
-      ...cols.flatMap((j) => [
-        ...get(qbase), ...get(idx), ...op.i32Load(4 * j), ...get(qstride), ...mul, ...add, ...set(q[j]!),
-        ...get(dbase), ...get(idx), ...op.i32Load(4 * j), ...get(dstride), ...mul, ...add, ...set(d[j]!),
-      ]),
-      ...get(out), ...set(o),
-      ...whileNot([...get(o), ...get(oend), ...geU], [
-        ...cols.flatMap((j) => [...get(a), ...op.f32Load(4 * j), ...get(d[j]!), ...op.f32Load(), ...op.f32Mul, ...op.f32x4Splat, ...set(s[j]!)]),
-        ...step(0), ...step(8), ...step(16), ...step(24),
-        ...cols.flatMap((j) => [...addTo(q[j]!, q[j]!, i32(32)), ...addTo(d[j]!, d[j]!, i32(4))]),
-        ...addTo(o, o, i32(128)),
+      ...get(out), ...set(ot), ...get(a), ...set(at), ...i32(0), ...set(t),
+      ...whileNot([...get(t), ...get(ntok), ...geU], [
+        ...cols.flatMap((j) => [
+          ...get(qbase), ...get(idx), ...op.i32Load(4 * j), ...get(qstride), ...mul, ...add, ...set(q[j]!),
+          ...get(dbase), ...get(idx), ...op.i32Load(4 * j), ...get(dstride), ...mul, ...add, ...set(d[j]!),
+        ]),
+        ...get(ot), ...set(o), ...addTo(oend, ot, [...get(dim), ...i32(2), ...shl]),
+        ...whileNot([...get(o), ...get(oend), ...geU], [
+          ...cols.flatMap((j) => [...get(at), ...op.f32Load(4 * j), ...get(d[j]!), ...op.f32Load(), ...op.f32Mul, ...op.f32x4Splat, ...set(s[j]!)]),
+          ...step(0), ...step(8), ...step(16), ...step(24),
+          ...cols.flatMap((j) => [...addTo(q[j]!, q[j]!, i32(32)), ...addTo(d[j]!, d[j]!, i32(4))]),
+          ...addTo(o, o, i32(128)),
+        ]),
+        ...get(oend), ...set(ot), ...addTo(at, at, [...get(astride), ...i32(2), ...shl]), ...addTo(t, t, i32(1)),
       ]),
       ...addTo(a, a, i32(4 * r)), ...addTo(idx, idx, i32(4 * r)),
     ];
   };
   return {
     name: "q8_accum",
-    params: [I32, I32, I32, I32, I32, I32, I32, I32, I32],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, V128, V128],
+    params: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, V128, V128],
     body: [
-      ...get(out), ...get(dim), ...i32(2), ...shl, ...add, ...set(oend),
+      ...get(out), ...get(dim), ...get(ntok), ...mul, ...i32(2), ...shl, ...add, ...set(oend),
       ...get(out), ...set(o),
       ...whileNot([...get(o), ...get(oend), ...geU], [...get(o), ...op.v128Zero, ...op.v128Store(), ...addTo(o, o, i32(16))]),
       ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
@@ -275,9 +283,103 @@ function accum(): FuncDef {
   };
 }
 
+/**
+ * q8_rows_tokens(out, ostride, x16, xd, xdT, n, ntok, qbase, dbase, idx, k, qstride, dstride): the
+ * batched (prefill) product. For each listed row i < k (n int8s at qbase + idx[i]*qstride, scales at
+ * dbase + idx[i]*dstride) and token t < ntok (x_t quantized: n int16 at x16 + 2nt, n/32 scales at
+ * xd + nt/8): out[t*ostride + i] = dot(row, x_t). Each block of the row is widened once and used
+ * for four tokens, whose four integer sums are gathered into one vector (a transpose of adds) so
+ * the scaling is one vector multiply for the four: xdT holds, per group of four tokens and per
+ * block, their four x scales side by side. Leftover tokens (ntok % 4) one at a time.
+ *
+ *   for (i = 0; i < k; i++) {
+ *     for (g = 0; g < ntok/4; g++) {             // tokens t = 4g .. 4g+3
+ *       v acc = 0
+ *       for (b = 0; b < n/32; b++) {
+ *         w0..w3 = load8x8_s(row + 32b + 8s)
+ *         s_j = sum_s dot_i16x8(w_s, x_{t+j}[32b + 8s ..])            // i32x4, one per token
+ *         acc += f32([hsum s_0, hsum s_1, hsum s_2, hsum s_3]) * splat(dw[b]) * xdT[g][b]
+ *       }
+ *       out[(t+j)*ostride + i] = acc[j]
+ *     }
+ *     for (t = 4*(ntok/4); t < ntok; t++) out[t*ostride + i] = the same for one token, scaled by xd_t[b]
+ *   }
+ */
+function rowsTokens(): FuncDef {
+  const T = 4;
+  const [out, ostride, x16, xd, xdT, n, ntok, qbase, dbase, idx, k, qstride, dstride] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const [end, row, drow, w, dw, t, ntokT, xb, xdb, wend, xs, ds, os, xtp] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
+  const xp = [27, 28, 29, 30];
+  const wv = [31, 32, 33, 34], sv = [35, 36, 37, 38], acc = 39;
+  /** The integer sum of token j's block against w0..w3, left on the stack (i32x4). */
+  const blockSum = (j: number) => [
+    ...get(wv[0]!), ...get(xp[j]!), ...op.v128Load(0), ...dotI16x8,
+    ...get(wv[1]!), ...get(xp[j]!), ...op.v128Load(16), ...dotI16x8, ...i32x4Add,
+    ...get(wv[2]!), ...get(xp[j]!), ...op.v128Load(32), ...dotI16x8, ...i32x4Add,
+    ...get(wv[3]!), ...get(xp[j]!), ...op.v128Load(48), ...dotI16x8, ...i32x4Add,
+    ...addTo(xp[j]!, xp[j]!, i32(64)),
+  ];
+  const loadBlock = [...[0, 1, 2, 3].flatMap((s) => [...get(w), ...load8x8s(8 * s), ...set(wv[s]!)])];
+  const startRow = [...get(row), ...set(w), ...get(drow), ...set(dw), ...op.v128Zero, ...set(acc)];
+  const outAddr = (j: number) => [...get(out), ...get(t), ...i32(j), ...add, ...get(os), ...mul, ...add];
+  const groupPass = [
+    ...[0, 1, 2, 3].flatMap((j) => addTo(xp[j]!, xb, [...get(xs), ...i32(j), ...mul])),
+    ...startRow,
+    ...whileNot([...get(w), ...get(wend), ...geU], [
+      ...loadBlock,
+      ...[0, 1, 2, 3].flatMap((j) => [...blockSum(j), ...set(sv[j]!)]),
+      // [a0+a2, b0+b2, a1+a3, b1+b3] and [c0+c2, d0+d2, c1+c3, d1+d3], then [sum a, sum b, sum c, sum d]
+      ...get(sv[0]!), ...get(sv[1]!), ...shuffle32(0, 4, 1, 5), ...get(sv[0]!), ...get(sv[1]!), ...shuffle32(2, 6, 3, 7), ...i32x4Add, ...set(sv[0]!),
+      ...get(sv[2]!), ...get(sv[3]!), ...shuffle32(0, 4, 1, 5), ...get(sv[2]!), ...get(sv[3]!), ...shuffle32(2, 6, 3, 7), ...i32x4Add, ...set(sv[2]!),
+      ...get(acc),
+      ...get(sv[0]!), ...get(sv[2]!), ...shuffle32(0, 1, 4, 5), ...get(sv[0]!), ...get(sv[2]!), ...shuffle32(2, 3, 6, 7), ...i32x4Add,
+      ...f32x4FromI32x4,
+      ...get(dw), ...op.f32Load(), ...op.f32x4Splat, ...get(xtp), ...op.v128Load(), ...op.f32x4Mul, ...op.f32x4Mul,
+      ...op.f32x4Add, ...set(acc),
+      ...addTo(w, w, i32(32)), ...addTo(dw, dw, i32(4)), ...addTo(xtp, xtp, i32(16)),
+    ]),
+    ...[0, 1, 2, 3].flatMap((j) => [...outAddr(j), ...get(acc), ...op.f32x4Lane(j), ...op.f32Store()]),
+    ...addTo(t, t, i32(T)), ...addTo(xb, xb, [...get(xs), ...i32(T), ...mul]), ...addTo(xdb, xdb, [...get(ds), ...i32(T), ...mul]),
+  ];
+  const onePass = [
+    ...get(xb), ...set(xp[0]!), ...get(xdb), ...set(xtp),
+    ...startRow,
+    ...whileNot([...get(w), ...get(wend), ...geU], [
+      ...loadBlock,
+      ...get(acc), ...blockSum(0), ...f32x4FromI32x4,
+      ...get(dw), ...op.f32Load(), ...get(xtp), ...op.f32Load(), ...op.f32Mul, ...op.f32x4Splat, ...op.f32x4Mul,
+      ...op.f32x4Add, ...set(acc),
+      ...addTo(w, w, i32(32)), ...addTo(dw, dw, i32(4)), ...addTo(xtp, xtp, i32(4)),
+    ]),
+    ...outAddr(0), ...hsum(acc), ...op.f32Store(),
+    ...addTo(t, t, i32(1)), ...addTo(xb, xb, get(xs)), ...addTo(xdb, xdb, get(ds)),
+  ];
+  return {
+    name: "q8_rows_tokens",
+    params: Array<typeof I32>(13).fill(I32),
+    locals: [...Array<typeof I32>(18).fill(I32), ...Array<typeof V128>(9).fill(V128)],
+    body: [
+      ...get(n), ...i32(1), ...shl, ...set(xs), // bytes of one token's x16
+      ...get(n), ...i32(3), ...shrU, ...set(ds), // bytes of one token's scales
+      ...get(ostride), ...i32(2), ...shl, ...set(os),
+      ...get(ntok), ...i32(-T), ...op.and, ...set(ntokT),
+      ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
+      ...whileNot([...get(idx), ...get(end), ...geU], [
+        ...get(qbase), ...get(idx), ...op.i32Load(), ...get(qstride), ...mul, ...add, ...set(row),
+        ...get(dbase), ...get(idx), ...op.i32Load(), ...get(dstride), ...mul, ...add, ...set(drow),
+        ...addTo(wend, row, get(n)),
+        ...i32(0), ...set(t), ...get(x16), ...set(xb), ...get(xd), ...set(xdb), ...get(xdT), ...set(xtp),
+        ...whileNot([...get(t), ...get(ntokT), ...geU], groupPass),
+        ...whileNot([...get(t), ...get(ntok), ...geU], onePass),
+        ...addTo(out, out, i32(4)), ...addTo(idx, idx, i32(4)),
+      ]),
+    ],
+  };
+}
+
 /** The Q8_0 kernels, appended to the kernels module by wasm-kernels.ts. */
 export function q8Kernels(): FuncDef[] {
-  return [quantize(), dots2(), dots(), accum()];
+  return [quantize(), dots2(), dots(), accum(), rowsTokens()];
 }
 
 export interface Q8KernelExports {
@@ -286,5 +388,8 @@ export interface Q8KernelExports {
     qstride: number, dstride: number, qpair: number, dpair: number): void;
   q8_dots(outA: number, outB: number, x16: number, xd: number, qbase: number, dbase: number, idx: number, k: number, n: number,
     qstride: number, dstride: number, parts: number): void;
-  q8_accum(out: number, a: number, qbase: number, dbase: number, idx: number, k: number, dim: number, qstride: number, dstride: number): void;
+  q8_accum(out: number, a: number, astride: number, ntok: number, qbase: number, dbase: number, idx: number, k: number, dim: number,
+    qstride: number, dstride: number): void;
+  q8_rows_tokens(out: number, ostride: number, x16: number, xd: number, xdT: number, n: number, ntok: number, qbase: number, dbase: number, idx: number,
+    k: number, qstride: number, dstride: number): void;
 }

@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { readLlama2cFile } from "../../cli/llama2c-stream.ts";
 import { SHAPES, writeSynthModel } from "../../cli/synth-model.ts";
 import type { LoadedModel } from "../../shared/model/weights.ts";
+import type { Backend } from "../../shared/engine/backend/index.ts";
+import { compactOf } from "../../shared/engine/compact-ffn.ts";
+import type { FfnBundles } from "../../shared/engine/ffn-bundles.ts";
 
 export function seeded(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -40,4 +43,18 @@ export function keepSome(hidden: number, fraction: number, seed: number): Int32A
   const r = seeded(hidden, seed);
   const idx = Array.from({ length: hidden }, (_, i) => i).sort((a, b) => r[a]! - r[b]!);
   return Int32Array.from(idx.slice(0, Math.round(hidden * fraction)).sort((a, b) => a - b));
+}
+
+/** One token through backend `be`'s compactFfn over the kept neurons of `b`: the activations (k) and the output (dim). */
+export function runFfn(be: Backend, b: FfnBundles, kept: Int32Array, x: Float32Array, bias: Float32Array | null): { hb: Float32Array; out: Float32Array } {
+  const hb = new Float32Array(b.hiddenDim), hb2 = new Float32Array(b.hiddenDim), out = new Float32Array(b.dim);
+  be.compactFfn(compactOf(b, kept, bias), x, hb, hb2, out, b.dim);
+  return { hb: hb.slice(0, kept.length), out };
+}
+
+/** backend `be`'s downSum over the kept neurons of `b` with coefficients a. */
+export function runDownSum(be: Backend, b: FfnBundles, kept: Int32Array, a: Float32Array): Float32Array {
+  const out = new Float32Array(b.dim);
+  be.downSum(out, b, b.slotsFor(kept), a);
+  return out;
 }

@@ -10,7 +10,7 @@ import { q8Matvec } from "../../shared/engine/q8-kernels.ts";
 import { Transformer } from "../../shared/engine/transformer.ts";
 import { quantizeQ8 } from "../../shared/model/q8.ts";
 import { stories } from "../helpers/model-dir.ts";
-import { keepSome, relErr, seeded } from "./helpers.ts";
+import { keepSome, relErr, runDownSum, runFfn, seeded } from "./helpers.ts";
 
 describe("Q8_0 on wasm-mt", () => {
   const mt = new ThreadedWasmBackend({ minSplit: 0 });
@@ -41,19 +41,12 @@ describe("Q8_0 on wasm-mt", () => {
     for (const k of [8, 9, 10, 11, 29, hidden]) {
       const kept = k === hidden ? Int32Array.from({ length: hidden }, (_, i) => i) : keepSome(hidden, k / hidden, k);
       const before = mt.q8Splits;
-      const outs = [[mt, bm], [one, b1]].map(([be, b]) => {
-        const hb = new Float32Array(hidden), hb2 = new Float32Array(hidden), out = new Float32Array(dim);
-        (be as WasmBackend).compactFfn(compactOf(b as FfnBundles, kept, bias), x, hb, hb2, out, dim);
-        return { hb: hb.slice(0, k), out };
-      });
+      const [two, single] = [runFfn(mt, bm, kept, x, bias), runFfn(one, b1, kept, x, bias)];
       expect(mt.q8Splits).toBe(before + 2);
-      expect(Array.from(outs[0]!.hb)).toEqual(Array.from(outs[1]!.hb));
-      expect(relErr(outs[0]!.out, outs[1]!.out)).toBeLessThan(1e-6);
+      expect(Array.from(two.hb)).toEqual(Array.from(single.hb));
+      expect(relErr(two.out, single.out)).toBeLessThan(1e-6);
       const a = seeded(k, 46);
-      const [d0, d1] = [new Float32Array(dim), new Float32Array(dim)];
-      mt.downSum(d0, bm, bm.slotsFor(kept), a);
-      one.downSum(d1, b1, b1.slotsFor(kept), a);
-      expect(relErr(d0, d1)).toBeLessThan(1e-6);
+      expect(relErr(runDownSum(mt, bm, kept, a), runDownSum(one, b1, kept, a))).toBeLessThan(1e-6);
     }
   });
 

@@ -14,7 +14,7 @@ import { writeLlamaGguf } from "../../shared/model/gguf-writer.ts";
 import { dequantizeQ8, q8FromBlocks, q8ToBlocks, quantizeQ8, type Q8Matrix } from "../../shared/model/q8.ts";
 import { matvec } from "../../shared/engine/kernels.ts";
 import { stories } from "../helpers/model-dir.ts";
-import { keepSome, relErr, seeded } from "./helpers.ts";
+import { keepSome, relErr, runDownSum, runFfn, seeded } from "./helpers.ts";
 
 const argmax = (a: Float32Array) => a.reduce((b, v, i) => (v > a[b]! ? i : b), 0);
 
@@ -57,6 +57,13 @@ describe("Q8_0 format", () => {
 
 describe("WASM SIMD integer kernels", () => {
   const wasm = new WasmBackend({ segmentBytes: 64 << 20 });
+  /** The Q8_0 FFN (activations and output) and the down sum of `fast` on wasm agree with `ref`'s on the reference backend. */
+  const expectFfnAgrees = (ref: FfnBundles, fast: FfnBundles, kept: Int32Array, x: Float32Array, bias: Float32Array | null, a: Float32Array) => {
+    const [want, got] = [runFfn(tsBackend, ref, kept, x, bias), runFfn(wasm, fast, kept, x, bias)];
+    expect(relErr(got.hb, want.hb)).toBeLessThan(1e-5);
+    expect(relErr(got.out, want.out)).toBeLessThan(1e-5);
+    expect(relErr(runDownSum(wasm, fast, kept, a), runDownSum(tsBackend, ref, kept, a))).toBeLessThan(1e-5);
+  };
 
   for (const [rows, cols] of [[64, 96], [33, 64], [512, 288]] as const) {
     it(`matvecQ8 of a ${rows} x ${cols} matrix agrees with the scalar reference (integer sums, same scales)`, () => {
@@ -82,19 +89,7 @@ describe("WASM SIMD integer kernels", () => {
     const bias = seeded(dim, 4);
     for (const kept of [Int32Array.from({ length: hiddenDim }, (_, i) => i), keepSome(hiddenDim, 0.3, 9)]) {
       const k = kept.length;
-      const outs = [tsBackend, wasm].map((be, i) => {
-        const f = compactOf(i ? fast : ref, kept, bias);
-        const hb = new Float32Array(hiddenDim), hb2 = new Float32Array(hiddenDim), out = new Float32Array(dim);
-        be.compactFfn(f, x, hb, hb2, out, dim);
-        return { hb: hb.slice(0, k), out };
-      });
-      expect(relErr(outs[1]!.hb, outs[0]!.hb)).toBeLessThan(1e-5);
-      expect(relErr(outs[1]!.out, outs[0]!.out)).toBeLessThan(1e-5);
-      const a = seeded(k, 8);
-      const [d0, d1] = [new Float32Array(dim), new Float32Array(dim)];
-      tsBackend.downSum(d0, ref, ref.slotsFor(kept), a);
-      wasm.downSum(d1, fast, fast.slotsFor(kept), a);
-      expect(relErr(d1, d0)).toBeLessThan(1e-5);
+      expectFfnAgrees(ref, fast, kept, x, bias, seeded(k, 8));
     }
   });
 
@@ -133,18 +128,7 @@ describe("WASM SIMD integer kernels", () => {
     for (const k of [1, 2, 3, 4, 5, 7, 33]) {
       const kept = keepSome(hidden, k / hidden, k);
       expect(kept.length).toBe(k);
-      const outs = [tsBackend, wasm].map((be, i) => {
-        const hb = new Float32Array(hidden), hb2 = new Float32Array(hidden), out = new Float32Array(dim);
-        be.compactFfn(compactOf(i ? fast : ref, kept, null), x, hb, hb2, out, dim);
-        return { hb: hb.slice(0, k), out };
-      });
-      expect(relErr(outs[1]!.hb, outs[0]!.hb)).toBeLessThan(1e-5);
-      expect(relErr(outs[1]!.out, outs[0]!.out)).toBeLessThan(1e-5);
-      const a = seeded(k, 35);
-      const [d0, d1] = [new Float32Array(dim), new Float32Array(dim)];
-      tsBackend.downSum(d0, ref, ref.slotsFor(kept), a);
-      wasm.downSum(d1, fast, fast.slotsFor(kept), a);
-      expect(relErr(d1, d0)).toBeLessThan(1e-5);
+      expectFfnAgrees(ref, fast, kept, x, null, seeded(k, 35));
     }
   });
 

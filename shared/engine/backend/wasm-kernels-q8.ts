@@ -40,6 +40,25 @@ const hsum = (v: number) => [
 ];
 
 /**
+ * Runs `pass(R)` over the slot list idx[0..k) in groups of R (a power of two), then `pass(1)` for
+ * the k % R left; each pass moves idx (and its outputs) past its slots. end, endR: i32 locals.
+ */
+const slotGroups = (R: number, idx: number, k: number, end: number, endR: number, pass: (r: number) => number[]) => [
+  ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
+  ...get(idx), ...get(k), ...i32(-R), ...op.and, ...i32(2), ...shl, ...add, ...set(endR),
+  ...whileNot([...get(idx), ...get(endR), ...geU], pass(R)),
+  ...whileNot([...get(idx), ...get(end), ...geU], pass(1)),
+];
+/** q[j] = qbase + idx[j]*qstride + qoff and d[j] = dbase + idx[j]*dstride + doff for j < r (the r slots' rows and scales). */
+const slotPointers = (r: number, q: number[], d: number[], qbase: number, dbase: number, idx: number, qstride: number, dstride: number,
+  qoff: number[] = [], doff: number[] = []) => Array.from({ length: r }, (_, j) => [
+  ...get(qbase), ...get(idx), ...op.i32Load(4 * j), ...get(qstride), ...mul, ...add, ...(qoff.length ? [...qoff, ...add] : []), ...set(q[j]!),
+  ...get(dbase), ...get(idx), ...op.i32Load(4 * j), ...get(dstride), ...mul, ...add, ...(doff.length ? [...doff, ...add] : []), ...set(d[j]!),
+]).flat();
+/** Zeroes the bytes from local o (moved) up to local oend, 16 at a time. */
+const zeroTo = (o: number, oend: number) => whileNot([...get(o), ...get(oend), ...geU], [...get(o), ...op.v128Zero, ...op.v128Store(), ...addTo(o, o, i32(16))]);
+
+/**
  * q8_quantize(x, n, x16, xd): x[0..n) (n a multiple of 32) quantized per block of 32 as
  * ../q8-kernels.ts quantizeActivations defines it, in f32 arithmetic: d = max|x| / 127,
  * q = round-half-away-from-zero(x * (1/d)) (0 where d = 0), stored widened to int16 at x16
@@ -169,11 +188,8 @@ function dots(): FuncDef {
     return [
       ...i32(0), ...set(p),
       ...whileNot([...get(p), ...get(parts), ...geU], [
-        ...rows.flatMap((j) => [
-          ...get(qbase), ...get(idx), ...op.i32Load(4 * j), ...get(qstride), ...mul, ...add, ...get(p), ...get(n), ...mul, ...add, ...set(w[j]!),
-          ...get(dbase), ...get(idx), ...op.i32Load(4 * j), ...get(dstride), ...mul, ...add, ...get(p), ...get(db), ...mul, ...add, ...set(d[j]!),
-          ...op.v128Zero, ...set(acc[j]!),
-        ]),
+        ...slotPointers(r, w, d, qbase, dbase, idx, qstride, dstride, [...get(p), ...get(n), ...mul], [...get(p), ...get(db), ...mul]),
+        ...rows.flatMap((j) => [...op.v128Zero, ...set(acc[j]!)]),
         ...get(x16), ...set(xp), ...get(xd), ...set(xdp),
         ...whileNot([...get(xp), ...get(xend), ...geU], [
           ...[0, 1, 2, 3].flatMap((s) => [...get(xp), ...op.v128Load(s * 16), ...set(x[s]!)]),
@@ -203,10 +219,7 @@ function dots(): FuncDef {
     body: [
       ...get(n), ...i32(3), ...shrU, ...set(db), // scale bytes per row: n/32 floats
       ...get(x16), ...get(n), ...i32(1), ...shl, ...add, ...set(xend),
-      ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
-      ...get(idx), ...get(k), ...i32(-R), ...op.and, ...i32(2), ...shl, ...add, ...set(endR),
-      ...whileNot([...get(idx), ...get(endR), ...geU], slotsPass(R)),
-      ...whileNot([...get(idx), ...get(end), ...geU], slotsPass(1)),
+      ...slotGroups(R, idx, k, end, endR, slotsPass),
     ],
   };
 }
@@ -251,10 +264,7 @@ function accum(): FuncDef {
     return [
       ...get(out), ...set(ot), ...get(a), ...set(at), ...i32(0), ...set(t),
       ...whileNot([...get(t), ...get(ntok), ...geU], [
-        ...cols.flatMap((j) => [
-          ...get(qbase), ...get(idx), ...op.i32Load(4 * j), ...get(qstride), ...mul, ...add, ...set(q[j]!),
-          ...get(dbase), ...get(idx), ...op.i32Load(4 * j), ...get(dstride), ...mul, ...add, ...set(d[j]!),
-        ]),
+        ...slotPointers(r, q, d, qbase, dbase, idx, qstride, dstride),
         ...get(ot), ...set(o), ...addTo(oend, ot, [...get(dim), ...i32(2), ...shl]),
         ...whileNot([...get(o), ...get(oend), ...geU], [
           ...cols.flatMap((j) => [...get(at), ...op.f32Load(4 * j), ...get(d[j]!), ...op.f32Load(), ...op.f32Mul, ...op.f32x4Splat, ...set(s[j]!)]),
@@ -273,12 +283,8 @@ function accum(): FuncDef {
     locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, V128, V128],
     body: [
       ...get(out), ...get(dim), ...get(ntok), ...mul, ...i32(2), ...shl, ...add, ...set(oend),
-      ...get(out), ...set(o),
-      ...whileNot([...get(o), ...get(oend), ...geU], [...get(o), ...op.v128Zero, ...op.v128Store(), ...addTo(o, o, i32(16))]),
-      ...get(idx), ...get(k), ...i32(2), ...shl, ...add, ...set(end),
-      ...get(idx), ...get(k), ...i32(-R), ...op.and, ...i32(2), ...shl, ...add, ...set(endR),
-      ...whileNot([...get(idx), ...get(endR), ...geU], colsPass(R)),
-      ...whileNot([...get(idx), ...get(end), ...geU], colsPass(1)),
+      ...get(out), ...set(o), ...zeroTo(o, oend),
+      ...slotGroups(R, idx, k, end, endR, colsPass),
     ],
   };
 }

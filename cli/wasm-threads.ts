@@ -125,15 +125,9 @@ export class ThreadedWasmBackend extends WasmBackend {
     if (this.threads < 2 || f.bundles.format !== "f32" || k * dim < this.minSplit || k < 8 || ntok < 2 || !this.fits(k * ntok, dim * ntok)) {
       return super.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
     }
-    const seg = this.upload(f.bundles);
+    const { seg, base, io, xo, h1, h2, stride } = this.ffnBlock(f, x, hb, hb2, dim, ntok);
     const si = this.arena.segments.indexOf(seg);
     const kern = seg.kernels;
-    const base = f.bundles.data.byteOffset;
-    const io = this.slotList(seg, f.slots);
-    const xo = this.input(seg, x, dim * ntok, SLOT_X);
-    const h1 = this.output(seg, hb, SLOT_H1);
-    const h2 = this.output(seg, hb2, SLOT_H2);
-    const stride = 3 * dim * 4;
     // Gate and up rows: half of the slots each. Down projection: half of the tokens each
     // (every thread reads all kept columns, and no partial sums need adding up).
     const half = (k >> 1) & ~1;

@@ -82,7 +82,7 @@ describe("a SmolLM2-style GGUF file on the real stack", () => {
     const out = JSON.parse(prepared.stdout) as { vocabRows: number; files: Record<string, string> };
     expect(out.vocabRows).toBe(4096);
     for (const file of Object.values(out.files)) expect(existsSync(file)).toBe(true);
-    expect(f.stack.logs()).toMatch(/\[node-1\] engine ready \(warm-up \d+ ms; DART priors generic-self cached\)/);
+    expect(f.stack.logs()).toMatch(/\[node-1\] engine ready \(weights f32, warm-up \d+ ms; DART priors generic-self cached\)/);
   });
 
   it("nodes load it from the weight store with a KV cache of --ctx positions, not the file's context_length", async () => {

@@ -329,14 +329,8 @@ export class WasmBackend implements Backend {
       if (!this.q8InputFits(dim, ntok)) return ref.compactFfnBatch(f, x, hb, hb2, out, dim, ntok);
       return this.compactFfnBatchQ8(f, x, hb, hb2, out, dim, ntok);
     }
-    const seg = this.upload(f.bundles);
+    const { seg, base, io, xo, h1, h2, stride } = this.ffnBlock(f, x, hb, hb2, dim, ntok);
     const kern = seg.kernels;
-    const base = f.bundles.data.byteOffset;
-    const io = this.slotList(seg, f.slots);
-    const xo = this.input(seg, x, dim * ntok, SLOT_X);
-    const h1 = this.output(seg, hb, SLOT_H1);
-    const h2 = this.output(seg, hb2, SLOT_H2);
-    const stride = 3 * dim * 4;
     kern.rows_dot(h1, k, xo, dim, ntok, base, io, k, stride);
     kern.rows_dot(h2, k, xo, dim, ntok, base + dim * 4, io, k, stride);
     swiglu(seg.f32, h1 >> 2, h2 >> 2, k * ntok);
@@ -345,6 +339,15 @@ export class WasmBackend implements Backend {
     if (f.bias) for (let t = 0; t < ntok; t++) addInto(seg.f32, (oo >> 2) + t * dim, f.bias, dim);
     this.copyBack(seg, hb, h1, k * ntok);
     this.copyBack(seg, out, oo, dim * ntok);
+  }
+
+  /** A prefill block's fp32 FFN operands in the bundles' segment: byte offsets of the bundles, slot list, x and h1/h2, and the bundle stride. */
+  protected ffnBlock(f: CompactFfn, x: Float32Array, hb: Float32Array, hb2: Float32Array, dim: number, ntok: number) {
+    const seg = this.upload(f.bundles);
+    return {
+      seg, base: f.bundles.data.byteOffset, io: this.slotList(seg, f.slots), xo: this.input(seg, x, dim * ntok, SLOT_X),
+      h1: this.output(seg, hb, SLOT_H1), h2: this.output(seg, hb2, SLOT_H2), stride: 3 * dim * 4,
+    };
   }
 
   downSum(out: Float32Array, b: FfnBundles, slots: Int32Array, a: Float32Array): void {

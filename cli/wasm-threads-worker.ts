@@ -10,9 +10,11 @@ const ctrl = new Int32Array(control);
 const kernels: KernelExports[] = [];
 let seen = 0;
 for (;;) {
-  // Spin briefly (ops come back to back within a token), then sleep until the next one.
+  // Spin a millisecond or so (a token's ops come back to back, with the main thread's
+  // norms and attention between them; waking from Atomics.wait there cost about 8% of
+  // 2-thread decode), then sleep until the next one.
   for (let spins = 0; Atomics.load(ctrl, SLOT.seq) === seen; spins++) {
-    if (spins > 1 << 12) Atomics.wait(ctrl, SLOT.seq, seen, 100);
+    if (spins > 1 << 20) Atomics.wait(ctrl, SLOT.seq, seen, 100);
   }
   seen = Atomics.load(ctrl, SLOT.seq);
   const a = (i: number) => ctrl[SLOT.args + i]!;

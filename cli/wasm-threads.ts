@@ -55,11 +55,11 @@ export class ThreadedWasmBackend extends WasmBackend {
   }
 
   private join(): void {
-    // The helper usually finishes about when we do: spin a little, then sleep (on a busy machine it may be descheduled).
+    // The helper usually finishes about when we do: spin (a millisecond or so), then sleep (on a busy machine it may be descheduled).
     for (let spins = 0; ; spins++) {
       const done = Atomics.load(this.ctrl, SLOT.done);
       if (done === this.seq) return;
-      if (spins > 4096) Atomics.wait(this.ctrl, SLOT.done, done, 10);
+      if (spins > 1 << 20) Atomics.wait(this.ctrl, SLOT.done, done, 10);
     }
   }
 

@@ -107,7 +107,7 @@ export interface TransformerOptions {
 }
 
 /** Prompt tokens per prefill block: each weight is read from memory once per block. */
-export const PREFILL_BLOCK = 32;
+export const PREFILL_BLOCK = 64;
 
 export class Transformer {
   readonly config: ModelConfig;

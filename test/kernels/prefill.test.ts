@@ -19,7 +19,7 @@ function recorder(log: Map<number, string[]>, values: Map<number, number[]>): Fo
 
 describe("batched prefill", () => {
   const { model, tok } = stories();
-  const ids = tok.encode("Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her dog. ".repeat(2), { bos: true });
+  const ids = tok.encode("Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her dog. ".repeat(4), { bos: true });
 
   it.each(["ts", "wasm"] as const)("%s: equals forward() token by token across block boundaries, after a cached prefix", (backend) => {
     expect(ids.length).toBeGreaterThan(PREFILL_BLOCK + 3);

@@ -111,6 +111,8 @@ export const PREFILL_BLOCK = 64;
 
 export class Transformer {
   readonly config: ModelConfig;
+  /** One object per engine, so backends can key per-shape data (the WASM head offsets) on it. */
+  private readonly attShape: AttentionShape;
   /** The non-FFN weights as the backend holds them (for "wasm": views of WASM memory). */
   readonly weights: EngineWeights;
   /** Per layer, the FFN neuron-major: the one copy of its weights, dense and compacted runs read it. */
@@ -123,6 +125,7 @@ export class Transformer {
   constructor(model: EngineModel, opts: TransformerOptions = {}) {
     this.config = model.config;
     const c = model.config;
+    this.attShape = { nHeads: c.nHeads, kvMul: c.nHeads / c.nKvHeads, headSize: headDim(c), kvDim: kvDim(c) };
     this.backend = typeof opts.backend === "object" ? opts.backend : createBackend(opts.backend, { segmentBytes: arenaHint(model) });
     const alloc = (n: number) => this.backend.alloc(n);
     const format = opts.weights ?? (model.ffn?.[0]?.format ?? "f32");
@@ -181,10 +184,6 @@ export class Transformer {
     return (this.denseFfn[l] = { kept, slots, bundles: b, bias: null });
   }
 
-  private attentionShape(): AttentionShape {
-    const c = this.config;
-    return { nHeads: c.nHeads, kvMul: c.nHeads / c.nKvHeads, headSize: headDim(c), kvDim: kvDim(c) };
-  }
 
   /** RoPE on adjacent pairs of q (dim) and k (kvDim) at `pos` (Meta's layout, which llama2.c and llama.cpp GGUF files use). */
   private rope(q: Float32Array, k: Float32Array, pos: number): void {
@@ -214,7 +213,6 @@ export class Transformer {
     if (pos < 0 || pos >= seqLen) throw new ContextLengthError(pos, seqLen);
     if (!(token >= 0 && token < c.vocabSize)) throw new RangeError(`token id ${token} out of range 0..${c.vocabSize - 1}`);
     const kv = kvDim(c);
-    const attShape = this.attentionShape();
     const x = s.x;
     x.set(w.tokenEmbedding.subarray(token * dim, (token + 1) * dim));
 
@@ -229,7 +227,7 @@ export class Transformer {
       matvecAny(be, k, s.xb, lw.wk, dim, kv);
       matvecAny(be, v, s.xb, lw.wv, dim, kv);
       this.rope(s.q, k, pos);
-      be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos, attShape);
+      be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos, this.attShape);
       matvecAny(be, s.xb2, s.xb, lw.wo, dim, dim);
       hooks?.attnOutput?.(l, pos, s.xb2);
       for (let i = 0; i < dim; i++) x[i] = x[i]! + s.xb2[i]!;
@@ -289,7 +287,6 @@ export class Transformer {
     const { dim, seqLen } = c;
     const kv = kvDim(c);
     const n = tokens.length;
-    const attShape = this.attentionShape();
     const row = (a: Float32Array, t: number, width = dim) => a.subarray(t * width, (t + 1) * width);
     const { x, xb, ao, fo, h1, h2 } = buf;
     tokens.forEach((tok, t) => row(x, t).set(w.tokenEmbedding.subarray(tok * dim, (tok + 1) * dim)));
@@ -307,7 +304,7 @@ export class Transformer {
         // Attention runs on the state's own buffers, which live beside its KV cache.
         s.q.set(row(fo, t));
         this.rope(s.q, row(keys, t, kv), pos + t);
-        be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos + t, attShape);
+        be.attention(s.xb, s.q, s.keyCache, s.valueCache, s.att, cacheBase, pos + t, this.attShape);
         row(xb, t).set(s.xb);
       }
       matmulAny(be, ao, xb, lw.wo, dim, dim, n);

@@ -433,6 +433,31 @@ function attnMix(): FuncDef {
 }
 
 /**
+ * The loop both *_heads kernels share: for each cache row t < n (local `row`, moved on by
+ * `stride` bytes) and each head h < heads, local `hp` = row + offs[h] (that head's key or value)
+ * and local `ah` = att + h*astride (its score of row t), then `perHead`; `rowStart` runs before
+ * each row's heads. att moves on by one score a row. Locals end, oend, o (i32) are scratch; as =
+ * astride in bytes.
+ *
+ *   for (t = 0; t < n; t++, row += stride) { rowStart; for (h = 0; h < heads; h++) { hp = row + offs[h]; perHead } }
+ */
+const rowsByHead = (l: { att: number; n: number; row: number; stride: number; heads: number; offs: number; as: number;
+  end: number; oend: number; o: number; hp: number; ah: number }, rowStart: number[], perHead: number[]) => [
+  ...get(l.att), ...get(l.n), ...i32(2), ...shl, ...add, ...set(l.end),
+  ...get(l.offs), ...get(l.heads), ...i32(2), ...shl, ...add, ...set(l.oend),
+  ...whileNot([...get(l.att), ...get(l.end), ...geU], [
+    ...get(l.offs), ...set(l.o), ...get(l.att), ...set(l.ah), ...rowStart,
+    ...whileNot([...get(l.o), ...get(l.oend), ...geU], [
+      ...get(l.row), ...get(l.o), ...op.i32Load(), ...add, ...set(l.hp),
+      ...perHead,
+      ...addTo(l.o, l.o, i32(4)), ...addTo(l.ah, l.ah, get(l.as)),
+    ]),
+    ...addTo(l.att, l.att, i32(4)),
+    ...addTo(l.row, l.row, get(l.stride)),
+  ]),
+];
+
+/**
  * attn_scores_heads(att, astride, q, k, stride, hs, n, scale, heads, offs): every head's
  * scores at once, att[h*astride + t] = scale * dot(q_h, k_t + offs[h]) for t < n, h < heads
  * (q_h = q + h*hs floats; offs[h] the byte offset of head h's key inside a cache row, so
@@ -455,19 +480,11 @@ function attnScoresHeads(): FuncDef {
     body: [
       ...get(hs), ...i32(2), ...shl, ...set(hb),
       ...get(astride), ...i32(2), ...shl, ...set(as),
-      ...get(att), ...get(n), ...i32(2), ...shl, ...add, ...set(end),
-      ...get(offs), ...get(heads), ...i32(2), ...shl, ...add, ...set(oend),
-      ...whileNot([...get(att), ...get(end), ...geU], [
-        ...get(offs), ...set(o), ...get(q), ...set(qh), ...get(att), ...set(ah),
-        ...whileNot([...get(o), ...get(oend), ...geU], [
-          ...get(k), ...get(o), ...op.i32Load(), ...add, ...set(kh),
-          ...op.v128Zero, ...set(acc), ...i32(0), ...set(j),
-          ...whileNot([...get(j), ...get(hb), ...geU], [...fma(acc, qh, kh, j, 0), ...addTo(j, j, i32(16))]),
-          ...get(ah), ...get(scale), ...hsum(acc), ...op.f32Mul, ...op.f32Store(),
-          ...addTo(o, o, i32(4)), ...addTo(qh, qh, get(hb)), ...addTo(ah, ah, get(as)),
-        ]),
-        ...addTo(att, att, i32(4)),
-        ...addTo(k, k, get(stride)),
+      ...rowsByHead({ att, n, row: k, stride, heads, offs, as, end, oend, o, hp: kh, ah }, [...get(q), ...set(qh)], [
+        ...op.v128Zero, ...set(acc), ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(hb), ...geU], [...fma(acc, qh, kh, j, 0), ...addTo(j, j, i32(16))]),
+        ...get(ah), ...get(scale), ...hsum(acc), ...op.f32Mul, ...op.f32Store(),
+        ...addTo(qh, qh, get(hb)),
       ]),
     ],
   };
@@ -495,19 +512,11 @@ function attnMixHeads(): FuncDef {
       ...get(astride), ...i32(2), ...shl, ...set(as),
       ...get(hb), ...get(heads), ...op.mul, ...set(total),
       ...zero(out, total, j),
-      ...get(att), ...get(n), ...i32(2), ...shl, ...add, ...set(end),
-      ...get(offs), ...get(heads), ...i32(2), ...shl, ...add, ...set(oend),
-      ...whileNot([...get(att), ...get(end), ...geU], [
-        ...get(offs), ...set(o), ...get(out), ...set(oh), ...get(att), ...set(ah),
-        ...whileNot([...get(o), ...get(oend), ...geU], [
-          ...get(v), ...get(o), ...op.i32Load(), ...add, ...set(vh),
-          ...get(ah), ...op.f32Load(), ...op.f32x4Splat, ...set(sv),
-          ...i32(0), ...set(j),
-          ...whileNot([...get(j), ...get(hb), ...geU], [...axpy(oh, sv, vh, j), ...addTo(j, j, i32(16))]),
-          ...addTo(o, o, i32(4)), ...addTo(oh, oh, get(hb)), ...addTo(ah, ah, get(as)),
-        ]),
-        ...addTo(att, att, i32(4)),
-        ...addTo(v, v, get(stride)),
+      ...rowsByHead({ att, n, row: v, stride, heads, offs, as, end, oend, o, hp: vh, ah }, [...get(out), ...set(oh)], [
+        ...get(ah), ...op.f32Load(), ...op.f32x4Splat, ...set(sv),
+        ...i32(0), ...set(j),
+        ...whileNot([...get(j), ...get(hb), ...geU], [...axpy(oh, sv, vh, j), ...addTo(j, j, i32(16))]),
+        ...addTo(oh, oh, get(hb)),
       ]),
     ],
   };

@@ -10,16 +10,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { kernelsWasmBytes } from "../shared/engine/backend/wasm-kernels.ts";
-import { encodeModule, I32, op, V128, whileNot, type FuncDef, type ValType } from "../shared/engine/backend/wasm-encoder.ts";
+import { addTo, encodeModule, hsum, I32, op, rowFma, V128, whileNot, type FuncDef, type ValType } from "../shared/engine/backend/wasm-encoder.ts";
 import { wasmApi } from "../shared/engine/backend/wasm-module.ts";
 import { median } from "./membw.ts";
 
 const { get, set, i32, add, shl, geU } = op;
-const addTo = (dst: number, a: number, b: number[]) => [...get(a), ...b, ...add, ...set(dst)];
-const hsum = (v: number) => [...get(v), ...op.f32x4Lane(0), ...get(v), ...op.f32x4Lane(1), ...op.f32Add,
-  ...get(v), ...op.f32x4Lane(2), ...get(v), ...op.f32x4Lane(3), ...op.f32Add, ...op.f32Add];
-const fmaAt = (acc: number, p: number, j: number, xv: number, off: number) =>
-  [...get(acc), ...get(p), ...get(j), ...add, ...op.v128Load(off), ...get(xv), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc)];
 const locals = (i: number, v: number): ValType[] => [...new Array<ValType>(i).fill(I32), ...new Array<ValType>(v).fill(V128)];
 
 /** matvec, R rows at a time, U f32x4 accumulators per row (d % R == 0, n % 4U == 0). */
@@ -38,7 +33,7 @@ function matvecRU(R: number, U: number): FuncDef {
         ...acc.flat().flatMap((a) => [...op.v128Zero, ...set(a)]), ...i32(0), ...set(j),
         ...whileNot([...get(j), ...get(nb), ...geU], [
           ...xs.flatMap((v, u) => [...get(x), ...get(j), ...add, ...op.v128Load(16 * u), ...set(v)]),
-          ...rows.flatMap((p, r) => xs.flatMap((v, u) => fmaAt(acc[r]![u]!, p, j, v, 16 * u))),
+          ...rows.flatMap((p, r) => xs.flatMap((v, u) => rowFma(acc[r]![u]!, p, j, v, 16 * u))),
           ...addTo(j, j, i32(16 * U)),
         ]),
         ...acc.flatMap((as, r) => [...get(out), ...get(as[0]!), ...as.slice(1).flatMap((a) => [...get(a), ...op.f32x4Add]),
@@ -66,7 +61,7 @@ function dotsP(P: number): FuncDef {
         ...[...G, ...U].flatMap((a) => [...op.v128Zero, ...set(a)]), ...i32(0), ...set(j),
         ...whileNot([...get(j), ...get(rb), ...geU], [
           ...get(x), ...get(j), ...add, ...op.v128Load(), ...set(xv),
-          ...g.flatMap((gp, p) => [...fmaAt(G[p]!, gp, j, xv, 0), ...fmaAt(U[p]!, u[p]!, j, xv, 0)]),
+          ...g.flatMap((gp, p) => [...rowFma(G[p]!, gp, j, xv, 0), ...rowFma(U[p]!, u[p]!, j, xv, 0)]),
           ...addTo(j, j, i32(16)),
         ]),
         ...G.flatMap((a, p) => [...get(h1), ...hsum(a), ...op.f32Store(4 * p)]),

@@ -68,6 +68,22 @@ export function whileNot(exitCond: number[], body: number[]): number[] {
   return [0x02, 0x40, 0x03, 0x40, ...exitCond, 0x0d, 1, ...body, 0x0c, 0, 0x0b, 0x0b];
 }
 
+// Idioms the kernel files (wasm-kernels.ts, wasm-kernels-q8.ts, cli/bench-access.ts) share.
+
+/** local[dst] = local[a] + b (b: code leaving an i32). */
+export const addTo = (dst: number, a: number, b: number[]) => [...op.get(a), ...b, ...op.add, ...op.set(dst)];
+
+/** Horizontal sum of the v128 in local `v`, left as an f32 on the stack. */
+export const hsum = (v: number) => [
+  ...op.get(v), ...op.f32x4Lane(0), ...op.get(v), ...op.f32x4Lane(1), ...op.f32Add,
+  ...op.get(v), ...op.f32x4Lane(2), ...op.get(v), ...op.f32x4Lane(3), ...op.f32Add, ...op.f32Add,
+];
+
+/** acc += load(row + j + off) * xv, as f32x4 (xv a v128 local holding x[j..j+4)). */
+export const rowFma = (acc: number, row: number, j: number, xv: number, off = 0) => [
+  ...op.get(acc), ...op.get(row), ...op.get(j), ...op.add, ...op.v128Load(off), ...op.get(xv), ...op.f32x4Mul, ...op.f32x4Add, ...op.set(acc),
+];
+
 export interface FuncDef {
   name: string;
   params: ValType[];

@@ -4,7 +4,7 @@
 //   i32x4.dot_i16x8_s(v128.load8x8_s(weights), v128.load(x16))
 // (8 multiply-adds), four steps per block, then one f32 multiply by the two block scales.
 // These live beside the fp32 kernels in the same module (wasm-kernels.ts lists them).
-import { F32, I32, op, uleb, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
+import { addTo, F32, hsum, I32, op, uleb, V128, whileNot, type FuncDef } from "./wasm-encoder.ts";
 
 const { get, set, i32, add, mul, shl, geU } = op;
 const simd = (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm];
@@ -40,12 +40,6 @@ const i32TruncF32 = [0xa8];
 const f32FromBits = [0xbe];
 const f32Div = [0x95];
 const f32Ne = [0x5c];
-
-const addTo = (dst: number, a: number, b: number[]) => [...get(a), ...b, ...add, ...set(dst)];
-const hsum = (v: number) => [
-  ...get(v), ...op.f32x4Lane(0), ...get(v), ...op.f32x4Lane(1), ...op.f32Add,
-  ...get(v), ...op.f32x4Lane(2), ...get(v), ...op.f32x4Lane(3), ...op.f32Add, ...op.f32Add,
-];
 
 /**
  * Runs `pass(R)` over the slot list idx[0..k) in groups of R (a power of two), then `pass(1)` for

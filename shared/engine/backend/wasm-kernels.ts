@@ -11,17 +11,10 @@
 // Each kernel's comment gives the loop it encodes in C-like pseudocode ("v" marks
 // f32x4 values, "hsum" the sum of a vector's four lanes); docs/performance.md says why
 // the kernels are written this way and not in AssemblyScript.
-import { encodeModule, F32, I32, op, V128, whileNot, type FuncDef, type ValType } from "./wasm-encoder.ts";
+import { addTo, encodeModule, F32, hsum, I32, op, rowFma, V128, whileNot, type FuncDef, type ValType } from "./wasm-encoder.ts";
 import { q8Kernels, type Q8KernelExports } from "./wasm-kernels-q8.ts";
 
 const { get, set, i32, add, shl, geU, gtU } = op;
-/** local[dst] = local[a] + local[b] (i32). */
-const addTo = (dst: number, a: number, b: number[]) => [...get(a), ...b, ...add, ...set(dst)];
-/** Horizontal sum of the v128 in local `v`, left as an f32 on the stack. */
-const hsum = (v: number) => [
-  ...get(v), ...op.f32x4Lane(0), ...get(v), ...op.f32x4Lane(1), ...op.f32Add,
-  ...get(v), ...op.f32x4Lane(2), ...get(v), ...op.f32x4Lane(3), ...op.f32Add, ...op.f32Add,
-];
 /** acc += load(p + j + off) * load(q + j + off), as f32x4. */
 const fma = (acc: number, p: number, q: number, j: number, off: number) => [
   ...get(acc),
@@ -43,11 +36,6 @@ const zero = (dst: number, bytes: number, j: number) => [
     ...get(dst), ...get(j), ...add, ...op.v128Zero, ...op.v128Store(),
     ...addTo(j, j, i32(16)),
   ]),
-];
-
-/** acc += load(row + j) * xv, as f32x4 (xv a v128 local holding x[j..j+4)). */
-const rowFma = (acc: number, row: number, j: number, xv: number) => [
-  ...get(acc), ...get(row), ...get(j), ...add, ...op.v128Load(), ...get(xv), ...op.f32x4Mul, ...op.f32x4Add, ...set(acc),
 ];
 
 /**
